@@ -1,0 +1,150 @@
+#include "seal.h"
+
+#include "mesh_err.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+int
+seal_init(void)
+{
+	return sodium_init() < 0 ? MESH_EIO : 0;
+}
+
+static int
+seal__add_line(struct seal_keyring *ring, const char *line, size_t n)
+{
+	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t' ||
+			 line[n - 1] == '\r'))
+		n--;
+	while (n > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		n--;
+	}
+	if (n == 0 || line[0] == '#')
+		return 0;
+	if (ring->count == SEAL_MAX_KEYS)
+		return MESH_ERANGE;
+	uint8_t key[SEAL_KEY_BYTES + 4];
+	size_t key_len = 0;
+	if (sodium_base642bin(key, sizeof(key), line, n, NULL, &key_len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    key_len != SEAL_KEY_BYTES)
+		return MESH_EINVAL;
+	memcpy(ring->keys[ring->count++], key, SEAL_KEY_BYTES);
+	sodium_memzero(key, sizeof(key));
+	return 0;
+}
+
+int
+seal_keyring_parse(struct seal_keyring *ring, const char *text, size_t len,
+		   int *err_line)
+{
+	memset(ring, 0, sizeof(*ring));
+	int line_no = 0;
+	size_t pos = 0;
+	while (pos < len) {
+		size_t end = pos;
+		while (end < len && text[end] != '\n')
+			end++;
+		line_no++;
+		int rc = seal__add_line(ring, text + pos, end - pos);
+		if (rc != 0) {
+			if (err_line != NULL)
+				*err_line = line_no;
+			sodium_memzero(ring, sizeof(*ring));
+			return rc;
+		}
+		pos = end + 1;
+	}
+	if (ring->count == 0) {
+		if (err_line != NULL)
+			*err_line = 0;
+		return MESH_ENOENT;
+	}
+	return 0;
+}
+
+int
+seal_keyring_load(struct seal_keyring *ring, const char *path, int *err_line)
+{
+	/* A keyring with SEAL_MAX_KEYS keys and comments fits easily. */
+	char text[4096];
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return MESH_EIO;
+	size_t n = fread(text, 1, sizeof(text), f);
+	int too_big = n == sizeof(text);
+	int failed = ferror(f);
+	fclose(f);
+	if (failed)
+		return MESH_EIO;
+	if (too_big)
+		return MESH_ETOOBIG;
+	int rc = seal_keyring_parse(ring, text, n, err_line);
+	sodium_memzero(text, sizeof(text));
+	return rc;
+}
+
+int
+seal_keyring_generate(char *buf, size_t cap)
+{
+	uint8_t key[SEAL_KEY_BYTES];
+	char b64[sodium_base64_ENCODED_LEN(SEAL_KEY_BYTES,
+					   sodium_base64_VARIANT_ORIGINAL)];
+	randombytes_buf(key, sizeof(key));
+	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key),
+			  sodium_base64_VARIANT_ORIGINAL);
+	sodium_memzero(key, sizeof(key));
+	int n = snprintf(buf, cap,
+			 "# packmesh keyring: first key seals, all keys open\n"
+			 "%s\n",
+			 b64);
+	sodium_memzero(b64, sizeof(b64));
+	return n < 0 || (size_t)n >= cap ? MESH_ERANGE : 0;
+}
+
+int
+seal_seal(const struct seal_keyring *ring, const uint8_t *plain, size_t len,
+	  uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (ring->count == 0)
+		return MESH_ESTATE;
+	if (cap < SEAL_OVERHEAD || len > cap - SEAL_OVERHEAD)
+		return MESH_ETOOBIG;
+	out[0] = SEAL_VERSION;
+	uint8_t *nonce = out + 1;
+	randombytes_buf(nonce, SEAL_NONCE_BYTES);
+	unsigned long long clen = 0;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		out + 1 + SEAL_NONCE_BYTES, &clen, plain, len, out, 1, NULL,
+		nonce, ring->keys[0]);
+	*out_len = 1 + SEAL_NONCE_BYTES + (size_t)clen;
+	return 0;
+}
+
+int
+seal_open(const struct seal_keyring *ring, const uint8_t *sealed, size_t len,
+	  uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (len < SEAL_OVERHEAD)
+		return MESH_ETRUNC;
+	if (sealed[0] != SEAL_VERSION)
+		return MESH_EVERSION;
+	if (cap < len - SEAL_OVERHEAD)
+		return MESH_ETOOBIG;
+	const uint8_t *nonce = sealed + 1;
+	const uint8_t *c = sealed + 1 + SEAL_NONCE_BYTES;
+	size_t clen = len - 1 - SEAL_NONCE_BYTES;
+	for (unsigned i = 0; i < ring->count; i++) {
+		unsigned long long mlen = 0;
+		if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+			    out, &mlen, NULL, c, clen, sealed, 1, nonce,
+			    ring->keys[i]) == 0) {
+			*out_len = (size_t)mlen;
+			return 0;
+		}
+	}
+	return MESH_EAUTH;
+}
