@@ -26,10 +26,10 @@ mesh__std_free(void *ctx, void *ptr)
 }
 
 static const struct mesh_allocator mesh__std_allocator = {
-	.alloc_fn = mesh__std_alloc,
-	.realloc_fn = mesh__std_realloc,
-	.free_fn = mesh__std_free,
-	.ctx = NULL,
+    .alloc_fn = mesh__std_alloc,
+    .realloc_fn = mesh__std_realloc,
+    .free_fn = mesh__std_free,
+    .ctx = NULL,
 };
 
 const struct mesh_allocator *

@@ -19,26 +19,21 @@ struct mesh_allocator {
 };
 
 /** The process allocator (malloc/realloc/free). Static storage; never NULL. */
-const struct mesh_allocator *
-mesh_alloc_default(void);
+const struct mesh_allocator *mesh_alloc_default(void);
 
 /** Allocates @size bytes through @a; NULL when out of memory or @size is 0. */
-void *
-mesh_malloc(const struct mesh_allocator *a, size_t size);
+void *mesh_malloc(const struct mesh_allocator *a, size_t size);
 
 /**
  * Allocates @n * @size zeroed bytes through @a. NULL when out of memory or
  * when the product overflows.
  */
-void *
-mesh_calloc(const struct mesh_allocator *a, size_t n, size_t size);
+void *mesh_calloc(const struct mesh_allocator *a, size_t n, size_t size);
 
 /** Resizes @ptr; on failure returns NULL and leaves @ptr untouched. */
-void *
-mesh_realloc(const struct mesh_allocator *a, void *ptr, size_t size);
+void *mesh_realloc(const struct mesh_allocator *a, void *ptr, size_t size);
 
 /** Frees @ptr (NULL is fine). */
-void
-mesh_free(const struct mesh_allocator *a, void *ptr);
+void mesh_free(const struct mesh_allocator *a, void *ptr);
 
 #endif

@@ -36,7 +36,7 @@ enum mesh_errno {
 	MESH__ERR_FIRST_ = -1000,
 	MESH_ERRNO_MAP(MESH__ERR_ENUM)
 #undef MESH__ERR_ENUM
-	MESH__ERR_LAST_
+	    MESH__ERR_LAST_
 };
 
 /**
@@ -44,14 +44,12 @@ enum mesh_errno {
  * @err: 0 or a negative MESH_E... code; anything else gives "unknown error".
  * Returns a string with static storage duration; never NULL.
  */
-const char *
-mesh_strerror(int err);
+const char *mesh_strerror(int err);
 
 /**
  * mesh_errname - the symbolic name ("MESH_EAUTH") of an error code.
  * Returns a string with static storage duration; never NULL.
  */
-const char *
-mesh_errname(int err);
+const char *mesh_errname(int err);
 
 #endif

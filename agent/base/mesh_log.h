@@ -34,13 +34,11 @@ struct mesh_env {
 };
 
 /** Formats and sends one line to @env's sink. Use MESH_LOG instead. */
-void
-mesh__log(const struct mesh_env *env, enum mesh_log_level level,
-	  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void mesh__log(const struct mesh_env *env, enum mesh_log_level level,
+	       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /** Short name of a level ("debug", "info", ...). */
-const char *
-mesh_log_level_name(enum mesh_log_level level);
+const char *mesh_log_level_name(enum mesh_log_level level);
 
 #define MESH_LOG(env, level, ...)                                              \
 	do {                                                                   \

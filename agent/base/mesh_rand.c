@@ -43,7 +43,8 @@ mesh_rand_below(struct mesh_rand *r, uint32_t bound)
 {
 	if (bound == 0)
 		return 0;
-	/* Lemire's multiply-and-reject: unbiased, one multiply in the common case. */
+	/* Lemire's multiply-and-reject: unbiased, one multiply in the common
+	 * case. */
 	uint64_t m = (uint64_t)(uint32_t)mesh_rand_next(r) * bound;
 	uint32_t low = (uint32_t)m;
 	if (low < bound) {

@@ -16,19 +16,15 @@ struct mesh_rand {
 };
 
 /** Seeds @r from one 64-bit number; any value (0 too) gives a good state. */
-void
-mesh_rand_seed(struct mesh_rand *r, uint64_t seed);
+void mesh_rand_seed(struct mesh_rand *r, uint64_t seed);
 
 /** Next 64 random bits. */
-uint64_t
-mesh_rand_next(struct mesh_rand *r);
+uint64_t mesh_rand_next(struct mesh_rand *r);
 
 /** Uniform in [0, @bound) without modulo bias; 0 when @bound is 0. */
-uint32_t
-mesh_rand_below(struct mesh_rand *r, uint32_t bound);
+uint32_t mesh_rand_below(struct mesh_rand *r, uint32_t bound);
 
 /** Uniform double in [0, 1). */
-double
-mesh_rand_unit(struct mesh_rand *r);
+double mesh_rand_unit(struct mesh_rand *r);
 
 #endif

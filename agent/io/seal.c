@@ -117,9 +117,9 @@ seal_seal(const struct seal_keyring *ring, const uint8_t *plain, size_t len,
 	uint8_t *nonce = out + 1;
 	randombytes_buf(nonce, SEAL_NONCE_BYTES);
 	unsigned long long clen = 0;
-	crypto_aead_xchacha20poly1305_ietf_encrypt(
-		out + 1 + SEAL_NONCE_BYTES, &clen, plain, len, out, 1, NULL,
-		nonce, ring->keys[0]);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 + SEAL_NONCE_BYTES,
+						   &clen, plain, len, out, 1,
+						   NULL, nonce, ring->keys[0]);
 	*out_len = 1 + SEAL_NONCE_BYTES + (size_t)clen;
 	return 0;
 }
@@ -140,8 +140,8 @@ seal_open(const struct seal_keyring *ring, const uint8_t *sealed, size_t len,
 	for (unsigned i = 0; i < ring->count; i++) {
 		unsigned long long mlen = 0;
 		if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-			    out, &mlen, NULL, c, clen, sealed, 1, nonce,
-			    ring->keys[i]) == 0) {
+			out, &mlen, NULL, c, clen, sealed, 1, nonce,
+			ring->keys[i]) == 0) {
 			*out_len = (size_t)mlen;
 			return 0;
 		}

@@ -35,8 +35,7 @@ struct seal_keyring {
  * Initialises libsodium. Call once before anything else here.
  * Returns 0 or MESH_EIO.
  */
-int
-seal_init(void);
+int seal_init(void);
 
 /**
  * Parses a keyring text: one base64 key (32 bytes) per line, the first is the
@@ -46,41 +45,39 @@ seal_init(void);
  * Returns 0, MESH_EINVAL (bad base64 or key length), MESH_ERANGE (more than
  * SEAL_MAX_KEYS keys) or MESH_ENOENT (no key at all).
  */
-int
-seal_keyring_parse(struct seal_keyring *ring, const char *text, size_t len,
-		   int *err_line);
+int seal_keyring_parse(struct seal_keyring *ring, const char *text, size_t len,
+		       int *err_line);
 
 /**
  * Reads and parses a keyring file. Returns the codes of seal_keyring_parse()
  * or MESH_EIO when the file cannot be read.
  */
-int
-seal_keyring_load(struct seal_keyring *ring, const char *path, int *err_line);
+int seal_keyring_load(struct seal_keyring *ring, const char *path,
+		      int *err_line);
 
 /**
  * Writes a new keyring text with one fresh random key into @buf.
  * Returns 0 or MESH_ERANGE when @cap is too small (128 bytes is enough).
  */
-int
-seal_keyring_generate(char *buf, size_t cap);
+int seal_keyring_generate(char *buf, size_t cap);
 
 /**
  * Seals @len bytes of @plain with the primary key into @out (capacity @cap).
- * @out and @plain must not overlap. On success *@out_len = @len + SEAL_OVERHEAD.
- * Returns 0, MESH_ETOOBIG when @cap is too small, MESH_ESTATE with no key.
+ * @out and @plain must not overlap. On success *@out_len = @len +
+ * SEAL_OVERHEAD. Returns 0, MESH_ETOOBIG when @cap is too small, MESH_ESTATE
+ * with no key.
  */
-int
-seal_seal(const struct seal_keyring *ring, const uint8_t *plain, size_t len,
-	  uint8_t *out, size_t cap, size_t *out_len);
+int seal_seal(const struct seal_keyring *ring, const uint8_t *plain, size_t len,
+	      uint8_t *out, size_t cap, size_t *out_len);
 
 /**
- * Opens a sealed buffer into @out (capacity @cap, at least len - SEAL_OVERHEAD).
- * Returns 0, MESH_ETRUNC (shorter than the overhead), MESH_EVERSION (unknown
- * seal version), MESH_ETOOBIG (@cap too small) or MESH_EAUTH (no key opens
- * it: wrong key, garbage or tampering). @out is unspecified on failure.
+ * Opens a sealed buffer into @out (capacity @cap, at least len -
+ * SEAL_OVERHEAD). Returns 0, MESH_ETRUNC (shorter than the overhead),
+ * MESH_EVERSION (unknown seal version), MESH_ETOOBIG (@cap too small) or
+ * MESH_EAUTH (no key opens it: wrong key, garbage or tampering). @out is
+ * unspecified on failure.
  */
-int
-seal_open(const struct seal_keyring *ring, const uint8_t *sealed, size_t len,
-	  uint8_t *out, size_t cap, size_t *out_len);
+int seal_open(const struct seal_keyring *ring, const uint8_t *sealed,
+	      size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

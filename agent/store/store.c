@@ -111,7 +111,7 @@ store__decode_identity(const MDB_val *v, const char *name,
 		       struct store_identity *id)
 {
 	Mesh__StoredIdentity *rec =
-		mesh__stored_identity__unpack(NULL, v->mv_size, v->mv_data);
+	    mesh__stored_identity__unpack(NULL, v->mv_size, v->mv_data);
 	if (rec == NULL)
 		return MESH_ECORRUPT;
 	int rc = 0;

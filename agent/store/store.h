@@ -33,12 +33,10 @@ struct store_identity {
  * @env is borrowed and must outlive the store.
  * Returns 0, MESH_EIO (cannot open), MESH_ENOSPC, MESH_ENOMEM.
  */
-int
-store_open(const char *dir, const struct mesh_env *env, struct store **out);
+int store_open(const char *dir, const struct mesh_env *env, struct store **out);
 
 /** Closes the store; NULL is fine. */
-void
-store_close(struct store *s);
+void store_close(struct store *s);
 
 /**
  * Loads the node identity, creating an Ed25519 key pair at first start.
@@ -46,9 +44,8 @@ store_close(struct store *s);
  * refused with MESH_ECONFLICT, so two nodes never share one identity by
  * accident. Other errors: MESH_ECORRUPT, MESH_ENOSPC, MESH_EIO.
  */
-int
-store_identity_load(struct store *s, const char *name,
-		    struct store_identity *id);
+int store_identity_load(struct store *s, const char *name,
+			struct store_identity *id);
 
 /**
  * Reads the last incarnation, adds one, commits and returns it in *@inc.
@@ -56,14 +53,12 @@ store_identity_load(struct store *s, const char *name,
  * remembers of its previous life. Errors: MESH_ENOSPC, MESH_EIO,
  * MESH_ECORRUPT, MESH_ERANGE (the counter would wrap).
  */
-int
-store_incarnation_next(struct store *s, uint32_t *inc);
+int store_incarnation_next(struct store *s, uint32_t *inc);
 
 /**
  * Records @inc as the current incarnation if it is higher than the stored
  * one (the core raised it to refute a suspicion). Errors as above.
  */
-int
-store_incarnation_save(struct store *s, uint32_t inc);
+int store_incarnation_save(struct store *s, uint32_t inc);
 
 #endif

@@ -1,0 +1,1591 @@
+/*
+ * swim.c - SWIM failure detection and membership with Lifeguard.
+ *
+ * Protocol (Das, Gupta, Motivala 2002, with Lifeguard, Dadgar et al. 2018):
+ *
+ * - Every probe period a node pings the next member of a shuffled
+ *   round-robin list. Without an ack within the probe timeout it asks
+ *   indirect_checks other members to ping the target for it (ping-req).
+ *   Those answer with the target's ack, or with a nack when the target
+ *   stayed silent (Lifeguard), so the prober can tell "my own packets are
+ *   lost" (no nacks either) from "the target is gone" (nacks came back).
+ * - A failed probe makes the target SUSPECT at its incarnation. The suspect
+ *   is told through gossip (and first on every ping sent to it: Lifeguard's
+ *   buddy system) and refutes by raising its incarnation. A suspicion turns
+ *   into DEAD after a timeout that starts at max_mult times the minimum and
+ *   shrinks towards mult * log10(N+1) * probe_interval as independent
+ *   accusers confirm it (Lifeguard's dynamic suspicion).
+ * - Local health awareness (Lifeguard): failed probes without nacks and
+ *   refuting suspicion of ourselves raise a score 0..awareness_max;
+ *   successful probes lower it. Probe interval and timeout are stretched by
+ *   (score + 1), so a node starved of CPU or network stops accusing others.
+ * - Every update is piggybacked on pings, acks, ping-reqs and nacks, and
+ *   while any are pending also pushed to gossip_nodes random members every
+ *   gossip_interval; each is sent about retransmit_mult * log10(N+1) times.
+ * - Push-pull over a stream every push_pull_interval: digests first, full
+ *   views only when they differ. Join is a push-pull with a seed.
+ *
+ * Deviations, and why:
+ * - Dead members are tried again every reconnect_interval with a full
+ *   push-pull, and a node alone tries its seeds: a healed partition and a
+ *   restarted node find the mesh again without an operator (Serf does the
+ *   same above memberlist).
+ * - A DEAD fact learned in push-pull is taken as a suspicion only, as in
+ *   memberlist: a joining node must not kill members on hearsay.
+ * - Alive records are not signed yet; the identity key exists (store/) and
+ *   signing is left to the hierarchy/audit work.
+ */
+#include "swim_impl.h"
+
+#include "mesh.pb-c.h"
+#include "mesh_err.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SWIM_UPDATES_FIELD 15
+
+/* ---- hashing ----------------------------------------------------------- */
+
+static uint64_t
+swim__mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t
+swim__hash(const void *data, size_t len, uint64_t h)
+{
+	const uint8_t *p = data;
+	h ^= 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return swim__mix(h ^ len);
+}
+
+static uint64_t
+swim__name_hash(const char *name)
+{
+	return swim__hash(name, strlen(name), 0);
+}
+
+static uint64_t
+swim__meta_hash(const struct swim_meta *m)
+{
+	if (m == NULL)
+		return 0;
+	uint64_t h = swim__hash(m->zone, strlen(m->zone), 1);
+	h = swim__hash(m->region, strlen(m->region), h);
+	h = swim__hash(m->cell, strlen(m->cell), h);
+	for (unsigned i = 0; i < m->kv_count; i++) {
+		h = swim__hash(m->kv[i].key, strlen(m->kv[i].key), h);
+		h = swim__hash(m->kv[i].value, strlen(m->kv[i].value), h);
+	}
+	return h;
+}
+
+static bool
+swim__meta_is_empty(const struct swim_meta *m)
+{
+	return m->zone[0] == 0 && m->region[0] == 0 && m->cell[0] == 0 &&
+	       m->kv_count == 0;
+}
+
+static const struct swim_meta swim__empty_meta;
+
+static const struct swim_meta *
+swim__meta_of(const struct swim_member *m)
+{
+	return m->meta != NULL ? m->meta : &swim__empty_meta;
+}
+
+uint64_t
+swim__digest(const struct swim *s)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < s->nmembers; i++) {
+		const struct swim_member *m = s->members[i];
+		uint64_t h = m->name_hash;
+		h = swim__mix(h ^ ((uint64_t)m->incarnation << 8 | m->state));
+		h = swim__hash(&m->addr, sizeof(m->addr), h ^ m->meta_hash);
+		sum += h;
+	}
+	return sum;
+}
+
+/* ---- events and outputs ------------------------------------------------ */
+
+static void
+swim__event(struct swim *s, enum swim_event_kind kind,
+	    const struct swim_member *m, const char *from)
+{
+	if (s->ev_count == SWIM_EVENTS) {
+		s->stats.drop_events++;
+		return;
+	}
+	struct swim_event *ev =
+	    &s->events[(s->ev_head + s->ev_count) % SWIM_EVENTS];
+	s->ev_count++;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	memcpy(ev->name, m->name, strlen(m->name) + 1);
+	ev->incarnation = m->incarnation;
+	if (from != NULL)
+		memcpy(ev->from, from, strnlen(from, SWIM_NAME_MAX));
+}
+
+/* Every call into the swim (but polls) first releases what the previous
+ * polls lent out: borrowed bytes stay valid until the next call. */
+static void
+swim__begin_call(struct swim *s)
+{
+	for (size_t i = 0; i < s->nborrowed; i++)
+		mesh_free(s->env->alloc, s->borrowed[i]);
+	s->nborrowed = 0;
+}
+
+/* Reserves the next outbox slot; NULL (counted) when the driver fell
+ * behind. Datagram slots come with their own fixed buffer. */
+static struct swim__out *
+swim__out_slot(struct swim *s, enum swim_out_kind kind,
+	       const struct swim_addr *to)
+{
+	if (s->out_count == SWIM_OUTBOX) {
+		s->stats.drop_outbox_full++;
+		return NULL;
+	}
+	size_t i = (s->out_head + s->out_count) % SWIM_OUTBOX;
+	struct swim__out *o = &s->outbox[i];
+	o->kind = kind;
+	o->to = *to;
+	o->len = 0;
+	o->data = kind == SWIM_OUT_DATAGRAM
+		      ? s->dgram_mem + i * s->cfg.datagram_max
+		      : NULL;
+	return o;
+}
+
+static void
+swim__out_commit(struct swim *s, struct swim__out *o)
+{
+	(void)o;
+	s->out_count++;
+}
+
+bool
+swim_poll_output(struct swim *s, struct swim_output *out)
+{
+	if (s->out_count == 0)
+		return false;
+	struct swim__out *o = &s->outbox[s->out_head];
+	s->out_head = (s->out_head + 1) % SWIM_OUTBOX;
+	s->out_count--;
+	out->kind = o->kind;
+	out->to = o->to;
+	out->data = o->data;
+	out->len = o->len;
+	if (o->kind == SWIM_OUT_STREAM) {
+		/* Freed at the next call, like every lent heap buffer. */
+		s->borrowed[s->nborrowed++] = o->data;
+		o->data = NULL;
+	}
+	return true;
+}
+
+bool
+swim_poll_event(struct swim *s, struct swim_event *ev)
+{
+	if (s->ev_count == 0)
+		return false;
+	*ev = s->events[s->ev_head];
+	s->ev_head = (s->ev_head + 1) % SWIM_EVENTS;
+	s->ev_count--;
+	return true;
+}
+
+/* ---- decoding arena ---------------------------------------------------- */
+
+/* protobuf-c allocates while unpacking; a datagram decodes into a bump
+ * arena inside the swim, so the probe/ack path touches no heap. What does
+ * not fit falls back to the injected allocator. */
+static void *
+swim__arena_alloc(void *data, size_t size)
+{
+	struct swim *s = data;
+	size_t aligned = (size + 15) & ~(size_t)15;
+	if (aligned >= size && aligned <= SWIM_ARENA_BYTES - s->arena_used) {
+		void *p = s->arena + s->arena_used;
+		s->arena_used += aligned;
+		return p;
+	}
+	return mesh_malloc(s->env->alloc, size);
+}
+
+static void
+swim__arena_free(void *data, void *ptr)
+{
+	struct swim *s = data;
+	uint8_t *p = ptr;
+	if (p >= s->arena && p < s->arena + SWIM_ARENA_BYTES)
+		return;
+	mesh_free(s->env->alloc, ptr);
+}
+
+static void *
+swim__heap_alloc(void *data, size_t size)
+{
+	struct swim *s = data;
+	return mesh_malloc(s->env->alloc, size);
+}
+
+static void
+swim__heap_free(void *data, void *ptr)
+{
+	struct swim *s = data;
+	mesh_free(s->env->alloc, ptr);
+}
+
+/* ---- member table ------------------------------------------------------ */
+
+static struct swim_member *
+swim__find(const struct swim *s, const char *name)
+{
+	uint64_t h = swim__name_hash(name);
+	for (struct swim_member *m = s->buckets[h & (s->nbuckets - 1)];
+	     m != NULL; m = m->hash_next)
+		if (m->name_hash == h && strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+static int
+swim__grow_buckets(struct swim *s)
+{
+	size_t n = s->nbuckets * 2;
+	struct swim_member **b = mesh_calloc(s->env->alloc, n, sizeof(*b));
+	if (b == NULL)
+		return MESH_ENOMEM;
+	for (size_t i = 0; i < s->nmembers; i++) {
+		struct swim_member *m = s->members[i];
+		m->hash_next = b[m->name_hash & (n - 1)];
+		b[m->name_hash & (n - 1)] = m;
+	}
+	mesh_free(s->env->alloc, s->buckets);
+	s->buckets = b;
+	s->nbuckets = n;
+	return 0;
+}
+
+static int
+swim__reserve(struct swim *s, void *arrayp, size_t *cap, size_t need)
+{
+	void **array = arrayp;
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap * 2 : 16;
+	while (n < need)
+		n *= 2;
+	void *p = mesh_realloc(s->env->alloc, *array, n * sizeof(void *));
+	if (p == NULL)
+		return MESH_ENOMEM;
+	*array = p;
+	*cap = n;
+	return 0;
+}
+
+static int
+swim__set_meta(struct swim *s, struct swim_member *m,
+	       const struct swim_meta *meta)
+{
+	if (meta == NULL || swim__meta_is_empty(meta)) {
+		mesh_free(s->env->alloc, m->meta);
+		m->meta = NULL;
+		m->meta_hash = 0;
+		return 0;
+	}
+	if (m->meta == NULL) {
+		m->meta = mesh_malloc(s->env->alloc, sizeof(*m->meta));
+		if (m->meta == NULL)
+			return MESH_ENOMEM;
+	}
+	*m->meta = *meta;
+	m->meta_hash = swim__meta_hash(meta);
+	return 0;
+}
+
+static void
+swim__set_state(struct swim *s, struct swim_member *m, enum swim_state st,
+		uint64_t now)
+{
+	if (m->state == SWIM_SUSPECT && st != SWIM_SUSPECT) {
+		/* Swap-remove from the suspect list. */
+		struct swim_member *last = s->suspects[--s->nsuspects];
+		s->suspects[m->suspect_idx] = last;
+		last->suspect_idx = m->suspect_idx;
+	}
+	s->counts[m->state]--;
+	s->counts[st]++;
+	m->state = st;
+	m->state_ms = now;
+}
+
+static struct swim_member *
+swim__add(struct swim *s, const char *name, uint64_t now)
+{
+	if (swim__reserve(s, &s->members, &s->members_cap, s->nmembers + 1) ||
+	    swim__reserve(s, &s->probe_list, &s->probe_cap, s->nmembers + 1))
+		return NULL;
+	if (s->nmembers + 1 > s->nbuckets && swim__grow_buckets(s) != 0)
+		return NULL;
+	struct swim_member *m = mesh_calloc(s->env->alloc, 1, sizeof(*m));
+	size_t len = strlen(name);
+	char *copy = mesh_malloc(s->env->alloc, len + 1);
+	if (m == NULL || copy == NULL) {
+		mesh_free(s->env->alloc, m);
+		mesh_free(s->env->alloc, copy);
+		return NULL;
+	}
+	memcpy(copy, name, len + 1);
+	m->name = copy;
+	m->name_hash = swim__name_hash(name);
+	m->state = SWIM_ALIVE;
+	m->state_ms = now;
+	m->idx = s->nmembers;
+	s->members[s->nmembers++] = m;
+	size_t b = m->name_hash & (s->nbuckets - 1);
+	m->hash_next = s->buckets[b];
+	s->buckets[b] = m;
+	s->counts[SWIM_ALIVE]++;
+	if (s->self != NULL) {
+		/* New members go to a random place in the probe order, so a
+		 * burst of joins does not line up behind one another. */
+		size_t at =
+		    mesh_rand_below(&s->rng, (uint32_t)s->probe_len + 1);
+		s->probe_list[s->probe_len++] = s->probe_list[at];
+		s->probe_list[at] = m;
+	}
+	return m;
+}
+
+static void
+swim__rebuild_probe_list(struct swim *s)
+{
+	s->probe_len = 0;
+	for (size_t i = 0; i < s->nmembers; i++)
+		if (s->members[i] != s->self)
+			s->probe_list[s->probe_len++] = s->members[i];
+	for (size_t i = s->probe_len; i > 1; i--) {
+		size_t j = mesh_rand_below(&s->rng, (uint32_t)i);
+		struct swim_member *t = s->probe_list[i - 1];
+		s->probe_list[i - 1] = s->probe_list[j];
+		s->probe_list[j] = t;
+	}
+	s->probe_pos = 0;
+}
+
+static void
+swim__member_free(struct swim *s, struct swim_member *m)
+{
+	dissem_drop(&s->dissem, &m->bcast);
+	mesh_free(s->env->alloc, m->meta);
+	mesh_free(s->env->alloc, m->name);
+	mesh_free(s->env->alloc, m);
+}
+
+static void
+swim__remove(struct swim *s, struct swim_member *m)
+{
+	if (m->state == SWIM_SUSPECT)
+		swim__set_state(s, m, SWIM_DEAD, m->state_ms);
+	s->counts[m->state]--;
+	struct swim_member **pp = &s->buckets[m->name_hash & (s->nbuckets - 1)];
+	while (*pp != m)
+		pp = &(*pp)->hash_next;
+	*pp = m->hash_next;
+	struct swim_member *last = s->members[--s->nmembers];
+	s->members[m->idx] = last;
+	last->idx = m->idx;
+	if (s->target == m) {
+		s->target = NULL;
+		s->phase = SWIM_PROBE_IDLE;
+	}
+	swim__event(s, SWIM_EV_MEMBER_REMOVED, m, NULL);
+	swim__member_free(s, m);
+	swim__rebuild_probe_list(s);
+}
+
+/* Cluster size estimate for the timeouts: members not known to be gone. */
+static size_t
+swim__live_count(const struct swim *s)
+{
+	return s->counts[SWIM_ALIVE] + s->counts[SWIM_SUSPECT];
+}
+
+static double
+swim__log_scale(const struct swim *s)
+{
+	double l = log10((double)swim__live_count(s) + 1.0);
+	return l < 1.0 ? 1.0 : l;
+}
+
+uint32_t
+swim__retransmit_limit(const struct swim *s)
+{
+	return (uint32_t)ceil(s->cfg.retransmit_mult * swim__log_scale(s));
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+static void
+swim__meta_to_pb(const struct swim_meta *m, Mesh__Meta *pb, Mesh__Tag *tags,
+		 Mesh__Tag **tagp)
+{
+	mesh__meta__init(pb);
+	pb->zone = (char *)m->zone;
+	pb->region = (char *)m->region;
+	pb->cell = (char *)m->cell;
+	for (unsigned i = 0; i < m->kv_count; i++) {
+		mesh__tag__init(&tags[i]);
+		tags[i].key = (char *)m->kv[i].key;
+		tags[i].value = (char *)m->kv[i].value;
+		tagp[i] = &tags[i];
+	}
+	pb->n_tags = m->kv_count;
+	pb->tags = tagp;
+}
+
+/* Scratch for describing one member as a protobuf Update. */
+struct swim__pb_member {
+	Mesh__Update u;
+	Mesh__Meta meta;
+	Mesh__Tag tags[SWIM_KV_MAX];
+	Mesh__Tag *tagp[SWIM_KV_MAX];
+};
+
+static void
+swim__member_to_pb(const struct swim_member *m, const char *from,
+		   bool with_addr, struct swim__pb_member *pm)
+{
+	mesh__update__init(&pm->u);
+	pm->u.name = m->name;
+	pm->u.state = (Mesh__MemberState)m->state;
+	pm->u.incarnation = m->incarnation;
+	if (from != NULL)
+		pm->u.from = (char *)from;
+	if (with_addr) {
+		pm->u.ip.data = (uint8_t *)m->addr.ip;
+		pm->u.ip.len = m->addr.family == 4 ? 4 : 16;
+		pm->u.port = m->addr.port;
+		if (m->meta != NULL) {
+			swim__meta_to_pb(m->meta, &pm->meta, pm->tags,
+					 pm->tagp);
+			pm->u.meta = &pm->meta;
+		}
+	}
+}
+
+/* Queues the fact of @m's current state for dissemination. */
+static void
+swim__broadcast(struct swim *s, struct swim_member *m, const char *from)
+{
+	struct swim__pb_member pm;
+	swim__member_to_pb(m, from, m->state == SWIM_ALIVE, &pm);
+	uint8_t buf[SWIM_DATAGRAM_MAX];
+	size_t n = mesh__update__get_packed_size(&pm.u);
+	if (n > sizeof(buf))
+		return; /* cannot happen within the metadata limits */
+	mesh__update__pack(&pm.u, buf);
+	if (dissem_push(&s->dissem, &m->bcast, buf, n) != 0)
+		MESH_LOG(s->env, MESH_LOG_WARN,
+			 "swim: no memory to queue update for %s", m->name);
+}
+
+/* Builds one datagram: the body, then as many pending updates as fit. */
+static void
+swim__send_packet(struct swim *s, const struct swim_addr *to, Mesh__Packet *pkt,
+		  struct dissem_item *first)
+{
+	struct swim__out *o = swim__out_slot(s, SWIM_OUT_DATAGRAM, to);
+	if (o == NULL)
+		return;
+	pkt->protocol_version = SWIM_PROTOCOL_VERSION;
+	size_t n = mesh__packet__get_packed_size(pkt);
+	if (n > s->cfg.datagram_max)
+		return;
+	mesh__packet__pack(pkt, o->data);
+	n += dissem_pack(&s->dissem, SWIM_UPDATES_FIELD,
+			 swim__retransmit_limit(s), first, o->data + n,
+			 s->cfg.datagram_max - n);
+	if (pkt->body_case == MESH__PACKET__BODY__NOT_SET &&
+	    n == mesh__packet__get_packed_size(pkt))
+		return; /* a gossip datagram with nothing to say */
+	o->len = n;
+	swim__out_commit(s, o);
+	s->stats.sent_datagrams++;
+	s->stats.sent_bytes += n;
+}
+
+static void
+swim__send_ping(struct swim *s, const struct swim_addr *to, const char *target,
+		uint32_t seq, struct dissem_item *first)
+{
+	Mesh__Packet pkt = MESH__PACKET__INIT;
+	Mesh__Ping ping = MESH__PING__INIT;
+	ping.seq = seq;
+	ping.target = (char *)target;
+	pkt.body_case = MESH__PACKET__BODY_PING;
+	pkt.ping = &ping;
+	swim__send_packet(s, to, &pkt, first);
+}
+
+static void
+swim__send_ack(struct swim *s, const struct swim_addr *to, uint32_t seq,
+	       bool nack)
+{
+	Mesh__Packet pkt = MESH__PACKET__INIT;
+	Mesh__Ack ack = MESH__ACK__INIT;
+	Mesh__Nack nk = MESH__NACK__INIT;
+	if (nack) {
+		nk.seq = seq;
+		pkt.body_case = MESH__PACKET__BODY_NACK;
+		pkt.nack = &nk;
+	} else {
+		ack.seq = seq;
+		pkt.body_case = MESH__PACKET__BODY_ACK;
+		pkt.ack = &ack;
+	}
+	swim__send_packet(s, to, &pkt, NULL);
+}
+
+/* Encodes a PushPull carrying our full view (or only the digest). The
+ * buffer is heap: views grow with the mesh. */
+static uint8_t *
+swim__encode_push_pull(struct swim *s, bool full, bool reply, bool want,
+		       size_t *len)
+{
+	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
+	pp.protocol_version = SWIM_PROTOCOL_VERSION;
+	pp.join = !s->joined;
+	pp.reply = reply;
+	pp.from = s->self->name;
+	pp.digest = swim__digest(s);
+	pp.want_state = want;
+	struct swim__pb_member *pms = NULL;
+	Mesh__Update **ups = NULL;
+	if (full) {
+		pms = mesh_calloc(s->env->alloc, s->nmembers, sizeof(*pms));
+		ups = mesh_calloc(s->env->alloc, s->nmembers, sizeof(*ups));
+		if (pms == NULL || ups == NULL) {
+			mesh_free(s->env->alloc, pms);
+			mesh_free(s->env->alloc, ups);
+			return NULL;
+		}
+		for (size_t i = 0; i < s->nmembers; i++) {
+			swim__member_to_pb(s->members[i], NULL, true, &pms[i]);
+			ups[i] = &pms[i].u;
+		}
+		pp.n_members = s->nmembers;
+		pp.members = ups;
+	}
+	size_t n = mesh__push_pull__get_packed_size(&pp);
+	uint8_t *buf = n <= s->cfg.stream_max
+			   ? mesh_malloc(s->env->alloc, n ? n : 1)
+			   : NULL;
+	if (buf != NULL)
+		mesh__push_pull__pack(&pp, buf);
+	else
+		MESH_LOG(s->env, MESH_LOG_WARN,
+			 "swim: push-pull of %zu bytes not sent (limit %u)", n,
+			 s->cfg.stream_max);
+	mesh_free(s->env->alloc, pms);
+	mesh_free(s->env->alloc, ups);
+	*len = n;
+	return buf;
+}
+
+static void
+swim__start_stream(struct swim *s, const struct swim_addr *to, bool full)
+{
+	if (s->out_count == SWIM_OUTBOX) {
+		s->stats.drop_outbox_full++;
+		return;
+	}
+	size_t len;
+	uint8_t *buf = swim__encode_push_pull(s, full, false, full, &len);
+	if (buf == NULL)
+		return;
+	struct swim__out *o = swim__out_slot(s, SWIM_OUT_STREAM, to);
+	o->data = buf;
+	o->len = len;
+	swim__out_commit(s, o);
+	s->stats.sent_streams++;
+}
+
+/* ---- state transitions ------------------------------------------------- */
+
+static void
+swim__health_add(struct swim *s, int delta)
+{
+	int h = (int)s->health + delta;
+	if (h < 0)
+		h = 0;
+	if (h > (int)s->cfg.awareness_max)
+		h = (int)s->cfg.awareness_max;
+	s->health = (unsigned)h;
+}
+
+/* Someone says we are suspect, dead, or alive in a life newer than ours:
+ * outbid them with a higher incarnation, told to everyone. */
+static void
+swim__refute(struct swim *s, uint32_t accused_inc, const char *what)
+{
+	struct swim_member *self = s->self;
+	uint32_t inc =
+	    accused_inc >= self->incarnation ? accused_inc : self->incarnation;
+	if (inc == UINT32_MAX) {
+		MESH_LOG(s->env, MESH_LOG_ERROR,
+			 "swim: incarnation exhausted, cannot refute");
+		return;
+	}
+	self->incarnation = inc + 1;
+	s->stats.refutations++;
+	MESH_LOG(s->env, MESH_LOG_INFO, "swim: refuting %s at inc=%u -> %u",
+		 what, accused_inc, self->incarnation);
+	swim__broadcast(s, self, NULL);
+	swim__event(s, SWIM_EV_SELF_INCARNATION, self, NULL);
+}
+
+static void
+swim__start_suspicion(struct swim *s, struct swim_member *m, const char *from,
+		      uint64_t now)
+{
+	struct swim__suspicion *su = &m->susp;
+	memset(su, 0, sizeof(*su));
+	size_t n = swim__live_count(s);
+	su->start_ms = now;
+	su->min_ms = (uint64_t)(s->cfg.suspicion_mult * swim__log_scale(s) *
+				s->cfg.probe_interval_ms);
+	su->max_ms = su->min_ms * s->cfg.suspicion_max_mult;
+	/* Fewer live members than k + 2 cannot give k independent
+	 * confirmations (accused and accuser excluded): go straight to min. */
+	uint32_t k = s->cfg.suspicion_confirmations;
+	if (k >= SWIM_MAX_ACCUSERS)
+		k = SWIM_MAX_ACCUSERS - 1;
+	su->k = n < (size_t)k + 2 ? 0 : k;
+	su->accusers[su->naccusers++] = swim__name_hash(from);
+	if (swim__reserve(s, &s->suspects, &s->suspects_cap,
+			  s->nsuspects + 1) != 0)
+		return; /* stays alive: better than a suspect never timed */
+	swim__set_state(s, m, SWIM_SUSPECT, now);
+	m->suspect_idx = s->nsuspects;
+	s->suspects[s->nsuspects++] = m;
+}
+
+uint64_t
+swim__suspicion_timeout(const struct swim_member *m)
+{
+	const struct swim__suspicion *su = &m->susp;
+	if (su->k == 0)
+		return su->min_ms;
+	double frac =
+	    log((double)su->confirmations + 1.0) / log((double)su->k + 1.0);
+	double t = (double)su->max_ms -
+		   ((double)su->max_ms - (double)su->min_ms) * frac;
+	return t < (double)su->min_ms ? su->min_ms : (uint64_t)t;
+}
+
+static void
+swim__apply_alive(struct swim *s, uint64_t now, const char *name, uint32_t inc,
+		  const struct swim_addr *addr, const struct swim_meta *meta)
+{
+	struct swim_member *m = swim__find(s, name);
+	if (m == s->self) {
+		if (s->leaving)
+			return;
+		bool same = swim_addr_equal(addr, &m->addr) &&
+			    swim__meta_hash(meta) == m->meta_hash;
+		if (inc > m->incarnation || (inc == m->incarnation && !same))
+			swim__refute(s, inc, "a newer life of ours");
+		return;
+	}
+	if (m == NULL) {
+		m = swim__add(s, name, now);
+		if (m == NULL) {
+			MESH_LOG(s->env, MESH_LOG_WARN,
+				 "swim: no memory to add member %s", name);
+			return;
+		}
+		m->incarnation = inc;
+		m->addr = *addr;
+		swim__set_meta(s, m, meta);
+		s->stats.updates_applied++;
+		MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s joined inc=%u", name,
+			 inc);
+		swim__broadcast(s, m, NULL);
+		swim__event(s, SWIM_EV_MEMBER_JOINED, m, NULL);
+		return;
+	}
+	if (inc <= m->incarnation)
+		return;
+	enum swim_state was = m->state;
+	bool changed = !swim_addr_equal(addr, &m->addr) ||
+		       swim__meta_hash(meta) != m->meta_hash;
+	m->incarnation = inc;
+	m->addr = *addr;
+	swim__set_meta(s, m, meta);
+	if (was != SWIM_ALIVE)
+		swim__set_state(s, m, SWIM_ALIVE, now);
+	s->stats.updates_applied++;
+	swim__broadcast(s, m, NULL);
+	if (was != SWIM_ALIVE) {
+		MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s %s->alive inc=%u",
+			 name, swim_state_name(was), inc);
+		swim__event(s, SWIM_EV_MEMBER_ALIVE, m, NULL);
+	} else if (changed) {
+		swim__event(s, SWIM_EV_MEMBER_UPDATED, m, NULL);
+	}
+}
+
+static void
+swim__apply_suspect(struct swim *s, uint64_t now, const char *name,
+		    uint32_t inc, const char *from)
+{
+	struct swim_member *m = swim__find(s, name);
+	if (m == NULL)
+		return;
+	if (m == s->self) {
+		if (!s->leaving && inc >= m->incarnation) {
+			swim__health_add(s, 1);
+			swim__refute(s, inc, "suspicion");
+		}
+		return;
+	}
+	if (inc < m->incarnation)
+		return;
+	if (m->state == SWIM_SUSPECT && inc == m->incarnation) {
+		/* Lifeguard: an independent accuser shortens the timeout. */
+		struct swim__suspicion *su = &m->susp;
+		uint64_t h = swim__name_hash(from);
+		if (su->confirmations >= su->k)
+			return;
+		for (uint32_t i = 0; i < su->naccusers; i++)
+			if (su->accusers[i] == h)
+				return;
+		su->accusers[su->naccusers++] = h;
+		su->confirmations++;
+		s->stats.confirmations++;
+		swim__broadcast(s, m, from);
+		return;
+	}
+	if (m->state == SWIM_DEAD || m->state == SWIM_LEFT)
+		return;
+	if (m->state == SWIM_SUSPECT)
+		swim__set_state(s, m, SWIM_ALIVE, now); /* newer incarnation */
+	m->incarnation = inc;
+	swim__start_suspicion(s, m, from, now);
+	if (m->state != SWIM_SUSPECT)
+		return;
+	s->stats.updates_applied++;
+	MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s alive->suspect inc=%u by %s",
+		 name, inc, from);
+	swim__broadcast(s, m, from);
+	swim__event(s, SWIM_EV_MEMBER_SUSPECT, m, from);
+}
+
+static void
+swim__apply_dead(struct swim *s, uint64_t now, const char *name, uint32_t inc,
+		 const char *from, bool left)
+{
+	struct swim_member *m = swim__find(s, name);
+	if (m == NULL)
+		return;
+	if (m == s->self) {
+		if (!s->leaving && inc >= m->incarnation)
+			swim__refute(s, inc, left ? "a leave" : "death");
+		return;
+	}
+	if (inc < m->incarnation || m->state == SWIM_DEAD ||
+	    m->state == SWIM_LEFT)
+		return;
+	enum swim_state was = m->state;
+	m->incarnation = inc;
+	swim__set_state(s, m, left ? SWIM_LEFT : SWIM_DEAD, now);
+	s->stats.updates_applied++;
+	MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s %s->%s inc=%u by %s", name,
+		 swim_state_name(was), left ? "left" : "dead", inc, from);
+	swim__broadcast(s, m, from);
+	swim__event(s, left ? SWIM_EV_MEMBER_LEFT : SWIM_EV_MEMBER_DEAD, m,
+		    from);
+}
+
+/* ---- decoding updates -------------------------------------------------- */
+
+static bool
+swim__str_ok(const char *s, size_t max)
+{
+	return s != NULL && strnlen(s, max + 1) <= max;
+}
+
+/* Validates an Update from the wire into plain values. Hostile input:
+ * every string and length is checked before use. */
+static int
+swim__update_from_pb(const Mesh__Update *u, struct swim_addr *addr,
+		     struct swim_meta *meta, bool need_addr)
+{
+	const char *why;
+	if (!swim__str_ok(u->name, SWIM_NAME_MAX) ||
+	    !swim_name_is_valid(u->name) || (unsigned)u->state > SWIM_LEFT)
+		return MESH_EDECODE;
+	if (u->from != NULL && u->from[0] != 0 &&
+	    (!swim__str_ok(u->from, SWIM_NAME_MAX) ||
+	     !swim_name_is_valid(u->from)))
+		return MESH_EDECODE;
+	memset(addr, 0, sizeof(*addr));
+	memset(meta, 0, sizeof(*meta));
+	if (!need_addr)
+		return 0;
+	if ((u->ip.len != 4 && u->ip.len != 16) || u->port == 0 ||
+	    u->port > 65535)
+		return MESH_EDECODE;
+	addr->family = u->ip.len == 4 ? 4 : 6;
+	memcpy(addr->ip, u->ip.data, u->ip.len);
+	addr->port = (uint16_t)u->port;
+	if (u->meta == NULL)
+		return 0;
+	const Mesh__Meta *pm = u->meta;
+	if (!swim__str_ok(pm->zone, SWIM_TAG_MAX) ||
+	    !swim__str_ok(pm->region, SWIM_TAG_MAX) ||
+	    !swim__str_ok(pm->cell, SWIM_TAG_MAX) || pm->n_tags > SWIM_KV_MAX)
+		return MESH_EDECODE;
+	strcpy(meta->zone, pm->zone);
+	strcpy(meta->region, pm->region);
+	strcpy(meta->cell, pm->cell);
+	for (size_t i = 0; i < pm->n_tags; i++) {
+		const Mesh__Tag *t = pm->tags[i];
+		if (!swim__str_ok(t->key, SWIM_KV_KEY_MAX) ||
+		    !swim__str_ok(t->value, SWIM_KV_VALUE_MAX))
+			return MESH_EDECODE;
+		strcpy(meta->kv[i].key, t->key);
+		strcpy(meta->kv[i].value, t->value);
+	}
+	meta->kv_count = (unsigned)pm->n_tags;
+	return swim__meta_check(meta, &why) == 0 ? 0 : MESH_EDECODE;
+}
+
+/* Applies one fact. @via_push_pull: a DEAD heard in a full view is only
+ * taken as a suspicion by the sender (see the note at the top). */
+static void
+swim__apply_update(struct swim *s, uint64_t now, const Mesh__Update *u,
+		   const char *sender, bool via_push_pull)
+{
+	struct swim_addr addr;
+	struct swim_meta meta;
+	bool need_addr = u->state == MESH__MEMBER_STATE__MEMBER_ALIVE;
+	if (swim__update_from_pb(u, &addr, &meta, need_addr) != 0) {
+		s->stats.drop_bad_update++;
+		return;
+	}
+	const char *from = u->from != NULL && u->from[0] ? u->from : sender;
+	if (from == NULL || from[0] == 0)
+		from = "?";
+	switch (u->state) {
+	case MESH__MEMBER_STATE__MEMBER_ALIVE:
+		swim__apply_alive(s, now, u->name, u->incarnation, &addr,
+				  &meta);
+		break;
+	case MESH__MEMBER_STATE__MEMBER_SUSPECT:
+		swim__apply_suspect(s, now, u->name, u->incarnation, from);
+		break;
+	case MESH__MEMBER_STATE__MEMBER_DEAD:
+		if (via_push_pull && strcmp(u->name, s->self->name) != 0)
+			swim__apply_suspect(s, now, u->name, u->incarnation,
+					    from);
+		else
+			swim__apply_dead(s, now, u->name, u->incarnation, from,
+					 false);
+		break;
+	case MESH__MEMBER_STATE__MEMBER_LEFT:
+		swim__apply_dead(s, now, u->name, u->incarnation, from, true);
+		break;
+	default:
+		s->stats.drop_bad_update++;
+		break;
+	}
+}
+
+/* ---- probing ----------------------------------------------------------- */
+
+static uint64_t
+swim__scaled(const struct swim *s, uint32_t ms)
+{
+	return (uint64_t)ms * (s->health + 1);
+}
+
+static bool
+swim__probeable(const struct swim_member *m)
+{
+	return m->state == SWIM_ALIVE || m->state == SWIM_SUSPECT;
+}
+
+/* Up to @k distinct random live members other than self and @skip. */
+static size_t
+swim__random_members(struct swim *s, size_t k, const struct swim_member *skip,
+		     struct swim_member **out)
+{
+	size_t got = 0;
+	/* Random draws, bounded; views are large and mostly alive, so this
+	 * finds k quickly without walking the table. */
+	for (size_t tries = 0; got < k && tries < 8 * k + 8; tries++) {
+		struct swim_member *m =
+		    s->members[mesh_rand_below(&s->rng, (uint32_t)s->nmembers)];
+		if (m == s->self || m == skip || m->state != SWIM_ALIVE)
+			continue;
+		bool dup = false;
+		for (size_t i = 0; i < got; i++)
+			dup |= out[i] == m;
+		if (!dup)
+			out[got++] = m;
+	}
+	return got;
+}
+
+static struct swim_member *
+swim__next_target(struct swim *s)
+{
+	for (size_t scanned = 0; scanned <= s->probe_len; scanned++) {
+		if (s->probe_pos >= s->probe_len)
+			swim__rebuild_probe_list(s);
+		if (s->probe_len == 0)
+			return NULL;
+		struct swim_member *m = s->probe_list[s->probe_pos++];
+		if (swim__probeable(m))
+			return m;
+	}
+	return NULL;
+}
+
+static void
+swim__start_probe(struct swim *s, uint64_t now)
+{
+	uint64_t interval = swim__scaled(s, s->cfg.probe_interval_ms);
+	s->next_probe_ms = now + interval;
+	struct swim_member *t = swim__next_target(s);
+	if (t == NULL)
+		return;
+	s->target = t;
+	s->probe_seq = ++s->seq;
+	s->phase = SWIM_PROBE_DIRECT;
+	s->probe_timeout_at = now + swim__scaled(s, s->cfg.probe_timeout_ms);
+	s->period_end = now + interval;
+	s->expected_nacks = 0;
+	s->nacks = 0;
+	s->stats.probes++;
+	/* Buddy system: a suspect hears first that it is suspected. */
+	swim__send_ping(s, &t->addr, t->name, s->probe_seq,
+			t->state == SWIM_SUSPECT ? t->bcast : NULL);
+}
+
+static void
+swim__probe_indirect(struct swim *s)
+{
+	struct swim_member *helpers[16];
+	size_t n =
+	    swim__random_members(s, s->cfg.indirect_checks, s->target, helpers);
+	s->phase = SWIM_PROBE_INDIRECT;
+	s->expected_nacks = (uint32_t)n;
+	if (n > 0)
+		s->stats.indirect_probes++;
+	for (size_t i = 0; i < n; i++) {
+		Mesh__Packet pkt = MESH__PACKET__INIT;
+		Mesh__PingReq req = MESH__PING_REQ__INIT;
+		req.seq = s->probe_seq;
+		req.target = s->target->name;
+		req.target_ip.data = s->target->addr.ip;
+		req.target_ip.len = s->target->addr.family == 4 ? 4 : 16;
+		req.target_port = s->target->addr.port;
+		pkt.body_case = MESH__PACKET__BODY_PING_REQ;
+		pkt.ping_req = &req;
+		swim__send_packet(s, &helpers[i]->addr, &pkt, NULL);
+	}
+}
+
+static void
+swim__probe_failed(struct swim *s, uint64_t now)
+{
+	struct swim_member *t = s->target;
+	s->phase = SWIM_PROBE_IDLE;
+	s->target = NULL;
+	s->stats.probe_failures++;
+	/* Lifeguard: missing nacks mean our own network is the problem. */
+	if (s->expected_nacks > 0)
+		swim__health_add(s, (int)(s->expected_nacks - s->nacks));
+	else
+		swim__health_add(s, 1);
+	if (t->state != SWIM_ALIVE)
+		return; /* already suspect: our failure adds nothing new */
+	s->stats.suspicions++;
+	swim__apply_suspect(s, now, t->name, t->incarnation, s->self->name);
+}
+
+static void
+swim__probe_acked(struct swim *s)
+{
+	s->phase = SWIM_PROBE_IDLE;
+	s->target = NULL;
+	s->stats.probe_acks++;
+	swim__health_add(s, -1);
+}
+
+/* ---- receiving datagrams ----------------------------------------------- */
+
+static void
+swim__handle_ack(struct swim *s, uint32_t seq, bool nack)
+{
+	if (s->phase != SWIM_PROBE_IDLE && seq == s->probe_seq) {
+		if (nack) {
+			s->stats.nacks_received++;
+			if (s->phase == SWIM_PROBE_INDIRECT &&
+			    s->nacks < s->expected_nacks)
+				s->nacks++;
+		} else {
+			swim__probe_acked(s);
+		}
+		return;
+	}
+	if (nack)
+		return;
+	for (int i = 0; i < SWIM_RELAYS; i++) {
+		struct swim__relay *r = &s->relays[i];
+		if (r->used && r->seq == seq) {
+			swim__send_ack(s, &r->origin, r->origin_seq, false);
+			r->used = false;
+			return;
+		}
+	}
+	s->stats.late_acks++;
+}
+
+static void
+swim__handle_ping_req(struct swim *s, uint64_t now,
+		      const struct swim_addr *from, const Mesh__PingReq *req)
+{
+	if (!swim__str_ok(req->target, SWIM_NAME_MAX) ||
+	    !swim_name_is_valid(req->target) ||
+	    (req->target_ip.len != 4 && req->target_ip.len != 16) ||
+	    req->target_port == 0 || req->target_port > 65535) {
+		s->stats.drop_decode++;
+		return;
+	}
+	struct swim__relay *r = NULL;
+	for (int i = 0; i < SWIM_RELAYS && r == NULL; i++)
+		if (!s->relays[i].used)
+			r = &s->relays[i];
+	if (r == NULL) {
+		s->stats.drop_relay_full++;
+		return;
+	}
+	struct swim_addr to = {0};
+	to.family = req->target_ip.len == 4 ? 4 : 6;
+	memcpy(to.ip, req->target_ip.data, req->target_ip.len);
+	to.port = (uint16_t)req->target_port;
+	r->used = true;
+	r->nacked = false;
+	r->seq = ++s->seq;
+	r->origin_seq = req->seq;
+	r->origin = *from;
+	/* Nack before the requester's own indirect round ends (Lifeguard
+	 * sends it at 80% of the probe timeout). */
+	r->nack_at = now + s->cfg.probe_timeout_ms * 4 / 5;
+	r->expire_at = now + s->cfg.probe_interval_ms;
+	swim__send_ping(s, &to, req->target, r->seq, NULL);
+}
+
+int
+swim_recv_datagram(struct swim *s, uint64_t now_ms,
+		   const struct swim_addr *from, const uint8_t *buf, size_t len)
+{
+	swim__begin_call(s);
+	s->stats.recv_datagrams++;
+	s->stats.recv_bytes += len;
+	if (len > s->cfg.datagram_max) {
+		s->stats.drop_decode++;
+		return MESH_ETOOBIG;
+	}
+	ProtobufCAllocator pa = {swim__arena_alloc, swim__arena_free, s};
+	s->arena_used = 0;
+	Mesh__Packet *pkt = mesh__packet__unpack(&pa, len, buf);
+	if (pkt == NULL) {
+		s->stats.drop_decode++;
+		return MESH_EDECODE;
+	}
+	int rc = 0;
+	if (pkt->protocol_version >> 8 != SWIM_PROTOCOL_MAJOR) {
+		s->stats.drop_version++;
+		MESH_LOG(s->env, MESH_LOG_DEBUG,
+			 "swim: dropped datagram of protocol %u.%u",
+			 pkt->protocol_version >> 8,
+			 pkt->protocol_version & 0xff);
+		rc = MESH_EVERSION;
+		goto out;
+	}
+	/* Facts first: a refutation they cause rides on our answer. */
+	for (size_t i = 0; i < pkt->n_updates; i++)
+		swim__apply_update(s, now_ms, pkt->updates[i], NULL, false);
+	switch (pkt->body_case) {
+	case MESH__PACKET__BODY_PING:
+		if (!swim__str_ok(pkt->ping->target, SWIM_NAME_MAX) ||
+		    strcmp(pkt->ping->target, s->self->name) != 0) {
+			s->stats.drop_misaddressed++;
+			break;
+		}
+		swim__send_ack(s, from, pkt->ping->seq, false);
+		break;
+	case MESH__PACKET__BODY_ACK:
+		swim__handle_ack(s, pkt->ack->seq, false);
+		break;
+	case MESH__PACKET__BODY_NACK:
+		swim__handle_ack(s, pkt->nack->seq, true);
+		break;
+	case MESH__PACKET__BODY_PING_REQ:
+		swim__handle_ping_req(s, now_ms, from, pkt->ping_req);
+		break;
+	default:
+		break; /* gossip only */
+	}
+out:
+	mesh__packet__free_unpacked(pkt, &pa);
+	return rc;
+}
+
+/* ---- push-pull ----------------------------------------------------------- */
+
+int
+swim_recv_stream(struct swim *s, uint64_t now_ms, const struct swim_addr *from,
+		 const uint8_t *buf, size_t len, const uint8_t **reply,
+		 size_t *reply_len)
+{
+	(void)from;
+	swim__begin_call(s);
+	*reply = NULL;
+	*reply_len = 0;
+	s->stats.recv_streams++;
+	if (len > s->cfg.stream_max) {
+		s->stats.drop_decode++;
+		return MESH_ETOOBIG;
+	}
+	ProtobufCAllocator pa = {swim__heap_alloc, swim__heap_free, s};
+	Mesh__PushPull *pp = mesh__push_pull__unpack(&pa, len, buf);
+	if (pp == NULL) {
+		s->stats.drop_decode++;
+		return MESH_EDECODE;
+	}
+	int rc = 0;
+	if (pp->protocol_version >> 8 != SWIM_PROTOCOL_MAJOR) {
+		s->stats.drop_version++;
+		rc = MESH_EVERSION;
+		goto out;
+	}
+	if (!swim__str_ok(pp->from, SWIM_NAME_MAX) ||
+	    !swim_name_is_valid(pp->from)) {
+		s->stats.drop_decode++;
+		rc = MESH_EDECODE;
+		goto out;
+	}
+	/* A digest compare only means something before we merge. */
+	bool in_sync = pp->digest == swim__digest(s);
+	for (size_t i = 0; i < pp->n_members; i++)
+		swim__apply_update(s, now_ms, pp->members[i], pp->from, true);
+	bool send = false, want = false;
+	if (!pp->reply) {
+		/* A request: a full view always gets ours back; a digest gets
+		 * "in sync", or our view and a request for theirs. */
+		send = true;
+		want = pp->n_members == 0 && !in_sync;
+	} else {
+		if (!s->joined) {
+			s->joined = true;
+			MESH_LOG(s->env, MESH_LOG_INFO,
+				 "swim: joined through %s", pp->from);
+			swim__event(s, SWIM_EV_JOINED, s->self, pp->from);
+		}
+		send = pp->want_state;
+	}
+	if (send) {
+		bool full = pp->reply || pp->n_members > 0 || !in_sync;
+		uint8_t *out =
+		    swim__encode_push_pull(s, full, true, want, reply_len);
+		if (out == NULL) {
+			rc = MESH_ENOMEM;
+			goto out;
+		}
+		s->borrowed[s->nborrowed++] = out;
+		*reply = out;
+	}
+out:
+	mesh__push_pull__free_unpacked(pp, &pa);
+	return rc;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void
+swim__tick_probe(struct swim *s, uint64_t now)
+{
+	if (s->phase == SWIM_PROBE_DIRECT && now >= s->probe_timeout_at)
+		swim__probe_indirect(s);
+	if (s->phase == SWIM_PROBE_INDIRECT && now >= s->period_end)
+		swim__probe_failed(s, now);
+	if (s->phase == SWIM_PROBE_IDLE && !s->leaving &&
+	    now >= s->next_probe_ms)
+		swim__start_probe(s, now);
+}
+
+static void
+swim__tick_relays(struct swim *s, uint64_t now)
+{
+	for (int i = 0; i < SWIM_RELAYS; i++) {
+		struct swim__relay *r = &s->relays[i];
+		if (!r->used)
+			continue;
+		if (!r->nacked && now >= r->nack_at) {
+			r->nacked = true;
+			s->stats.nacks_sent++;
+			swim__send_ack(s, &r->origin, r->origin_seq, true);
+		}
+		if (now >= r->expire_at)
+			r->used = false;
+	}
+}
+
+static void
+swim__tick_suspects(struct swim *s, uint64_t now)
+{
+	for (size_t i = 0; i < s->nsuspects;) {
+		struct swim_member *m = s->suspects[i];
+		if (now < m->susp.start_ms + swim__suspicion_timeout(m)) {
+			i++;
+			continue;
+		}
+		/* apply_dead takes m off the list; i now holds another. */
+		s->stats.deaths_declared++;
+		swim__apply_dead(s, now, m->name, m->incarnation, s->self->name,
+				 false);
+	}
+}
+
+static void
+swim__tick_gossip(struct swim *s, uint64_t now)
+{
+	if (now < s->next_gossip_ms)
+		return;
+	s->next_gossip_ms = now + s->cfg.gossip_interval_ms;
+	if (dissem_count(&s->dissem) == 0)
+		return;
+	struct swim_member *to[16];
+	size_t n = swim__random_members(s, s->cfg.gossip_nodes, NULL, to);
+	for (size_t i = 0; i < n && dissem_count(&s->dissem) > 0; i++) {
+		Mesh__Packet pkt = MESH__PACKET__INIT;
+		swim__send_packet(s, &to[i]->addr, &pkt, NULL);
+	}
+}
+
+static struct swim_member *
+swim__random_dead(struct swim *s)
+{
+	size_t ndead = s->counts[SWIM_DEAD];
+	if (ndead == 0)
+		return NULL;
+	size_t pick = mesh_rand_below(&s->rng, (uint32_t)ndead);
+	for (size_t i = 0; i < s->nmembers; i++)
+		if (s->members[i]->state == SWIM_DEAD && pick-- == 0)
+			return s->members[i];
+	return NULL;
+}
+
+static void
+swim__tick_anti_entropy(struct swim *s, uint64_t now)
+{
+	if (now >= s->next_push_pull_ms) {
+		s->next_push_pull_ms = now + s->cfg.push_pull_interval_ms;
+		struct swim_member *peer;
+		if (!s->leaving && swim__random_members(s, 1, NULL, &peer) == 1)
+			swim__start_stream(s, &peer->addr, false);
+	}
+	if (now < s->next_reconnect_ms)
+		return;
+	s->next_reconnect_ms = now + s->cfg.reconnect_interval_ms;
+	/* Forget members gone for longer than the reclaim window. */
+	for (size_t i = 0; i < s->nmembers;) {
+		struct swim_member *m = s->members[i];
+		if ((m->state == SWIM_DEAD || m->state == SWIM_LEFT) &&
+		    now - m->state_ms >= s->cfg.reclaim_ms) {
+			MESH_LOG(s->env, MESH_LOG_INFO,
+				 "swim: forgetting %s (%s)", m->name,
+				 swim_state_name(m->state));
+			swim__remove(s, m);
+			continue;
+		}
+		i++;
+	}
+	if (s->leaving || !s->joined)
+		return;
+	struct swim_member *dead = swim__random_dead(s);
+	if (dead != NULL)
+		swim__start_stream(s, &dead->addr, true);
+	if (s->counts[SWIM_ALIVE] + s->counts[SWIM_SUSPECT] <= 1 &&
+	    s->nseeds > 0)
+		swim__start_stream(
+		    s, &s->seeds[mesh_rand_below(&s->rng, (uint32_t)s->nseeds)],
+		    true);
+}
+
+static void
+swim__tick_join(struct swim *s, uint64_t now)
+{
+	if (s->joined || s->nseeds == 0 || now < s->next_join_ms)
+		return;
+	swim__start_stream(s, &s->seeds[s->join_idx], true);
+	s->join_idx++;
+	if (s->join_idx < s->nseeds) {
+		s->next_join_ms = now + s->cfg.join_timeout_ms;
+		return;
+	}
+	/* Every seed tried once: wait, longer each round. */
+	s->join_idx = 0;
+	s->next_join_ms = now + s->join_backoff_ms;
+	MESH_LOG(s->env, MESH_LOG_WARN,
+		 "swim: no seed answered; next round in %u ms",
+		 s->join_backoff_ms);
+	s->join_backoff_ms *= 2;
+	if (s->join_backoff_ms > s->cfg.join_backoff_max_ms)
+		s->join_backoff_ms = s->cfg.join_backoff_max_ms;
+}
+
+void
+swim_tick(struct swim *s, uint64_t now_ms)
+{
+	swim__begin_call(s);
+	swim__tick_relays(s, now_ms);
+	swim__tick_probe(s, now_ms);
+	swim__tick_suspects(s, now_ms);
+	swim__tick_join(s, now_ms);
+	swim__tick_anti_entropy(s, now_ms);
+	swim__tick_gossip(s, now_ms);
+}
+
+static uint64_t
+swim__min(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+uint64_t
+swim_next_deadline(const struct swim *s)
+{
+	uint64_t d = swim__min(s->next_push_pull_ms, s->next_reconnect_ms);
+	if (s->phase == SWIM_PROBE_DIRECT)
+		d = swim__min(d, s->probe_timeout_at);
+	else if (s->phase == SWIM_PROBE_INDIRECT)
+		d = swim__min(d, s->period_end);
+	else if (!s->leaving)
+		d = swim__min(d, s->next_probe_ms);
+	for (int i = 0; i < SWIM_RELAYS; i++) {
+		const struct swim__relay *r = &s->relays[i];
+		if (r->used)
+			d = swim__min(d, r->nacked ? r->expire_at : r->nack_at);
+	}
+	for (size_t i = 0; i < s->nsuspects; i++) {
+		const struct swim_member *m = s->suspects[i];
+		d = swim__min(d, m->susp.start_ms + swim__suspicion_timeout(m));
+	}
+	if (dissem_count(&s->dissem) > 0)
+		d = swim__min(d, s->next_gossip_ms);
+	if (!s->joined && s->nseeds > 0)
+		d = swim__min(d, s->next_join_ms);
+	return d;
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+int
+swim_new(const struct swim_config *cfg, const struct mesh_env *env,
+	 uint64_t now_ms, struct swim **out)
+{
+	const char *why;
+	if (swim_config_check(cfg, &why) != 0) {
+		MESH_LOG(env, MESH_LOG_ERROR, "swim: bad config: %s", why);
+		return MESH_EINVAL;
+	}
+	struct swim *s = mesh_calloc(env->alloc, 1, sizeof(*s));
+	if (s == NULL)
+		return MESH_ENOMEM;
+	s->cfg = *cfg;
+	s->env = env;
+	mesh_rand_seed(&s->rng, cfg->seed);
+	dissem_init(&s->dissem, env);
+	s->nbuckets = 16;
+	s->buckets = mesh_calloc(env->alloc, s->nbuckets, sizeof(*s->buckets));
+	s->dgram_mem =
+	    mesh_malloc(env->alloc, (size_t)SWIM_OUTBOX * cfg->datagram_max);
+	struct swim_member *self = NULL;
+	if (s->buckets != NULL && s->dgram_mem != NULL)
+		self = swim__add(s, cfg->name, now_ms);
+	if (self == NULL || swim__set_meta(s, self, &cfg->meta) != 0) {
+		swim_free(s);
+		return MESH_ENOMEM;
+	}
+	self->addr = cfg->addr;
+	self->incarnation = cfg->incarnation;
+	s->self = self;
+	s->joined = true;
+	/* Spread periodic work so nodes started together do not beat in
+	 * step. */
+	s->next_probe_ms =
+	    now_ms + mesh_rand_below(&s->rng, cfg->probe_interval_ms);
+	s->next_gossip_ms = now_ms;
+	s->next_push_pull_ms =
+	    now_ms + cfg->push_pull_interval_ms / 2 +
+	    mesh_rand_below(&s->rng, cfg->push_pull_interval_ms);
+	s->next_reconnect_ms =
+	    now_ms + mesh_rand_below(&s->rng, cfg->reconnect_interval_ms) +
+	    cfg->reconnect_interval_ms;
+	*out = s;
+	return 0;
+}
+
+void
+swim_free(struct swim *s)
+{
+	if (s == NULL)
+		return;
+	const struct mesh_allocator *a = s->env->alloc;
+	swim__begin_call(s);
+	while (s->out_count > 0) {
+		struct swim_output o;
+		swim_poll_output(s, &o);
+	}
+	swim__begin_call(s);
+	for (size_t i = 0; i < s->nmembers; i++)
+		swim__member_free(s, s->members[i]);
+	dissem_destroy(&s->dissem);
+	mesh_free(a, s->members);
+	mesh_free(a, s->buckets);
+	mesh_free(a, s->suspects);
+	mesh_free(a, s->probe_list);
+	mesh_free(a, s->dgram_mem);
+	mesh_free(a, s);
+}
+
+int
+swim_join(struct swim *s, uint64_t now_ms, const struct swim_addr *seeds,
+	  size_t n)
+{
+	swim__begin_call(s);
+	if (n == 0 || n > SWIM_MAX_SEEDS)
+		return MESH_EINVAL;
+	s->nseeds = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!swim_addr_equal(&seeds[i], &s->self->addr))
+			s->seeds[s->nseeds++] = seeds[i];
+	/* Naming only ourselves is a mesh of one: joined already. */
+	s->joined = s->nseeds == 0;
+	s->join_idx = 0;
+	s->next_join_ms = now_ms;
+	s->join_backoff_ms = s->cfg.join_timeout_ms;
+	return 0;
+}
+
+void
+swim_leave(struct swim *s, uint64_t now_ms)
+{
+	swim__begin_call(s);
+	if (s->leaving)
+		return;
+	s->leaving = true;
+	swim__set_state(s, s->self, SWIM_LEFT, now_ms);
+	MESH_LOG(s->env, MESH_LOG_INFO, "swim: leaving at inc=%u",
+		 s->self->incarnation);
+	swim__broadcast(s, s->self, s->self->name);
+	s->next_gossip_ms = now_ms;
+}
+
+/* ---- views ------------------------------------------------------------- */
+
+size_t
+swim_member_count(const struct swim *s)
+{
+	return s->nmembers;
+}
+
+static void
+swim__info(const struct swim *s, const struct swim_member *m,
+	   struct swim_member_info *info)
+{
+	info->name = m->name;
+	info->addr = m->addr;
+	info->incarnation = m->incarnation;
+	info->state = m->state;
+	info->meta = swim__meta_of(m);
+	info->state_since_ms = m->state_ms;
+	info->is_self = m == s->self;
+}
+
+void
+swim_member_at(const struct swim *s, size_t i, struct swim_member_info *info)
+{
+	swim__info(s, s->members[i], info);
+}
+
+int
+swim_member_find(const struct swim *s, const char *name,
+		 struct swim_member_info *info)
+{
+	const struct swim_member *m = swim__find(s, name);
+	if (m == NULL)
+		return MESH_ENOENT;
+	swim__info(s, m, info);
+	return 0;
+}
+
+void
+swim_state_counts(const struct swim *s, size_t counts[4])
+{
+	memcpy(counts, s->counts, sizeof(s->counts));
+}
+
+unsigned
+swim_health(const struct swim *s)
+{
+	return s->health;
+}
+
+uint32_t
+swim_incarnation(const struct swim *s)
+{
+	return s->self->incarnation;
+}
+
+size_t
+swim_pending_updates(const struct swim *s)
+{
+	return dissem_count(&s->dissem);
+}
+
+bool
+swim_is_joined(const struct swim *s)
+{
+	return s->joined;
+}
+
+const struct swim_stats *
+swim_stats(const struct swim *s)
+{
+	return &s->stats;
+}

@@ -1,0 +1,268 @@
+/*
+ * swim.h - SWIM membership with the Lifeguard extensions, sans I/O.
+ *
+ * One struct swim is one node's view of the mesh. It never reads a clock,
+ * touches a socket or draws system randomness: the driver passes the time
+ * (monotonic milliseconds) into every call, seeds the PRNG through the
+ * config, feeds received datagrams and stream frames in, and drains what the
+ * core wants sent with swim_poll_output() and what happened with
+ * swim_poll_event(). The same object runs in meshd, the simulator and tests.
+ *
+ * Threading: none. One caller at a time.
+ */
+#ifndef SWIM_H
+#define SWIM_H
+
+#include "mesh_log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SWIM_PROTOCOL_MAJOR 1
+#define SWIM_PROTOCOL_MINOR 0
+#define SWIM_PROTOCOL_VERSION (SWIM_PROTOCOL_MAJOR << 8 | SWIM_PROTOCOL_MINOR)
+
+/* Limits on what a node may say about itself. They keep the largest alive
+ * update (name + address + full metadata, about 1 KiB) inside one datagram. */
+#define SWIM_NAME_MAX 64     /* bytes of [A-Za-z0-9._-] */
+#define SWIM_TAG_MAX 32	     /* zone, region, cell: bytes each */
+#define SWIM_KV_MAX 8	     /* free key/value tags */
+#define SWIM_KV_KEY_MAX 32   /* bytes of [A-Za-z0-9._-] */
+#define SWIM_KV_VALUE_MAX 64 /* printable ASCII bytes */
+/* UDP datagram budget before sealing: 1,400 bytes on the wire minus the
+ * 41 bytes the sealing layer adds. */
+#define SWIM_DATAGRAM_MAX 1359
+
+struct swim;
+
+enum swim_state {
+	SWIM_ALIVE = 0,
+	SWIM_SUSPECT = 1,
+	SWIM_DEAD = 2,
+	SWIM_LEFT = 3,
+};
+
+/** An IPv4 or IPv6 address and port; family 4 or 6. */
+struct swim_addr {
+	uint8_t family;
+	uint8_t ip[16];
+	uint16_t port;
+};
+
+struct swim_kv {
+	char key[SWIM_KV_KEY_MAX + 1];
+	char value[SWIM_KV_VALUE_MAX + 1];
+};
+
+/** Node metadata: place in the hierarchy plus free tags. */
+struct swim_meta {
+	char zone[SWIM_TAG_MAX + 1];
+	char region[SWIM_TAG_MAX + 1];
+	char cell[SWIM_TAG_MAX + 1];
+	unsigned kv_count;
+	struct swim_kv kv[SWIM_KV_MAX];
+};
+
+/**
+ * Tunables. swim_config_default() fills every field with the defaults whose
+ * reasons are given in swim_config.c; change a field only with a reason.
+ */
+struct swim_config {
+	char name[SWIM_NAME_MAX + 1];
+	struct swim_addr addr; /* advertised address */
+	struct swim_meta meta;
+	uint32_t incarnation; /* from the store: higher than any earlier life */
+	uint64_t seed;	      /* PRNG seed */
+
+	uint32_t probe_interval_ms;
+	uint32_t probe_timeout_ms;
+	uint32_t indirect_checks;
+	double suspicion_mult;
+	uint32_t suspicion_max_mult;
+	uint32_t suspicion_confirmations;
+	uint32_t retransmit_mult;
+	uint32_t gossip_interval_ms;
+	uint32_t gossip_nodes;
+	uint32_t awareness_max;
+	uint32_t push_pull_interval_ms;
+	uint32_t reconnect_interval_ms;
+	uint32_t reclaim_ms;
+	uint32_t join_timeout_ms;
+	uint32_t join_backoff_max_ms;
+	uint32_t datagram_max; /* plaintext bytes per datagram */
+	uint32_t stream_max;   /* plaintext bytes per push-pull frame */
+};
+
+enum swim_out_kind {
+	SWIM_OUT_DATAGRAM = 1, /* send as one UDP datagram */
+	SWIM_OUT_STREAM = 2,   /* open a TCP stream, send one frame, feed every
+				  frame that comes back to swim_recv_stream() */
+};
+
+/** Something to send. @data is borrowed until the next call into swim. */
+struct swim_output {
+	enum swim_out_kind kind;
+	struct swim_addr to;
+	const uint8_t *data;
+	size_t len;
+};
+
+enum swim_event_kind {
+	SWIM_EV_MEMBER_JOINED = 1, /* a member we did not know, alive */
+	SWIM_EV_MEMBER_ALIVE,	   /* suspect/dead member is alive again */
+	SWIM_EV_MEMBER_SUSPECT,
+	SWIM_EV_MEMBER_DEAD,
+	SWIM_EV_MEMBER_LEFT,
+	SWIM_EV_MEMBER_UPDATED,	  /* new address or metadata */
+	SWIM_EV_MEMBER_REMOVED,	  /* dead/left past the reclaim window */
+	SWIM_EV_SELF_INCARNATION, /* we raised our incarnation: persist it */
+	SWIM_EV_JOINED,		  /* first push-pull with a seed succeeded */
+};
+
+struct swim_event {
+	enum swim_event_kind kind;
+	char name[SWIM_NAME_MAX + 1];
+	uint32_t incarnation;
+	char from[SWIM_NAME_MAX + 1]; /* accuser for suspect/dead, else "" */
+};
+
+/** Read-only view of one member, borrowed until the next call into swim. */
+struct swim_member_info {
+	const char *name;
+	struct swim_addr addr;
+	uint32_t incarnation;
+	enum swim_state state;
+	const struct swim_meta *meta;
+	uint64_t state_since_ms;
+	bool is_self;
+};
+
+/** Counters. Drops are inputs refused without changing anything. */
+struct swim_stats {
+	uint64_t sent_datagrams, sent_bytes;
+	uint64_t recv_datagrams, recv_bytes;
+	uint64_t sent_streams, recv_streams;
+	uint64_t probes, probe_acks, probe_failures, indirect_probes;
+	uint64_t nacks_sent, nacks_received, late_acks;
+	uint64_t suspicions, refutations, confirmations, deaths_declared;
+	uint64_t drop_decode;	    /* not a valid Packet / PushPull */
+	uint64_t drop_version;	    /* unknown protocol major version */
+	uint64_t drop_misaddressed; /* ping for another name */
+	uint64_t drop_bad_update;   /* update with bad name/addr/meta */
+	uint64_t drop_relay_full;   /* ping-req while relay table is full */
+	uint64_t drop_outbox_full;  /* output lost: driver did not drain */
+	uint64_t drop_events;	    /* events lost: driver did not drain */
+	uint64_t updates_applied;
+};
+
+/** Fills @cfg with the defaults (name, addr and seed empty). */
+void swim_config_default(struct swim_config *cfg);
+
+/**
+ * Checks a config: name syntax, metadata limits, non-zero intervals.
+ * Returns 0 or MESH_EINVAL/MESH_ERANGE; @why gets a static reason.
+ */
+int swim_config_check(const struct swim_config *cfg, const char **why);
+
+/**
+ * Creates a node view holding only itself, alive. @cfg is copied; @env is
+ * borrowed and must outlive the swim. *@out is owned by the caller.
+ * Returns 0, MESH_EINVAL (bad config) or MESH_ENOMEM.
+ */
+int swim_new(const struct swim_config *cfg, const struct mesh_env *env,
+	     uint64_t now_ms, struct swim **out);
+
+/** Frees everything the swim owns; NULL is fine. */
+void swim_free(struct swim *s);
+
+/**
+ * Starts joining through @seeds (copied): a push-pull with each seed in turn,
+ * backing off after each full round, until one answers (SWIM_EV_JOINED).
+ * The seeds are kept for rejoining when every other member is gone.
+ * Returns 0, MESH_EINVAL (n == 0 or > 64) or MESH_ENOMEM.
+ */
+int swim_join(struct swim *s, uint64_t now_ms, const struct swim_addr *seeds,
+	      size_t n);
+
+/**
+ * Leaves gracefully: announces LEFT at the current incarnation and stops
+ * probing. Keep driving the swim until swim_pending_updates() is 0 (or a
+ * short grace time passes) so the announcement gets out.
+ */
+void swim_leave(struct swim *s, uint64_t now_ms);
+
+/** Runs timers due at @now_ms: probes, timeouts, gossip, push-pull, reaping. */
+void swim_tick(struct swim *s, uint64_t now_ms);
+
+/** The earliest time swim_tick() has work to do. */
+uint64_t swim_next_deadline(const struct swim *s);
+
+/**
+ * Handles one received datagram (plaintext) from @from. Invalid input is
+ * counted in the stats and changes nothing.
+ * Returns 0, MESH_EDECODE, MESH_EVERSION or MESH_ETOOBIG.
+ */
+int swim_recv_datagram(struct swim *s, uint64_t now_ms,
+		       const struct swim_addr *from, const uint8_t *buf,
+		       size_t len);
+
+/**
+ * Handles one push-pull frame (plaintext) received on a stream from @from.
+ * If the protocol wants to answer on the same stream, *@reply and
+ * *@reply_len are set (borrowed until the next call); otherwise *@reply is
+ * NULL and the driver closes the stream.
+ * Returns 0, MESH_EDECODE, MESH_EVERSION, MESH_ETOOBIG or MESH_ENOMEM.
+ */
+int swim_recv_stream(struct swim *s, uint64_t now_ms,
+		     const struct swim_addr *from, const uint8_t *buf,
+		     size_t len, const uint8_t **reply, size_t *reply_len);
+
+/** Takes the next output; false when there is none. See struct swim_output. */
+bool swim_poll_output(struct swim *s, struct swim_output *out);
+
+/** Takes the next event; false when there is none. */
+bool swim_poll_event(struct swim *s, struct swim_event *ev);
+
+/** Number of members known, self included, in every state. */
+size_t swim_member_count(const struct swim *s);
+
+/** Member @i (0 <= i < count) in table order; self is member 0. */
+void swim_member_at(const struct swim *s, size_t i,
+		    struct swim_member_info *info);
+
+/** Looks a member up by name. Returns 0 or MESH_ENOENT. */
+int swim_member_find(const struct swim *s, const char *name,
+		     struct swim_member_info *info);
+
+/** Counts of members by state, self included. */
+void swim_state_counts(const struct swim *s, size_t counts[4]);
+
+/** Local health (Lifeguard awareness): 0 is healthy, up to awareness_max. */
+unsigned swim_health(const struct swim *s);
+
+/** Our current incarnation. */
+uint32_t swim_incarnation(const struct swim *s);
+
+/** Updates not yet retransmitted to their limit. */
+size_t swim_pending_updates(const struct swim *s);
+
+/** True once a join succeeded (or no join was asked for). */
+bool swim_is_joined(const struct swim *s);
+
+/** Counters since swim_new(). */
+const struct swim_stats *swim_stats(const struct swim *s);
+
+/** "alive", "suspect", "dead", "left". */
+const char *swim_state_name(enum swim_state state);
+
+/** Formats "1.2.3.4:7946" or "[::1]:7946" into @buf; returns @buf. */
+char *swim_addr_format(const struct swim_addr *a, char *buf, size_t cap);
+
+/** True when both address and port are equal. */
+bool swim_addr_equal(const struct swim_addr *a, const struct swim_addr *b);
+
+/** True when @name is 1..SWIM_NAME_MAX bytes of [A-Za-z0-9._-]. */
+bool swim_name_is_valid(const char *name);
+
+#endif

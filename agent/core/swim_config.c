@@ -1,0 +1,203 @@
+/*
+ * swim_config.c - the membership tunables, each default with its reason,
+ * and the checks on what a node may say about itself.
+ */
+#include "swim_impl.h"
+
+#include "mesh_err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void
+swim_config_default(struct swim_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	/* One probe a second keeps idle traffic near one ping and one ack per
+	 * node per second (about 105 sealed bytes) and detection within a few
+	 * seconds: the budget of issue 2 is 200 B/s and 5 s at N = 64. */
+	cfg->probe_interval_ms = 1000;
+	/* A LAN or loopback round trip is well under a millisecond; 400 ms
+	 * leaves room for a busy peer and for the indirect round in the same
+	 * period. */
+	cfg->probe_timeout_ms = 400;
+	/* SWIM's k: three independent paths make a false suspicion need three
+	 * more losses at once (p^3 at loss p). */
+	cfg->indirect_checks = 3;
+	/* Lifeguard: the suspicion timeout runs from max_mult * min down to
+	 * min = mult * log10(N + 1) * probe interval as independent accusers
+	 * confirm. A refutation needs O(log N) gossip rounds each way; at
+	 * N = 64 with 200 ms rounds that is well under the 1.8 s minimum,
+	 * and a lone accuser (the false-positive case) waits 6x longer. */
+	cfg->suspicion_mult = 1.0;
+	cfg->suspicion_max_mult = 6;
+	/* Confirmations that bring the timeout to its minimum. */
+	cfg->suspicion_confirmations = 2;
+	/* Each update is sent about retransmit_mult * log10(N + 1) times:
+	 * with fan-out that reaches all N with high probability (SWIM 4.1). */
+	cfg->retransmit_mult = 4;
+	/* While updates are pending, push them to 3 random members every
+	 * 200 ms instead of waiting for the next probe: a death spreads in
+	 * log3(N) rounds. Idle nodes send nothing extra. */
+	cfg->gossip_interval_ms = 200;
+	cfg->gossip_nodes = 3;
+	/* Lifeguard's local health score range. */
+	cfg->awareness_max = 8;
+	/* Anti-entropy: in sync, a push-pull costs two digests, not the view.
+	 */
+	cfg->push_pull_interval_ms = 30000;
+	/* Try a dead member (or a seed when alone) every 10 s so partitions
+	 * heal and restarted nodes are found again. */
+	cfg->reconnect_interval_ms = 10000;
+	/* Operators want to see a dead node for a while; ten minutes also
+	 * gives partitions time to heal before the other side is forgotten. */
+	cfg->reclaim_ms = 600000;
+	cfg->join_timeout_ms = 2000;
+	cfg->join_backoff_max_ms = 30000;
+	cfg->datagram_max = SWIM_DATAGRAM_MAX;
+	/* About 30,000 members in a full view; larger frames are refused. */
+	cfg->stream_max = 4u << 20;
+}
+
+bool
+swim_name_is_valid(const char *name)
+{
+	size_t n = strnlen(name, SWIM_NAME_MAX + 1);
+	if (n == 0 || n > SWIM_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool
+swim__printable(const char *s, size_t max, bool allow_empty)
+{
+	size_t n = strnlen(s, max + 1);
+	if (n > max || (n == 0 && !allow_empty))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int
+swim__meta_check(const struct swim_meta *m, const char **why)
+{
+	if (!swim__printable(m->zone, SWIM_TAG_MAX, true) ||
+	    !swim__printable(m->region, SWIM_TAG_MAX, true) ||
+	    !swim__printable(m->cell, SWIM_TAG_MAX, true)) {
+		*why = "zone, region and cell are at most 32 printable bytes";
+		return MESH_EINVAL;
+	}
+	if (m->kv_count > SWIM_KV_MAX) {
+		*why = "at most 8 free tags";
+		return MESH_ERANGE;
+	}
+	for (unsigned i = 0; i < m->kv_count; i++) {
+		if (strnlen(m->kv[i].key, SWIM_KV_KEY_MAX + 1) >
+			SWIM_KV_KEY_MAX ||
+		    !swim_name_is_valid(m->kv[i].key)) {
+			*why = "tag keys are 1..32 bytes of [A-Za-z0-9._-]";
+			return MESH_EINVAL;
+		}
+		if (!swim__printable(m->kv[i].value, SWIM_KV_VALUE_MAX, true)) {
+			*why = "tag values are at most 64 printable bytes";
+			return MESH_EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(m->kv[i].key, m->kv[j].key) == 0) {
+				*why = "duplicate tag key";
+				return MESH_EINVAL;
+			}
+	}
+	return 0;
+}
+
+int
+swim_config_check(const struct swim_config *cfg, const char **why)
+{
+	*why = "ok";
+	if (!swim_name_is_valid(cfg->name)) {
+		*why = "name must be 1..64 bytes of [A-Za-z0-9._-]";
+		return MESH_EINVAL;
+	}
+	if (cfg->addr.family != 4 && cfg->addr.family != 6) {
+		*why = "address family must be IPv4 or IPv6";
+		return MESH_EINVAL;
+	}
+	int rc = swim__meta_check(&cfg->meta, why);
+	if (rc != 0)
+		return rc;
+	if (cfg->probe_interval_ms == 0 || cfg->probe_timeout_ms == 0 ||
+	    cfg->probe_timeout_ms >= cfg->probe_interval_ms) {
+		*why = "need 0 < probe timeout < probe interval";
+		return MESH_EINVAL;
+	}
+	if (cfg->gossip_interval_ms == 0 || cfg->push_pull_interval_ms == 0 ||
+	    cfg->reconnect_interval_ms == 0 || cfg->join_timeout_ms == 0) {
+		*why = "intervals must be positive";
+		return MESH_EINVAL;
+	}
+	if (!(cfg->suspicion_mult > 0) || cfg->suspicion_max_mult < 1 ||
+	    cfg->retransmit_mult < 1 || cfg->indirect_checks > 16 ||
+	    cfg->gossip_nodes > 16 || cfg->awareness_max > 64) {
+		*why = "multipliers out of range";
+		return MESH_ERANGE;
+	}
+	if (cfg->datagram_max < 512 || cfg->datagram_max > 65000 ||
+	    cfg->stream_max < 4096) {
+		*why = "datagram_max must be 512..65000, stream_max >= 4096";
+		return MESH_ERANGE;
+	}
+	return 0;
+}
+
+const char *
+swim_state_name(enum swim_state state)
+{
+	switch (state) {
+	case SWIM_ALIVE:
+		return "alive";
+	case SWIM_SUSPECT:
+		return "suspect";
+	case SWIM_DEAD:
+		return "dead";
+	case SWIM_LEFT:
+		return "left";
+	}
+	return "unknown";
+}
+
+char *
+swim_addr_format(const struct swim_addr *a, char *buf, size_t cap)
+{
+	if (a->family == 4) {
+		snprintf(buf, cap, "%u.%u.%u.%u:%u", a->ip[0], a->ip[1],
+			 a->ip[2], a->ip[3], a->port);
+		return buf;
+	}
+	/* IPv6: plain groups, no :: compression, enough for logs and JSON. */
+	char tmp[48];
+	size_t off = 0;
+	for (int i = 0; i < 8; i++)
+		off += (size_t)snprintf(
+		    tmp + off, sizeof(tmp) - off, "%s%x", i ? ":" : "",
+		    (unsigned)(a->ip[2 * i] << 8 | a->ip[2 * i + 1]));
+	snprintf(buf, cap, "[%s]:%u", tmp, a->port);
+	return buf;
+}
+
+bool
+swim_addr_equal(const struct swim_addr *a, const struct swim_addr *b)
+{
+	if (a->family != b->family || a->port != b->port)
+		return false;
+	return memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}

@@ -1,0 +1,140 @@
+/*
+ * swim_impl.h - internals of the membership core, shared by its files and
+ * by unit tests that look inside. Not a public API.
+ */
+#ifndef SWIM_IMPL_H
+#define SWIM_IMPL_H
+
+#include "dissem.h"
+#include "mesh_rand.h"
+#include "swim.h"
+
+/* Outputs a call can queue before the driver drains them: a tick sends at
+ * most a ping, 3 ping-reqs, 3 gossip datagrams, relay nacks and a stream. */
+#define SWIM_OUTBOX 32
+#define SWIM_EVENTS 256
+/* Ping-reqs we relay at once; more are refused and counted. */
+#define SWIM_RELAYS 32
+#define SWIM_MAX_SEEDS 64
+/* Accusers remembered per suspicion (Lifeguard's k is at most this). */
+#define SWIM_MAX_ACCUSERS 9
+/* Bump arena for decoding one datagram without touching the heap. */
+#define SWIM_ARENA_BYTES 8192
+
+struct swim__suspicion {
+	uint64_t start_ms;
+	uint64_t min_ms, max_ms;
+	uint32_t k; /* confirmations that reach min */
+	uint32_t confirmations;
+	uint32_t naccusers;
+	uint64_t accusers[SWIM_MAX_ACCUSERS]; /* name hashes */
+};
+
+struct swim_member {
+	char *name;
+	uint64_t name_hash;
+	struct swim_member *hash_next;
+	size_t idx;	    /* position in swim.members */
+	size_t suspect_idx; /* position in swim.suspects when suspect */
+	struct swim_addr addr;
+	uint32_t incarnation;
+	enum swim_state state;
+	struct swim_meta *meta; /* NULL when empty */
+	uint64_t meta_hash;
+	uint64_t state_ms;
+	struct swim__suspicion susp;
+	struct dissem_item *bcast;
+};
+
+enum swim__probe_phase {
+	SWIM_PROBE_IDLE = 0,
+	SWIM_PROBE_DIRECT,
+	SWIM_PROBE_INDIRECT,
+};
+
+struct swim__relay {
+	bool used;
+	bool nacked;
+	uint32_t seq;	     /* our ping to the target */
+	uint32_t origin_seq; /* the requester's probe */
+	struct swim_addr origin;
+	uint64_t nack_at;
+	uint64_t expire_at;
+};
+
+struct swim__out {
+	enum swim_out_kind kind;
+	struct swim_addr to;
+	uint8_t *data;
+	size_t len;
+};
+
+struct swim {
+	struct swim_config cfg;
+	const struct mesh_env *env;
+	struct mesh_rand rng;
+	struct swim_stats stats;
+
+	struct swim_member *self;
+	struct swim_member **members; /* self first */
+	size_t nmembers, members_cap;
+	struct swim_member **buckets;
+	size_t nbuckets;  /* power of two */
+	size_t counts[4]; /* by state, self included */
+	struct swim_member **suspects;
+	size_t nsuspects, suspects_cap;
+
+	struct swim_member **probe_list; /* everyone but self, shuffled */
+	size_t probe_len, probe_cap, probe_pos;
+
+	struct dissem dissem;
+
+	/* The probe in flight. */
+	enum swim__probe_phase phase;
+	struct swim_member *target;
+	uint32_t seq;
+	uint32_t probe_seq;
+	uint64_t probe_timeout_at, period_end;
+	uint32_t expected_nacks, nacks;
+	uint64_t next_probe_ms;
+	unsigned health;
+
+	struct swim__relay relays[SWIM_RELAYS];
+
+	uint64_t next_gossip_ms;
+	uint64_t next_push_pull_ms;
+	uint64_t next_reconnect_ms;
+
+	bool leaving;
+	bool joined;
+	struct swim_addr seeds[SWIM_MAX_SEEDS];
+	size_t nseeds, join_idx;
+	uint64_t next_join_ms;
+	uint32_t join_backoff_ms;
+
+	struct swim__out outbox[SWIM_OUTBOX];
+	size_t out_head, out_count;
+	uint8_t *dgram_mem;		    /* SWIM_OUTBOX * datagram_max */
+	uint8_t *borrowed[SWIM_OUTBOX + 1]; /* heap buffers handed out */
+	size_t nborrowed;
+
+	struct swim_event events[SWIM_EVENTS];
+	size_t ev_head, ev_count;
+
+	uint8_t arena[SWIM_ARENA_BYTES];
+	size_t arena_used;
+};
+
+/** Checks metadata limits; @why gets a static reason. */
+int swim__meta_check(const struct swim_meta *m, const char **why);
+
+/** Current suspicion timeout of @m (ms after its start). */
+uint64_t swim__suspicion_timeout(const struct swim_member *m);
+
+/** Order-free digest of the whole view (push-pull). */
+uint64_t swim__digest(const struct swim *s);
+
+/** Retransmit limit for the current cluster size. */
+uint32_t swim__retransmit_limit(const struct swim *s);
+
+#endif
