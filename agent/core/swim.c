@@ -1028,9 +1028,12 @@ swim__probe_failed(struct swim *s, uint64_t now)
 		swim__health_add(s, (int)(s->expected_nacks - s->nacks));
 	else
 		swim__health_add(s, 1);
-	if (t->state != SWIM_ALIVE)
-		return; /* already suspect: our failure adds nothing new */
-	s->stats.suspicions++;
+	if (t->state != SWIM_ALIVE && t->state != SWIM_SUSPECT)
+		return;
+	/* Already suspect: our own failed probe is an independent
+	 * confirmation (Lifeguard), told to everyone like a new accusation. */
+	if (t->state == SWIM_ALIVE)
+		s->stats.suspicions++;
 	swim__apply_suspect(s, now, t->name, t->incarnation, s->self->name);
 }
 

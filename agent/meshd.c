@@ -1,0 +1,720 @@
+/*
+ * meshd - the packmesh agent: SWIM membership over sealed UDP/TCP, node
+ * identity and incarnation in LMDB, and the admin socket for meshctl.
+ */
+#include "admin.h"
+#include "mesh_err.h"
+#include "net.h"
+#include "seal.h"
+#include "store.h"
+#include "swim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long a leaving node keeps gossiping its departure at most. */
+#define MESHD_LEAVE_GRACE_MS 3000
+#define MESHD_DEFAULT_PORT 7946
+
+struct meshd {
+	uv_loop_t *loop;
+	struct mesh_env env;
+	struct swim *swim;
+	struct store *store;
+	struct store_identity id;
+	struct seal_keyring ring;
+	struct net net;
+	struct admin admin;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t leave_timer;
+	uint64_t leave_started;
+	bool leaving;
+	uint32_t saved_incarnation;
+	uint64_t started_ms;
+	const char *data_dir;
+	int lock_fd;
+};
+
+static void
+meshd_log(void *ctx, enum mesh_log_level level, const char *line)
+{
+	(void)ctx;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s\n",
+		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+		mesh_log_level_name(level), line);
+}
+
+static void
+meshd_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: meshd --data-dir DIR --keyring FILE [options]\n"
+	    "  --name NAME            node name (default: host name)\n"
+	    "  --bind HOST:PORT       UDP+TCP address (default "
+	    "0.0.0.0:7946)\n"
+	    "  --advertise HOST:PORT  address others use (default: bind)\n"
+	    "  --join H:P[,H:P...]    seed nodes, tried in turn\n"
+	    "  --zone Z --region R --cell C   place in the hierarchy\n"
+	    "  --tag KEY=VALUE        free tag (up to 8)\n"
+	    "  --log-level LEVEL      debug, info, warn, error (default "
+	    "info)\n"
+	    "  --probe-interval-ms N, --push-pull-interval-ms N  tunables\n");
+}
+
+static int
+meshd_copy(char *dst, size_t cap, const char *src, const char *what)
+{
+	if (strlen(src) >= cap) {
+		fprintf(stderr, "meshd: %s is longer than %zu bytes\n", what,
+			cap - 1);
+		return -1;
+	}
+	strcpy(dst, src);
+	return 0;
+}
+
+/* ---- status answers ------------------------------------------------------ */
+
+static void
+meshd_meta_json(struct admin_buf *b, const struct swim_meta *m)
+{
+	admin_printf(b, "\"zone\":");
+	admin_json_str(b, m->zone);
+	admin_printf(b, ",\"region\":");
+	admin_json_str(b, m->region);
+	admin_printf(b, ",\"cell\":");
+	admin_json_str(b, m->cell);
+	admin_printf(b, ",\"tags\":{");
+	for (unsigned i = 0; i < m->kv_count; i++) {
+		admin_printf(b, i ? "," : "");
+		admin_json_str(b, m->kv[i].key);
+		admin_printf(b, ":");
+		admin_json_str(b, m->kv[i].value);
+	}
+	admin_printf(b, "}");
+}
+
+static void
+meshd_members_json(struct meshd *d, struct admin_buf *b, uint64_t now)
+{
+	admin_printf(b, "\"members\":[");
+	size_t n = swim_member_count(d->swim);
+	for (size_t i = 0; i < n; i++) {
+		struct swim_member_info mi;
+		char addr[64];
+		swim_member_at(d->swim, i, &mi);
+		admin_printf(b, "%s{\"name\":", i ? "," : "");
+		admin_json_str(b, mi.name);
+		admin_printf(b,
+			     ",\"addr\":\"%s\",\"state\":\"%s\","
+			     "\"incarnation\":%u,\"self\":%s,"
+			     "\"state_age_ms\":%llu,",
+			     swim_addr_format(&mi.addr, addr, sizeof(addr)),
+			     swim_state_name(mi.state), mi.incarnation,
+			     mi.is_self ? "true" : "false",
+			     (unsigned long long)(now - mi.state_since_ms));
+		meshd_meta_json(b, mi.meta);
+		admin_printf(b, "}");
+	}
+	admin_printf(b, "]");
+}
+
+/* Drop counters of both layers, with one name each for JSON and text. */
+static void
+meshd_drops(struct meshd *d, const char *names[], uint64_t values[], size_t *n)
+{
+	const struct swim_stats *st = swim_stats(d->swim);
+	const struct net_counters *c = &d->net.c;
+	size_t i = 0;
+#define MESHD_DROP(name, value)                                                \
+	do {                                                                   \
+		names[i] = name;                                               \
+		values[i++] = value;                                           \
+	} while (0)
+	MESHD_DROP("truncated", c->drop_truncated);
+	MESHD_DROP("wrong_key", c->drop_auth);
+	MESHD_DROP("seal_version", c->drop_seal_version);
+	MESHD_DROP("oversize", c->drop_oversize);
+	MESHD_DROP("malformed", st->drop_decode);
+	MESHD_DROP("protocol_version", st->drop_version);
+	MESHD_DROP("misaddressed", st->drop_misaddressed);
+	MESHD_DROP("bad_update", st->drop_bad_update);
+	MESHD_DROP("relay_full", st->drop_relay_full);
+	MESHD_DROP("outbox_full", st->drop_outbox_full);
+#undef MESHD_DROP
+	*n = i;
+}
+
+static void
+meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
+{
+	uint64_t now = net_now_ms();
+	struct swim_member_info self;
+	char addr[64];
+	swim_member_at(d->swim, 0, &self);
+	size_t counts[4];
+	swim_state_counts(d->swim, counts);
+	const struct swim_stats *st = swim_stats(d->swim);
+	const struct net_counters *c = &d->net.c;
+	admin_printf(b, "{\"name\":");
+	admin_json_str(b, self.name);
+	admin_printf(
+	    b,
+	    ",\"id\":\"%s\",\"addr\":\"%s\",\"state\":\"%s\","
+	    "\"incarnation\":%u,\"health\":%u,\"health_max\":8,"
+	    "\"joined\":%s,\"uptime_ms\":%llu,",
+	    d->id.node_id, swim_addr_format(&self.addr, addr, sizeof(addr)),
+	    swim_state_name(self.state), self.incarnation, swim_health(d->swim),
+	    swim_is_joined(d->swim) ? "true" : "false",
+	    (unsigned long long)(now - d->started_ms));
+	meshd_meta_json(b, self.meta);
+	admin_printf(b,
+		     ",\"counts\":{\"alive\":%zu,\"suspect\":%zu,\"dead\":%zu,"
+		     "\"left\":%zu},\"dropped\":{",
+		     counts[0], counts[1], counts[2], counts[3]);
+	const char *names[16];
+	uint64_t values[16];
+	size_t n;
+	meshd_drops(d, names, values, &n);
+	for (size_t i = 0; i < n; i++)
+		admin_printf(b, "%s\"%s\":%llu", i ? "," : "", names[i],
+			     (unsigned long long)values[i]);
+	admin_printf(b,
+		     "},\"traffic\":{\"udp_sent\":%llu,\"udp_sent_bytes\":%llu,"
+		     "\"udp_recv\":%llu,\"udp_recv_bytes\":%llu,"
+		     "\"tcp_frames_sent\":%llu,\"tcp_sent_bytes\":%llu,"
+		     "\"tcp_frames_recv\":%llu,\"tcp_recv_bytes\":%llu,"
+		     "\"stream_errors\":%llu,\"send_errors\":%llu},",
+		     (unsigned long long)c->udp_sent,
+		     (unsigned long long)c->udp_sent_bytes,
+		     (unsigned long long)c->udp_recv,
+		     (unsigned long long)c->udp_recv_bytes,
+		     (unsigned long long)c->tcp_frames_sent,
+		     (unsigned long long)c->tcp_sent_bytes,
+		     (unsigned long long)c->tcp_frames_recv,
+		     (unsigned long long)c->tcp_recv_bytes,
+		     (unsigned long long)c->stream_errors,
+		     (unsigned long long)c->send_errors);
+	admin_printf(b,
+		     "\"swim\":{\"probes\":%llu,\"probe_failures\":%llu,"
+		     "\"indirect_probes\":%llu,\"suspicions\":%llu,"
+		     "\"refutations\":%llu,\"deaths_declared\":%llu,"
+		     "\"pending_updates\":%zu}",
+		     (unsigned long long)st->probes,
+		     (unsigned long long)st->probe_failures,
+		     (unsigned long long)st->indirect_probes,
+		     (unsigned long long)st->suspicions,
+		     (unsigned long long)st->refutations,
+		     (unsigned long long)st->deaths_declared,
+		     swim_pending_updates(d->swim));
+	if (with_members) {
+		admin_printf(b, ",");
+		meshd_members_json(d, b, now);
+	}
+	admin_printf(b, "}\n");
+}
+
+static void
+meshd_meta_text(struct admin_buf *b, const struct swim_meta *m)
+{
+	admin_printf(b, "zone=%s region=%s cell=%s", m->zone[0] ? m->zone : "-",
+		     m->region[0] ? m->region : "-",
+		     m->cell[0] ? m->cell : "-");
+	for (unsigned i = 0; i < m->kv_count; i++)
+		admin_printf(b, " %s=%s", m->kv[i].key, m->kv[i].value);
+}
+
+static void
+meshd_status_text(struct meshd *d, struct admin_buf *b)
+{
+	struct swim_member_info self;
+	char addr[64];
+	swim_member_at(d->swim, 0, &self);
+	size_t counts[4];
+	swim_state_counts(d->swim, counts);
+	admin_printf(b, "node         %s (id %s)\n", self.name, d->id.node_id);
+	admin_printf(b, "address      %s\n",
+		     swim_addr_format(&self.addr, addr, sizeof(addr)));
+	admin_printf(
+	    b, "state        %s%s\n", swim_state_name(self.state),
+	    swim_is_joined(d->swim) ? "" : " (joining: no seed answered yet)");
+	admin_printf(b, "incarnation  %u\n", self.incarnation);
+	admin_printf(b, "tags         ");
+	meshd_meta_text(b, self.meta);
+	admin_printf(b, "\nhealth       %u/8 (0 is healthy)\n",
+		     swim_health(d->swim));
+	admin_printf(
+	    b, "members      %zu alive, %zu suspect, %zu dead, %zu left\n",
+	    counts[0], counts[1], counts[2], counts[3]);
+	const char *names[16];
+	uint64_t values[16];
+	size_t n;
+	meshd_drops(d, names, values, &n);
+	admin_printf(b, "dropped     ");
+	for (size_t i = 0; i < n; i++)
+		admin_printf(b, " %s=%llu", names[i],
+			     (unsigned long long)values[i]);
+	const struct net_counters *c = &d->net.c;
+	admin_printf(b,
+		     "\ntraffic      udp %llu sent (%llu B), %llu received "
+		     "(%llu B); tcp %llu frames sent, %llu received\n",
+		     (unsigned long long)c->udp_sent,
+		     (unsigned long long)c->udp_sent_bytes,
+		     (unsigned long long)c->udp_recv,
+		     (unsigned long long)c->udp_recv_bytes,
+		     (unsigned long long)c->tcp_frames_sent,
+		     (unsigned long long)c->tcp_frames_recv);
+}
+
+static void
+meshd_members_text(struct meshd *d, struct admin_buf *b)
+{
+	admin_printf(b, "%-20s %-22s %-8s %5s  %s\n", "NAME", "ADDRESS",
+		     "STATE", "INC", "TAGS");
+	size_t n = swim_member_count(d->swim);
+	for (size_t i = 0; i < n; i++) {
+		struct swim_member_info mi;
+		char addr[64];
+		swim_member_at(d->swim, i, &mi);
+		admin_printf(b, "%-20s %-22s %-8s %5u  ", mi.name,
+			     swim_addr_format(&mi.addr, addr, sizeof(addr)),
+			     swim_state_name(mi.state), mi.incarnation);
+		meshd_meta_text(b, mi.meta);
+		admin_printf(b, "\n");
+	}
+}
+
+static void meshd_leave(struct meshd *d);
+
+static void
+meshd_admin(void *ctx, const char *line, struct admin_buf *out)
+{
+	struct meshd *d = ctx;
+	char cmd[32] = "", flag[32] = "";
+	if (sscanf(line, "%31s %31s", cmd, flag) < 1) {
+		admin_printf(out, "error: empty command\n");
+		return;
+	}
+	bool json = strcmp(flag, "--json") == 0;
+	if (flag[0] != 0 && !json) {
+		admin_printf(out, "error: unknown option '%s'\n", flag);
+		return;
+	}
+	if (strcmp(cmd, "status") == 0) {
+		if (json)
+			meshd_status_json(d, out, true);
+		else
+			meshd_status_text(d, out);
+	} else if (strcmp(cmd, "members") == 0) {
+		if (json) {
+			admin_printf(out, "{");
+			meshd_members_json(d, out, net_now_ms());
+			admin_printf(out, "}\n");
+		} else {
+			meshd_members_text(d, out);
+		}
+	} else if (strcmp(cmd, "leave") == 0) {
+		admin_printf(out, "leaving: announcing departure, then "
+				  "exiting\n");
+		meshd_leave(d);
+	} else {
+		admin_printf(out, "error: unknown command '%.40s'\n", cmd);
+	}
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static void
+meshd_after(void *ctx)
+{
+	struct meshd *d = ctx;
+	struct swim_event ev;
+	while (swim_poll_event(d->swim, &ev))
+		MESH_LOG(&d->env, MESH_LOG_DEBUG, "event %d %s inc=%u", ev.kind,
+			 ev.name, ev.incarnation);
+	uint32_t inc = swim_incarnation(d->swim);
+	if (inc > d->saved_incarnation) {
+		int rc = store_incarnation_save(d->store, inc);
+		if (rc != 0)
+			MESH_LOG(&d->env, MESH_LOG_ERROR,
+				 "store: cannot save incarnation %u: %s", inc,
+				 mesh_strerror(rc));
+		else
+			d->saved_incarnation = inc;
+	}
+}
+
+static void
+meshd_shutdown(struct meshd *d)
+{
+	net_stop(&d->net);
+	admin_stop(&d->admin);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->leave_timer, NULL);
+}
+
+static void
+meshd_leave_tick(uv_timer_t *t)
+{
+	struct meshd *d = t->data;
+	if (swim_pending_updates(d->swim) == 0 ||
+	    net_now_ms() - d->leave_started >= MESHD_LEAVE_GRACE_MS) {
+		MESH_LOG(&d->env, MESH_LOG_INFO, "meshd: left, exiting");
+		uv_timer_stop(t);
+		meshd_shutdown(d);
+	}
+}
+
+static void
+meshd_leave(struct meshd *d)
+{
+	if (d->leaving)
+		return;
+	d->leaving = true;
+	d->leave_started = net_now_ms();
+	swim_leave(d->swim, d->leave_started);
+	net_flush(&d->net);
+	uv_timer_start(&d->leave_timer, meshd_leave_tick, 100, 100);
+}
+
+static void
+meshd_signal(uv_signal_t *h, int signum)
+{
+	struct meshd *d = h->data;
+	MESH_LOG(&d->env, MESH_LOG_INFO, "meshd: signal %d, leaving", signum);
+	meshd_leave(d);
+}
+
+static int
+meshd_lock(struct meshd *d, const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/meshd.lock", dir);
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0) {
+		fprintf(stderr, "meshd: cannot open %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr,
+			"meshd: another meshd is running with data dir %s\n",
+			dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+meshd_parse_tag(struct swim_meta *m, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (eq == NULL || eq == arg || m->kv_count == SWIM_KV_MAX ||
+	    (size_t)(eq - arg) > SWIM_KV_KEY_MAX ||
+	    strlen(eq + 1) > SWIM_KV_VALUE_MAX) {
+		fprintf(stderr,
+			"meshd: bad --tag '%s' (KEY=VALUE, key <= 32, "
+			"value <= 64 bytes, at most 8 tags)\n",
+			arg);
+		return -1;
+	}
+	struct swim_kv *kv = &m->kv[m->kv_count++];
+	memcpy(kv->key, arg, (size_t)(eq - arg));
+	kv->key[eq - arg] = 0;
+	strcpy(kv->value, eq + 1);
+	return 0;
+}
+
+static int
+meshd_parse_seeds(const char *list, struct swim_addr *seeds, size_t *n)
+{
+	char buf[4096];
+	if (meshd_copy(buf, sizeof(buf), list, "--join") != 0)
+		return -1;
+	*n = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (*n == 64) {
+			fprintf(stderr, "meshd: at most 64 seeds\n");
+			return -1;
+		}
+		if (net_parse_addr(tok, MESHD_DEFAULT_PORT, &seeds[*n]) != 0) {
+			fprintf(stderr, "meshd: bad seed address '%s'\n", tok);
+			return -1;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+static enum mesh_log_level
+meshd_level(const char *s)
+{
+	if (strcmp(s, "debug") == 0)
+		return MESH_LOG_DEBUG;
+	if (strcmp(s, "warn") == 0)
+		return MESH_LOG_WARN;
+	if (strcmp(s, "error") == 0)
+		return MESH_LOG_ERROR;
+	if (strcmp(s, "info") == 0)
+		return MESH_LOG_INFO;
+	return MESH_LOG_OFF;
+}
+
+static bool
+meshd_addr_is_any(const struct swim_addr *a)
+{
+	static const uint8_t zero[16];
+	return memcmp(a->ip, zero, a->family == 4 ? 4 : 16) == 0;
+}
+
+static int
+meshd_parse_uint(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*s == 0 || *end != 0 || v == 0 || v > 3600000)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct meshd d;
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	const char *bind_s = "0.0.0.0:7946", *adv_s = NULL, *join_s = NULL;
+	const char *keyring = NULL;
+	d.env.alloc = mesh_alloc_default();
+	d.env.log_fn = meshd_log;
+	d.env.log_level = MESH_LOG_INFO;
+	enum {
+		O_NAME = 256,
+		O_BIND,
+		O_ADV,
+		O_JOIN,
+		O_DIR,
+		O_KEYRING,
+		O_ZONE,
+		O_REGION,
+		O_CELL,
+		O_TAG,
+		O_LOG,
+		O_PROBE,
+		O_PP,
+		O_HELP
+	};
+	static const struct option opts[] = {
+	    {"name", required_argument, 0, O_NAME},
+	    {"bind", required_argument, 0, O_BIND},
+	    {"advertise", required_argument, 0, O_ADV},
+	    {"join", required_argument, 0, O_JOIN},
+	    {"data-dir", required_argument, 0, O_DIR},
+	    {"keyring", required_argument, 0, O_KEYRING},
+	    {"zone", required_argument, 0, O_ZONE},
+	    {"region", required_argument, 0, O_REGION},
+	    {"cell", required_argument, 0, O_CELL},
+	    {"tag", required_argument, 0, O_TAG},
+	    {"log-level", required_argument, 0, O_LOG},
+	    {"probe-interval-ms", required_argument, 0, O_PROBE},
+	    {"push-pull-interval-ms", required_argument, 0, O_PP},
+	    {"help", no_argument, 0, O_HELP},
+	    {0, 0, 0, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		int bad = 0;
+		switch (opt) {
+		case O_NAME:
+			bad = meshd_copy(cfg.name, sizeof(cfg.name), optarg,
+					 "--name");
+			break;
+		case O_BIND:
+			bind_s = optarg;
+			break;
+		case O_ADV:
+			adv_s = optarg;
+			break;
+		case O_JOIN:
+			join_s = optarg;
+			break;
+		case O_DIR:
+			d.data_dir = optarg;
+			break;
+		case O_KEYRING:
+			keyring = optarg;
+			break;
+		case O_ZONE:
+			bad = meshd_copy(cfg.meta.zone, sizeof(cfg.meta.zone),
+					 optarg, "--zone");
+			break;
+		case O_REGION:
+			bad =
+			    meshd_copy(cfg.meta.region, sizeof(cfg.meta.region),
+				       optarg, "--region");
+			break;
+		case O_CELL:
+			bad = meshd_copy(cfg.meta.cell, sizeof(cfg.meta.cell),
+					 optarg, "--cell");
+			break;
+		case O_TAG:
+			bad = meshd_parse_tag(&cfg.meta, optarg);
+			break;
+		case O_LOG:
+			d.env.log_level = meshd_level(optarg);
+			if (d.env.log_level == MESH_LOG_OFF) {
+				fprintf(stderr, "meshd: bad --log-level\n");
+				bad = 1;
+			}
+			break;
+		case O_PROBE:
+			bad = meshd_parse_uint(optarg, &cfg.probe_interval_ms);
+			if (!bad &&
+			    cfg.probe_timeout_ms * 2 > cfg.probe_interval_ms)
+				cfg.probe_timeout_ms =
+				    cfg.probe_interval_ms * 2 / 5;
+			break;
+		case O_PP:
+			bad = meshd_parse_uint(optarg,
+					       &cfg.push_pull_interval_ms);
+			break;
+		case O_HELP:
+			meshd_usage(stdout);
+			return 0;
+		default:
+			meshd_usage(stderr);
+			return 2;
+		}
+		if (bad) {
+			if (bad < 0 || opt == O_PROBE || opt == O_PP)
+				fprintf(stderr, "meshd: bad value for %s\n",
+					argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind != argc || d.data_dir == NULL || keyring == NULL) {
+		fprintf(stderr, "meshd: --data-dir and --keyring are "
+				"required\n");
+		meshd_usage(stderr);
+		return 2;
+	}
+	if (cfg.name[0] == 0 && gethostname(cfg.name, sizeof(cfg.name)) != 0)
+		cfg.name[0] = 0;
+	cfg.name[SWIM_NAME_MAX] = 0;
+	struct swim_addr bind_addr;
+	if (net_parse_addr(bind_s, MESHD_DEFAULT_PORT, &bind_addr) != 0) {
+		fprintf(stderr, "meshd: bad --bind '%s'\n", bind_s);
+		return 2;
+	}
+	cfg.addr = bind_addr;
+	if (adv_s != NULL &&
+	    net_parse_addr(adv_s, bind_addr.port, &cfg.addr) != 0) {
+		fprintf(stderr, "meshd: bad --advertise '%s'\n", adv_s);
+		return 2;
+	}
+	if (meshd_addr_is_any(&cfg.addr)) {
+		fprintf(stderr,
+			"meshd: bound to a wildcard address; give "
+			"--advertise HOST:PORT that others can reach\n");
+		return 2;
+	}
+	struct swim_addr seeds[64];
+	size_t nseeds = 0;
+	if (join_s != NULL && meshd_parse_seeds(join_s, seeds, &nseeds) != 0)
+		return 2;
+	const char *why;
+	if (swim_config_check(&cfg, &why) != 0) {
+		fprintf(stderr, "meshd: %s\n", why);
+		return 2;
+	}
+	if (seal_init() != 0) {
+		fprintf(stderr, "meshd: libsodium failed to initialise\n");
+		return 1;
+	}
+	int line = 0;
+	int rc = seal_keyring_load(&d.ring, keyring, &line);
+	if (rc != 0) {
+		fprintf(stderr, "meshd: keyring %s: %s%s", keyring,
+			rc == MESH_EIO ? strerror(errno) : mesh_strerror(rc),
+			line > 0 ? "" : "\n");
+		if (line > 0)
+			fprintf(stderr, " (line %d)\n", line);
+		return 1;
+	}
+	if (mkdir(d.data_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "meshd: cannot create %s: %s\n", d.data_dir,
+			strerror(errno));
+		return 1;
+	}
+	if (meshd_lock(&d, d.data_dir) != 0)
+		return 1;
+	rc = store_open(d.data_dir, &d.env, &d.store);
+	if (rc == 0)
+		rc = store_identity_load(d.store, cfg.name, &d.id);
+	if (rc == 0)
+		rc = store_incarnation_next(d.store, &cfg.incarnation);
+	if (rc != 0) {
+		fprintf(stderr, "meshd: data dir %s: %s\n", d.data_dir,
+			mesh_strerror(rc));
+		return 1;
+	}
+	d.saved_incarnation = cfg.incarnation;
+	randombytes_buf(&cfg.seed, sizeof(cfg.seed));
+	d.loop = uv_default_loop();
+	d.started_ms = net_now_ms();
+	rc = swim_new(&cfg, &d.env, d.started_ms, &d.swim);
+	if (rc != 0) {
+		fprintf(stderr, "meshd: %s\n", mesh_strerror(rc));
+		return 1;
+	}
+	if (nseeds > 0)
+		swim_join(d.swim, d.started_ms, seeds, nseeds);
+	char addr[64];
+	MESH_LOG(&d.env, MESH_LOG_INFO,
+		 "meshd: %s id=%s %s inc=%u at %s, %zu seed(s)", cfg.name,
+		 d.id.node_id, d.id.created ? "(new identity)" : "",
+		 cfg.incarnation,
+		 swim_addr_format(&cfg.addr, addr, sizeof(addr)), nseeds);
+	if (net_start(&d.net, d.loop, &bind_addr, d.swim, &d.ring, &d.env,
+		      meshd_after, &d) != 0)
+		return 1;
+	rc = admin_start(&d.admin, d.loop, d.data_dir, meshd_admin, &d);
+	if (rc != 0) {
+		fprintf(stderr, "meshd: admin socket in %s: %s\n", d.data_dir,
+			mesh_strerror(rc));
+		return 1;
+	}
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	uv_timer_init(d.loop, &d.leave_timer);
+	d.sigterm.data = d.sigint.data = d.leave_timer.data = &d;
+	uv_signal_start(&d.sigterm, meshd_signal, SIGTERM);
+	uv_signal_start(&d.sigint, meshd_signal, SIGINT);
+	signal(SIGPIPE, SIG_IGN);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(d.loop);
+	swim_free(d.swim);
+	store_close(d.store);
+	sodium_memzero(&d.ring, sizeof(d.ring));
+	sodium_memzero(&d.id, sizeof(d.id));
+	return 0;
+}
