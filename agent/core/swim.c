@@ -39,6 +39,7 @@
 
 #include "mesh.pb-c.h"
 #include "mesh_err.h"
+#include "mesh_hash.h"
 
 #include <math.h>
 #include <string.h>
@@ -48,47 +49,9 @@
 /* ---- hashing ----------------------------------------------------------- */
 
 static uint64_t
-swim__mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
-static uint64_t
-swim__hash(const void *data, size_t len, uint64_t h)
-{
-	const uint8_t *p = data;
-	h ^= 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return swim__mix(h ^ len);
-}
-
-static uint64_t
 swim__name_hash(const char *name)
 {
-	return swim__hash(name, strlen(name), 0);
-}
-
-static uint64_t
-swim__meta_hash(const struct swim_meta *m)
-{
-	if (m == NULL)
-		return 0;
-	uint64_t h = swim__hash(m->zone, strlen(m->zone), 1);
-	h = swim__hash(m->region, strlen(m->region), h);
-	h = swim__hash(m->cell, strlen(m->cell), h);
-	for (unsigned i = 0; i < m->kv_count; i++) {
-		h = swim__hash(m->kv[i].key, strlen(m->kv[i].key), h);
-		h = swim__hash(m->kv[i].value, strlen(m->kv[i].value), h);
-	}
-	return h;
+	return mesh_hash_bytes(name, strlen(name), 0);
 }
 
 static bool
@@ -96,6 +59,23 @@ swim__meta_is_empty(const struct swim_meta *m)
 {
 	return m->zone[0] == 0 && m->region[0] == 0 && m->cell[0] == 0 &&
 	       m->kv_count == 0;
+}
+
+/* Empty metadata hashes to 0 however it is held (NULL in the table, a
+ * zeroed struct when decoded), so self-checks and digests agree. */
+static uint64_t
+swim__meta_hash(const struct swim_meta *m)
+{
+	if (m == NULL || swim__meta_is_empty(m))
+		return 0;
+	uint64_t h = mesh_hash_bytes(m->zone, strlen(m->zone), 1);
+	h = mesh_hash_bytes(m->region, strlen(m->region), h);
+	h = mesh_hash_bytes(m->cell, strlen(m->cell), h);
+	for (unsigned i = 0; i < m->kv_count; i++) {
+		h = mesh_hash_bytes(m->kv[i].key, strlen(m->kv[i].key), h);
+		h = mesh_hash_bytes(m->kv[i].value, strlen(m->kv[i].value), h);
+	}
+	return h;
 }
 
 static const struct swim_meta swim__empty_meta;
@@ -113,8 +93,13 @@ swim__digest(const struct swim *s)
 	for (size_t i = 0; i < s->nmembers; i++) {
 		const struct swim_member *m = s->members[i];
 		uint64_t h = m->name_hash;
-		h = swim__mix(h ^ ((uint64_t)m->incarnation << 8 | m->state));
-		h = swim__hash(&m->addr, sizeof(m->addr), h ^ m->meta_hash);
+		h = mesh_mix64(h ^ ((uint64_t)m->incarnation << 8 | m->state));
+		/* Only the bytes that travel: no padding, no unused IPv6 tail.
+		 */
+		h = mesh_hash_bytes(m->addr.ip, m->addr.family == 4 ? 4 : 16,
+				    h ^ m->meta_hash);
+		h = mesh_mix64(h ^
+			       ((uint64_t)m->addr.family << 16 | m->addr.port));
 		sum += h;
 	}
 	return sum;
@@ -327,8 +312,10 @@ swim__set_state(struct swim *s, struct swim_member *m, enum swim_state st,
 	if (m->state == SWIM_SUSPECT && st != SWIM_SUSPECT) {
 		/* Swap-remove from the suspect list. */
 		struct swim_member *last = s->suspects[--s->nsuspects];
-		s->suspects[m->suspect_idx] = last;
-		last->suspect_idx = m->suspect_idx;
+		s->suspects[m->susp->list_idx] = last;
+		last->susp->list_idx = m->susp->list_idx;
+		mesh_free(s->env->alloc, m->susp);
+		m->susp = NULL;
 	}
 	s->counts[m->state]--;
 	s->counts[st]++;
@@ -344,20 +331,16 @@ swim__add(struct swim *s, const char *name, uint64_t now)
 		return NULL;
 	if (s->nmembers + 1 > s->nbuckets && swim__grow_buckets(s) != 0)
 		return NULL;
-	struct swim_member *m = mesh_calloc(s->env->alloc, 1, sizeof(*m));
 	size_t len = strlen(name);
-	char *copy = mesh_malloc(s->env->alloc, len + 1);
-	if (m == NULL || copy == NULL) {
-		mesh_free(s->env->alloc, m);
-		mesh_free(s->env->alloc, copy);
+	struct swim_member *m =
+	    mesh_calloc(s->env->alloc, 1, sizeof(*m) + len + 1);
+	if (m == NULL)
 		return NULL;
-	}
-	memcpy(copy, name, len + 1);
-	m->name = copy;
+	memcpy(m->name, name, len + 1);
 	m->name_hash = swim__name_hash(name);
 	m->state = SWIM_ALIVE;
 	m->state_ms = now;
-	m->idx = s->nmembers;
+	m->idx = (uint32_t)s->nmembers;
 	s->members[s->nmembers++] = m;
 	size_t b = m->name_hash & (s->nbuckets - 1);
 	m->hash_next = s->buckets[b];
@@ -394,8 +377,8 @@ static void
 swim__member_free(struct swim *s, struct swim_member *m)
 {
 	dissem_drop(&s->dissem, &m->bcast);
+	mesh_free(s->env->alloc, m->susp);
 	mesh_free(s->env->alloc, m->meta);
-	mesh_free(s->env->alloc, m->name);
 	mesh_free(s->env->alloc, m);
 }
 
@@ -474,7 +457,7 @@ swim__member_to_pb(const struct swim_member *m, const char *from,
 		   bool with_addr, struct swim__pb_member *pm)
 {
 	mesh__update__init(&pm->u);
-	pm->u.name = m->name;
+	pm->u.name = (char *)m->name;
 	pm->u.state = (Mesh__MemberState)m->state;
 	pm->u.incarnation = m->incarnation;
 	if (from != NULL)
@@ -666,8 +649,12 @@ static void
 swim__start_suspicion(struct swim *s, struct swim_member *m, const char *from,
 		      uint64_t now)
 {
-	struct swim__suspicion *su = &m->susp;
-	memset(su, 0, sizeof(*su));
+	if (swim__reserve(s, &s->suspects, &s->suspects_cap,
+			  s->nsuspects + 1) != 0)
+		return; /* stays alive: better than a suspect never timed */
+	struct swim__suspicion *su = mesh_calloc(s->env->alloc, 1, sizeof(*su));
+	if (su == NULL)
+		return;
 	size_t n = swim__live_count(s);
 	su->start_ms = now;
 	su->min_ms = (uint64_t)(s->cfg.suspicion_mult * swim__log_scale(s) *
@@ -680,18 +667,16 @@ swim__start_suspicion(struct swim *s, struct swim_member *m, const char *from,
 		k = SWIM_MAX_ACCUSERS - 1;
 	su->k = n < (size_t)k + 2 ? 0 : k;
 	su->accusers[su->naccusers++] = swim__name_hash(from);
-	if (swim__reserve(s, &s->suspects, &s->suspects_cap,
-			  s->nsuspects + 1) != 0)
-		return; /* stays alive: better than a suspect never timed */
 	swim__set_state(s, m, SWIM_SUSPECT, now);
-	m->suspect_idx = s->nsuspects;
+	su->list_idx = s->nsuspects;
 	s->suspects[s->nsuspects++] = m;
+	m->susp = su;
 }
 
 uint64_t
 swim__suspicion_timeout(const struct swim_member *m)
 {
-	const struct swim__suspicion *su = &m->susp;
+	const struct swim__suspicion *su = m->susp;
 	if (su->k == 0)
 		return su->min_ms;
 	double frac =
@@ -771,7 +756,7 @@ swim__apply_suspect(struct swim *s, uint64_t now, const char *name,
 		return;
 	if (m->state == SWIM_SUSPECT && inc == m->incarnation) {
 		/* Lifeguard: an independent accuser shortens the timeout. */
-		struct swim__suspicion *su = &m->susp;
+		struct swim__suspicion *su = m->susp;
 		uint64_t h = swim__name_hash(from);
 		if (su->confirmations >= su->k)
 			return;
@@ -1272,7 +1257,7 @@ swim__tick_suspects(struct swim *s, uint64_t now)
 {
 	for (size_t i = 0; i < s->nsuspects;) {
 		struct swim_member *m = s->suspects[i];
-		if (now < m->susp.start_ms + swim__suspicion_timeout(m)) {
+		if (now < m->susp->start_ms + swim__suspicion_timeout(m)) {
 			i++;
 			continue;
 		}
@@ -1406,7 +1391,8 @@ swim_next_deadline(const struct swim *s)
 	}
 	for (size_t i = 0; i < s->nsuspects; i++) {
 		const struct swim_member *m = s->suspects[i];
-		d = swim__min(d, m->susp.start_ms + swim__suspicion_timeout(m));
+		d = swim__min(d,
+			      m->susp->start_ms + swim__suspicion_timeout(m));
 	}
 	if (dissem_count(&s->dissem) > 0)
 		d = swim__min(d, s->next_gossip_ms);

@@ -21,29 +21,32 @@
 /* Bump arena for decoding one datagram without touching the heap. */
 #define SWIM_ARENA_BYTES 8192
 
+/* Only suspects carry one: most members never do, and the simulator keeps
+ * N views of N members each. */
 struct swim__suspicion {
 	uint64_t start_ms;
 	uint64_t min_ms, max_ms;
-	uint32_t k; /* confirmations that reach min */
+	size_t list_idx; /* position in swim.suspects */
+	uint32_t k;	 /* confirmations that reach min */
 	uint32_t confirmations;
 	uint32_t naccusers;
 	uint64_t accusers[SWIM_MAX_ACCUSERS]; /* name hashes */
 };
 
+/* One allocation per member, name included: about 100 bytes. */
 struct swim_member {
-	char *name;
-	uint64_t name_hash;
 	struct swim_member *hash_next;
-	size_t idx;	    /* position in swim.members */
-	size_t suspect_idx; /* position in swim.suspects when suspect */
-	struct swim_addr addr;
-	uint32_t incarnation;
-	enum swim_state state;
+	uint64_t name_hash;
+	struct swim__suspicion *susp; /* non-NULL exactly when suspect */
+	struct dissem_item *bcast;
 	struct swim_meta *meta; /* NULL when empty */
 	uint64_t meta_hash;
 	uint64_t state_ms;
-	struct swim__suspicion susp;
-	struct dissem_item *bcast;
+	struct swim_addr addr;
+	uint32_t idx; /* position in swim.members */
+	uint32_t incarnation;
+	uint8_t state; /* enum swim_state */
+	char name[];
 };
 
 enum swim__probe_phase {

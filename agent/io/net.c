@@ -237,6 +237,24 @@ net__write_frame(struct net_conn *c, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* Opens a sealed datagram or frame; what fails is counted by reason. */
+static int
+net__open(struct net *n, const uint8_t *sealed, size_t len, uint8_t *out,
+	  size_t cap, size_t *out_len)
+{
+	int rc = seal_open(n->ring, sealed, len, out, cap, out_len);
+	if (rc == MESH_ETRUNC)
+		n->c.drop_truncated++;
+	else if (rc == MESH_EVERSION)
+		n->c.drop_seal_version++;
+	else if (rc != 0)
+		n->c.drop_auth++;
+	if (rc != 0)
+		MESH_LOG(n->env, MESH_LOG_DEBUG, "net: dropped %zu bytes: %s",
+			 len, mesh_strerror(rc));
+	return rc;
+}
+
 /* ---- streams ------------------------------------------------------------- */
 
 static void
@@ -269,16 +287,8 @@ net__conn_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 	if (plain == NULL)
 		return false;
 	size_t plain_len;
-	int rc = seal_open(n->ring, frame, len, plain, len, &plain_len);
+	int rc = net__open(n, frame, len, plain, len, &plain_len);
 	if (rc != 0) {
-		if (rc == MESH_ETRUNC)
-			n->c.drop_truncated++;
-		else if (rc == MESH_EVERSION)
-			n->c.drop_seal_version++;
-		else
-			n->c.drop_auth++;
-		MESH_LOG(n->env, MESH_LOG_DEBUG,
-			 "net: stream frame dropped: %s", mesh_strerror(rc));
 		free(plain);
 		return false;
 	}
@@ -447,17 +457,9 @@ net__udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		return;
 	}
 	size_t len;
-	int rc = seal_open(n->ring, (const uint8_t *)buf->base, (size_t)nread,
-			   n->plain, sizeof(n->plain), &len);
-	if (rc != 0) {
-		if (rc == MESH_ETRUNC)
-			n->c.drop_truncated++;
-		else if (rc == MESH_EVERSION)
-			n->c.drop_seal_version++;
-		else
-			n->c.drop_auth++;
+	if (net__open(n, (const uint8_t *)buf->base, (size_t)nread, n->plain,
+		      sizeof(n->plain), &len) != 0)
 		return;
-	}
 	if (swim_recv_datagram(n->swim, net_now_ms(), &from, n->plain, len) !=
 	    0)
 		n->c.drop_core++;

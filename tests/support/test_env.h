@@ -11,10 +11,10 @@
 
 struct test_alloc {
 	struct mesh_allocator base;
-	size_t allocs;   /* successful alloc/realloc calls so far */
-	size_t frees;    /* free calls with a non-NULL pointer */
-	size_t live;     /* allocations not yet freed */
-	size_t fail_at;  /* 1-based index of the allocation to fail; 0 = never */
+	size_t allocs;	/* successful alloc/realloc calls so far */
+	size_t frees;	/* free calls with a non-NULL pointer */
+	size_t live;	/* allocations not yet freed */
+	size_t fail_at; /* 1-based index of the allocation to fail; 0 = never */
 };
 
 struct test_env {
@@ -26,7 +26,6 @@ struct test_env {
 };
 
 /** Sets up @t with a counting allocator and a capturing log sink. */
-void
-test_env_init(struct test_env *t);
+void test_env_init(struct test_env *t);
 
 #endif

@@ -31,13 +31,11 @@ test_seal_roundtrip(void **state)
 	const uint8_t msg[] = "hello mesh";
 	uint8_t sealed[128], plain[128];
 	size_t n, m;
-	assert_int_equal(seal_seal(&r, msg, sizeof(msg), sealed,
-				   sizeof(sealed), &n),
-			 0);
+	assert_int_equal(
+	    seal_seal(&r, msg, sizeof(msg), sealed, sizeof(sealed), &n), 0);
 	assert_int_equal(n, sizeof(msg) + SEAL_OVERHEAD);
 	assert_int_equal(sealed[0], SEAL_VERSION);
-	assert_int_equal(seal_open(&r, sealed, n, plain, sizeof(plain), &m),
-			 0);
+	assert_int_equal(seal_open(&r, sealed, n, plain, sizeof(plain), &m), 0);
 	assert_int_equal(m, sizeof(msg));
 	assert_memory_equal(plain, msg, m);
 }
@@ -85,8 +83,8 @@ test_seal_tampered_and_truncated_rejected(void **state)
 	for (size_t i = 1; i < n; i++) {
 		sealed[i] ^= 0x40;
 		assert_int_equal(
-			seal_open(&r, sealed, n, plain, sizeof(plain), &m),
-			MESH_EAUTH);
+		    seal_open(&r, sealed, n, plain, sizeof(plain), &m),
+		    MESH_EAUTH);
 		sealed[i] ^= 0x40;
 	}
 	/* The version byte is authenticated data too. */
@@ -96,9 +94,9 @@ test_seal_tampered_and_truncated_rejected(void **state)
 	sealed[0] = SEAL_VERSION;
 	assert_int_equal(seal_open(&r, sealed, n - 1, plain, sizeof(plain), &m),
 			 MESH_EAUTH);
-	assert_int_equal(seal_open(&r, sealed, SEAL_OVERHEAD - 1, plain,
-				   sizeof(plain), &m),
-			 MESH_ETRUNC);
+	assert_int_equal(
+	    seal_open(&r, sealed, SEAL_OVERHEAD - 1, plain, sizeof(plain), &m),
+	    MESH_ETRUNC);
 	assert_int_equal(seal_open(&r, sealed, 0, plain, sizeof(plain), &m),
 			 MESH_ETRUNC);
 }
@@ -116,14 +114,14 @@ test_seal_rotation_accepts_secondary_key(void **state)
 				   sizeof(sealed), &n),
 			 0);
 	assert_int_equal(
-		seal_open(&new_ring, sealed, n, plain, sizeof(plain), &m), 0);
+	    seal_open(&new_ring, sealed, n, plain, sizeof(plain), &m), 0);
 	/* What the new ring seals, the old one cannot open. */
 	assert_int_equal(seal_seal(&new_ring, (const uint8_t *)"x", 1, sealed,
 				   sizeof(sealed), &n),
 			 0);
 	assert_int_equal(
-		seal_open(&old_ring, sealed, n, plain, sizeof(plain), &m),
-		MESH_EAUTH);
+	    seal_open(&old_ring, sealed, n, plain, sizeof(plain), &m),
+	    MESH_EAUTH);
 }
 
 static void
@@ -133,14 +131,14 @@ test_seal_keyring_parse_errors(void **state)
 	struct seal_keyring r;
 	int line = -1;
 	const char *bad_b64 = "# c\nnot base64!!\n";
-	assert_int_equal(seal_keyring_parse(&r, bad_b64, strlen(bad_b64),
-					    &line),
-			 MESH_EINVAL);
+	assert_int_equal(
+	    seal_keyring_parse(&r, bad_b64, strlen(bad_b64), &line),
+	    MESH_EINVAL);
 	assert_int_equal(line, 2);
 	const char *short_key = "AAAA\n";
 	assert_int_equal(
-		seal_keyring_parse(&r, short_key, strlen(short_key), &line),
-		MESH_EINVAL);
+	    seal_keyring_parse(&r, short_key, strlen(short_key), &line),
+	    MESH_EINVAL);
 	const char *empty = "# only a comment\n\n";
 	assert_int_equal(seal_keyring_parse(&r, empty, strlen(empty), &line),
 			 MESH_ENOENT);
@@ -152,7 +150,8 @@ test_seal_keyring_parse_errors(void **state)
 	assert_int_equal(seal_keyring_parse(&r, many, strlen(many), &line),
 			 MESH_ERANGE);
 	assert_int_equal(line, SEAL_MAX_KEYS + 1);
-	const char *spaced = "  \t" "4Cc9KCXH4Bv7EWKp5YeLjD+0m5ibP9Gpkd9wQPeW0Bw="
+	const char *spaced = "  \t"
+			     "4Cc9KCXH4Bv7EWKp5YeLjD+0m5ibP9Gpkd9wQPeW0Bw="
 			     " \r\n";
 	assert_int_equal(seal_keyring_parse(&r, spaced, strlen(spaced), NULL),
 			 0);
@@ -179,17 +178,16 @@ test_seal_buffer_limits(void **state)
 	ring_of(&r, KEY_A, NULL);
 	uint8_t out[SEAL_OVERHEAD + 4], plain[8];
 	size_t n;
-	assert_int_equal(seal_seal(&r, (const uint8_t *)"12345", 5, out,
-				   sizeof(out), &n),
-			 MESH_ETOOBIG);
-	assert_int_equal(seal_seal(&r, (const uint8_t *)"1234", 4, out,
-				   sizeof(out), &n),
-			 0);
+	assert_int_equal(
+	    seal_seal(&r, (const uint8_t *)"12345", 5, out, sizeof(out), &n),
+	    MESH_ETOOBIG);
+	assert_int_equal(
+	    seal_seal(&r, (const uint8_t *)"1234", 4, out, sizeof(out), &n), 0);
 	assert_int_equal(seal_open(&r, out, n, plain, 3, &n), MESH_ETOOBIG);
 	struct seal_keyring empty = {0};
-	assert_int_equal(seal_seal(&empty, (const uint8_t *)"1", 1, out,
-				   sizeof(out), &n),
-			 MESH_ESTATE);
+	assert_int_equal(
+	    seal_seal(&empty, (const uint8_t *)"1", 1, out, sizeof(out), &n),
+	    MESH_ESTATE);
 }
 
 int
@@ -198,14 +196,14 @@ main(void)
 	if (seal_init() != 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seal_roundtrip),
-		cmocka_unit_test(test_seal_nonces_differ),
-		cmocka_unit_test(test_seal_wrong_key_rejected),
-		cmocka_unit_test(test_seal_tampered_and_truncated_rejected),
-		cmocka_unit_test(test_seal_rotation_accepts_secondary_key),
-		cmocka_unit_test(test_seal_keyring_parse_errors),
-		cmocka_unit_test(test_seal_generate_parses),
-		cmocka_unit_test(test_seal_buffer_limits),
+	    cmocka_unit_test(test_seal_roundtrip),
+	    cmocka_unit_test(test_seal_nonces_differ),
+	    cmocka_unit_test(test_seal_wrong_key_rejected),
+	    cmocka_unit_test(test_seal_tampered_and_truncated_rejected),
+	    cmocka_unit_test(test_seal_rotation_accepts_secondary_key),
+	    cmocka_unit_test(test_seal_keyring_parse_errors),
+	    cmocka_unit_test(test_seal_generate_parses),
+	    cmocka_unit_test(test_seal_buffer_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,8 +73,7 @@ test_store_identity_bound_to_name(void **state)
 	struct store_identity a;
 	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
 	assert_int_equal(store_identity_load(s, "node-1", &a), 0);
-	assert_int_equal(store_identity_load(s, "node-2", &a),
-			 MESH_ECONFLICT);
+	assert_int_equal(store_identity_load(s, "node-2", &a), MESH_ECONFLICT);
 	store_close(s);
 }
 
@@ -102,7 +101,7 @@ test_store_open_missing_dir_fails(void **state)
 	struct fixture *f = *state;
 	struct store *s = NULL;
 	assert_int_not_equal(
-		store_open("/nonexistent/dir/for/test", &f->t.env, &s), 0);
+	    store_open("/nonexistent/dir/for/test", &f->t.env, &s), 0);
 	assert_null(s);
 }
 
@@ -110,15 +109,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_store_identity_created_once,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_store_identity_bound_to_name, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_store_incarnation_grows_across_restarts, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(
-			test_store_open_missing_dir_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_identity_created_once,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_identity_bound_to_name,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_store_incarnation_grows_across_restarts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_open_missing_dir_fails,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

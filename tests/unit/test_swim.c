@@ -1,0 +1,1160 @@
+/*
+ * test_swim.c - the SWIM membership core stepped through fake_net: a manual
+ * virtual clock and an in-memory network. Every case is deterministic (fixed
+ * seeds); MESH_TEST_LOG=1 prints every node's log with virtual time.
+ */
+#include "fake_net.h"
+#include "mesh.pb-c.h"
+#include "mesh_err.h"
+#include "swim_impl.h"
+#include "test_env.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXN 8
+
+/* ---- helpers ----------------------------------------------------------- */
+
+#define LIVE_NETS 4
+static struct fake_net *live_nets[LIVE_NETS];
+
+static struct fake_net *
+net_make(size_t n, uint64_t seed, const struct swim_config *base)
+{
+	struct fake_net_opts o = {
+	    .nodes = n,
+	    .seed = seed,
+	    .latency_ms = 1,
+	    .base = base,
+	    .start_ms = 1000,
+	};
+	struct fake_net *net = NULL;
+	assert_int_equal(fake_net_new(&o, &net), 0);
+	for (size_t i = 0; i < LIVE_NETS; i++)
+		if (live_nets[i] == NULL) {
+			live_nets[i] = net;
+			return net;
+		}
+	fail_msg("more than %d nets at once", LIVE_NETS);
+	return NULL;
+}
+
+static void
+net_free(struct fake_net *net)
+{
+	for (size_t i = 0; i < LIVE_NETS; i++)
+		if (live_nets[i] == net)
+			live_nets[i] = NULL;
+	fake_net_free(net);
+}
+
+/* A failed assertion leaves its test early: free what it left behind, so
+ * the sanitizer reports only real leaks. */
+static int
+teardown_nets(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < LIVE_NETS; i++) {
+		fake_net_free(live_nets[i]);
+		live_nets[i] = NULL;
+	}
+	return 0;
+}
+
+/* Converged, and every pending update sent out to its limit. */
+static bool
+pred_quiet(struct fake_net *net, void *ctx)
+{
+	(void)ctx;
+	if (!fake_net_converged(net))
+		return false;
+	for (size_t i = 0; i < fake_net_size(net); i++)
+		if (!fake_net_is_down(net, i) &&
+		    swim_pending_updates(fake_net_node(net, i)) != 0)
+			return false;
+	return true;
+}
+
+/* A mesh of @n nodes joined through n0, converged and quiet. */
+static struct fake_net *
+net_up(size_t n, uint64_t seed, const struct swim_config *base)
+{
+	struct fake_net *net = net_make(n, seed, base);
+	fake_net_join_all(net, 0);
+	assert_true(fake_net_run_while_not(net, pred_quiet, NULL, 30000));
+	for (size_t i = 0; i < n; i++)
+		assert_true(swim_is_joined(fake_net_node(net, i)));
+	return net;
+}
+
+static const struct swim_stats *
+st(struct fake_net *net, size_t i)
+{
+	return swim_stats(fake_net_node(net, i));
+}
+
+static int
+name_idx(const char *name)
+{
+	if (name[0] != 'n' || name[1] < '0' || name[1] > '9')
+		return -1;
+	int v = atoi(name + 1);
+	return v >= 0 && v < MAXN ? v : -1;
+}
+
+static struct swim_member *
+member_of(struct swim *s, const char *name)
+{
+	for (size_t i = 0; i < s->nmembers; i++)
+		if (strcmp(s->members[i]->name, name) == 0)
+			return s->members[i];
+	return NULL;
+}
+
+/* Records what every node says about every other, with virtual times. */
+struct rec {
+	/* first[kind][observer][subject]: time of the first such event + 1 */
+	uint64_t first[SWIM_EV_JOINED + 1][MAXN][MAXN];
+	uint64_t about[SWIM_EV_JOINED + 1][MAXN]; /* events per subject */
+	uint64_t self_inc[MAXN];		  /* SWIM_EV_SELF_INCARNATION */
+};
+
+static void
+rec_event(void *ctx, size_t node, uint64_t now, const struct swim_event *ev)
+{
+	struct rec *r = ctx;
+	int subj = name_idx(ev->name);
+	if (subj < 0 || node >= MAXN)
+		return;
+	r->about[ev->kind][subj]++;
+	if (r->first[ev->kind][node][subj] == 0)
+		r->first[ev->kind][node][subj] = now + 1;
+	if (ev->kind == SWIM_EV_SELF_INCARNATION)
+		r->self_inc[node]++;
+}
+
+/* Builds a Packet into @buf and returns its length. */
+static size_t
+pack(Mesh__Packet *pkt, uint8_t *buf, size_t cap)
+{
+	size_t n = mesh__packet__get_packed_size(pkt);
+	assert_true(n <= cap);
+	return mesh__packet__pack(pkt, buf);
+}
+
+/* A gossip-only datagram with one update. */
+static size_t
+pack_update(const Mesh__Update *u, uint32_t version, uint8_t *buf, size_t cap)
+{
+	Mesh__Packet pkt = MESH__PACKET__INIT;
+	Mesh__Update *ups[1] = {(Mesh__Update *)u};
+	pkt.protocol_version = version;
+	pkt.n_updates = 1;
+	pkt.updates = ups;
+	return pack(&pkt, buf, cap);
+}
+
+/* Tells node @at that @accuser suspects @subject at @inc, as gossip from
+ * @accuser would. */
+static int
+inject_suspect(struct fake_net *net, size_t at, size_t subject, uint32_t inc,
+	       size_t accuser)
+{
+	Mesh__Update u = MESH__UPDATE__INIT;
+	u.name = (char *)fake_net_name(net, subject);
+	u.state = MESH__MEMBER_STATE__MEMBER_SUSPECT;
+	u.incarnation = inc;
+	u.from = (char *)fake_net_name(net, accuser);
+	uint8_t buf[256];
+	size_t len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	return fake_net_inject(net, at, fake_net_addr(net, accuser), buf, len);
+}
+
+/* The suspicion timeouts of swim.c for @live members not known gone:
+ * min = mult * max(1, log10(live + 1)) * interval, max = max_mult * min. */
+static uint64_t
+susp_min_ms(const struct swim_config *c, size_t live)
+{
+	double l = log10((double)live + 1.0);
+	if (l < 1.0)
+		l = 1.0;
+	return (uint64_t)(c->suspicion_mult * l * c->probe_interval_ms);
+}
+
+/* Drops by rule; records stream frames. */
+struct rule {
+	bool mute[MAXN];      /* drop everything node i sends */
+	bool deaf[MAXN];      /* drop everything sent to node i */
+	bool dgram_only;      /* the two above spare streams */
+	bool stream_to[MAXN]; /* drop stream frames to node i */
+	size_t nframes;
+	struct frame {
+		uint64_t at;
+		size_t from, to;
+		bool reply;
+		size_t members;
+		size_t len;
+	} frames[256];
+};
+
+static bool
+rule_drop(void *ctx, const struct fake_net_msg *m)
+{
+	struct rule *r = ctx;
+	if (m->kind == SWIM_OUT_STREAM) {
+		if (r->nframes < 256) {
+			Mesh__PushPull *pp =
+			    mesh__push_pull__unpack(NULL, m->len, m->data);
+			assert_non_null(pp);
+			struct frame *f = &r->frames[r->nframes++];
+			f->at = m->at_ms;
+			f->from = m->from;
+			f->to = m->to;
+			f->reply = m->stream_reply;
+			f->members = pp->n_members;
+			f->len = m->len;
+			assert_int_equal(pp->reply, m->stream_reply);
+			mesh__push_pull__free_unpacked(pp, NULL);
+		}
+		if (r->stream_to[m->to])
+			return true;
+		return !r->dgram_only && (r->mute[m->from] || r->deaf[m->to]);
+	}
+	return r->mute[m->from] || r->deaf[m->to];
+}
+
+/* ---- cases ------------------------------------------------------------- */
+
+/*
+ * A node with no metadata hears its own alive record, unchanged, back from
+ * a peer: nothing to refute. (Empty metadata is held as NULL in the table,
+ * hashing to 0, but decodes into a zeroed struct whose hash is not 0.)
+ */
+static void
+test_swim_own_record_no_refutation(void **state)
+{
+	(void)state;
+	struct fake_net *net = net_make(2, 14, NULL);
+	struct swim *s0 = fake_net_node(net, 0);
+	Mesh__Update u = MESH__UPDATE__INIT;
+	const struct swim_addr *a0 = fake_net_addr(net, 0);
+	u.name = "n0";
+	u.state = MESH__MEMBER_STATE__MEMBER_ALIVE;
+	u.incarnation = 0;
+	u.ip.data = (uint8_t *)a0->ip;
+	u.ip.len = 4;
+	u.port = a0->port;
+	uint8_t buf[256];
+	size_t len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(
+	    fake_net_inject(net, 0, fake_net_addr(net, 1), buf, len), 0);
+	assert_int_equal(st(net, 0)->refutations, 0);
+	assert_int_equal(swim_incarnation(s0), 0);
+
+	/* And so two fresh nodes join without raising incarnations. */
+	fake_net_join_all(net, 0);
+	fake_net_run_for(net, 10000);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(st(net, i)->refutations, 0);
+		assert_int_equal(swim_incarnation(fake_net_node(net, i)), 0);
+	}
+	net_free(net);
+}
+
+static void
+test_swim_ping_ack_keeps_alive(void **state)
+{
+	(void)state;
+	struct rec rec = {0};
+	struct fake_net *net = net_up(3, 1, NULL);
+	fake_net_set_event_fn(net, rec_event, &rec);
+	uint64_t acks[3];
+	for (size_t i = 0; i < 3; i++)
+		acks[i] = st(net, i)->probe_acks;
+	fake_net_run_for(net, 20000);
+	for (size_t i = 0; i < 3; i++) {
+		const struct swim_stats *s = st(net, i);
+		/* One probe a second: about 20, all answered. */
+		assert_true(s->probe_acks - acks[i] >= 18);
+		assert_int_equal(s->probe_failures, 0);
+		assert_int_equal(s->indirect_probes, 0);
+		assert_int_equal(s->suspicions, 0);
+		assert_int_equal(swim_health(fake_net_node(net, i)), 0);
+		size_t c[4];
+		swim_state_counts(fake_net_node(net, i), c);
+		assert_int_equal(c[SWIM_ALIVE], 3);
+	}
+	assert_int_equal(fake_net_event_count(net, SWIM_EV_MEMBER_SUSPECT), 0);
+	assert_true(fake_net_converged(net));
+	net_free(net);
+}
+
+static void
+test_swim_indirect_probe_keeps_alive(void **state)
+{
+	(void)state;
+	struct rec rec = {0};
+	struct fake_net *net = net_up(3, 2, NULL);
+	fake_net_set_event_fn(net, rec_event, &rec);
+	/* n0 and n1 cannot talk directly; both still reach n2. */
+	fake_net_block_pair(net, 0, 1, true);
+	uint64_t acks0 = st(net, 0)->probe_acks;
+	fake_net_run_for(net, 30000);
+	for (size_t i = 0; i < 2; i++) {
+		const struct swim_stats *s = st(net, i);
+		assert_true(s->indirect_probes > 0);
+		assert_int_equal(s->probe_failures, 0);
+		assert_int_equal(s->suspicions, 0);
+	}
+	assert_true(st(net, 0)->probe_acks - acks0 >= 25);
+	assert_true(st(net, 2)->nacks_sent == 0);
+	assert_int_equal(rec.first[SWIM_EV_MEMBER_SUSPECT][0][1], 0);
+	assert_int_equal(rec.first[SWIM_EV_MEMBER_SUSPECT][1][0], 0);
+	assert_int_equal(fake_net_event_count(net, SWIM_EV_MEMBER_SUSPECT), 0);
+	assert_int_equal(fake_net_state(net, 0, 1), SWIM_ALIVE);
+	assert_int_equal(fake_net_state(net, 1, 0), SWIM_ALIVE);
+	net_free(net);
+}
+
+static bool
+pred_dead4(struct fake_net *net, void *ctx)
+{
+	(void)ctx;
+	return fake_net_all_see(net, 4, SWIM_DEAD, 0);
+}
+
+static void
+test_swim_crash_suspect_then_dead(void **state)
+{
+	(void)state;
+	struct rec rec = {0};
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	struct fake_net *net = net_up(5, 3, NULL);
+	fake_net_set_event_fn(net, rec_event, &rec);
+	fake_net_run_for(net, 5000);
+	uint64_t t0 = fake_net_now(net);
+	fake_net_set_down(net, 4, true);
+	assert_true(fake_net_run_while_not(net, pred_dead4, NULL, 60000));
+	/* Every node probes each of the other 4 once per round-robin round,
+	 * so the crashed node is probed within two rounds at the latest; the
+	 * suspicion then runs at most max_mult * min (one accuser), plus a
+	 * second of gossip. */
+	uint64_t min = susp_min_ms(&cfg, 5);
+	uint64_t max = min * cfg.suspicion_max_mult;
+	uint64_t bound =
+	    (2 * 4 + 1) * (uint64_t)cfg.probe_interval_ms + max + 1000;
+	uint64_t first_susp = UINT64_MAX, first_dead = UINT64_MAX;
+	uint64_t last_dead = 0;
+	for (size_t v = 0; v < 4; v++) {
+		uint64_t s = rec.first[SWIM_EV_MEMBER_SUSPECT][v][4];
+		uint64_t d = rec.first[SWIM_EV_MEMBER_DEAD][v][4];
+		assert_true(s != 0);
+		assert_true(d != 0);
+		assert_true(s <= d);
+		first_susp = s < first_susp ? s - 1 : first_susp;
+		first_dead = d < first_dead ? d - 1 : first_dead;
+		last_dead = d - 1 > last_dead ? d - 1 : last_dead;
+	}
+	assert_true(first_susp >= t0);
+	assert_true(last_dead - t0 <= bound);
+	/* Nobody dies before the minimum suspicion timeout. */
+	assert_true(first_dead - first_susp >= min);
+	/* Nobody else was suspected. */
+	for (size_t v = 0; v < 4; v++)
+		assert_int_equal(rec.about[SWIM_EV_MEMBER_SUSPECT][v], 0);
+	uint64_t deaths = 0;
+	for (size_t v = 0; v < 4; v++)
+		deaths += st(net, v)->deaths_declared;
+	assert_true(deaths >= 1);
+	print_message("crash: first suspicion +%llu ms, all dead +%llu ms "
+		      "(bound %llu)\n",
+		      (unsigned long long)(first_susp - t0),
+		      (unsigned long long)(last_dead - t0),
+		      (unsigned long long)bound);
+	net_free(net);
+}
+
+/*
+ * Lifeguard (and memberlist's suspectNode -> timer.Confirm) counts a member
+ * whose own probe of an already-suspect member fails as an independent
+ * confirmation, and re-gossips it: "this allows for multiple independent
+ * confirmations to flow even when a node probes a node that's already
+ * suspect". Without it, a suspicion that spread by gossip before anyone
+ * else probed the dead node never shrinks below max_mult * min.
+ */
+static bool
+pred_n0_sees_4_dead(struct fake_net *net, void *ctx)
+{
+	(void)ctx;
+	return fake_net_state(net, 0, 4) == SWIM_DEAD;
+}
+
+static void
+test_swim_failed_probe_confirms_suspicion(void **state)
+{
+	(void)state;
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	struct fake_net *net = net_up(5, 13, NULL);
+	fake_net_set_down(net, 4, true);
+	/* n1's accusation reaches n0 first; gossip carries it to everyone
+	 * within a millisecond, before any of them probes n4. */
+	uint64_t t0 = fake_net_now(net);
+	assert_int_equal(inject_suspect(net, 0, 4, 0, 1), 0);
+	uint64_t fail0 = st(net, 0)->probe_failures;
+	assert_true(
+	    fake_net_run_while_not(net, pred_n0_sees_4_dead, NULL, 60000));
+	uint64_t took = fake_net_now(net) - t0;
+	uint64_t max = susp_min_ms(&cfg, 5) * cfg.suspicion_max_mult;
+	uint64_t failures = 0, confirmations = 0;
+	for (size_t v = 0; v < 4; v++) {
+		failures += st(net, v)->probe_failures;
+		confirmations += st(net, v)->confirmations;
+	}
+	print_message("%llu failed probes of the suspect, %llu "
+		      "confirmations, dead after %llu ms (max %llu)\n",
+		      (unsigned long long)failures,
+		      (unsigned long long)confirmations,
+		      (unsigned long long)took, (unsigned long long)max);
+	/* n0 itself saw its probe of n4 fail while it was suspect... */
+	assert_true(st(net, 0)->probe_failures > fail0);
+	/* ...which is an independent confirmation of n1's accusation. */
+	assert_true(st(net, 0)->confirmations > 0);
+	assert_true(took < max);
+	net_free(net);
+}
+
+static bool
+pred_refuted(struct fake_net *net, void *ctx)
+{
+	(void)ctx;
+	uint32_t inc = swim_incarnation(fake_net_node(net, 1));
+	return inc > 0 && fake_net_all_see(net, 1, SWIM_ALIVE, inc) &&
+	       swim_pending_updates(fake_net_node(net, 1)) == 0;
+}
+
+static void
+test_swim_refutation(void **state)
+{
+	(void)state;
+	struct rec rec = {0};
+	struct fake_net *net = net_up(5, 4, NULL);
+	fake_net_set_event_fn(net, rec_event, &rec);
+	assert_int_equal(swim_incarnation(fake_net_node(net, 1)), 0);
+	/* n2 hears that n0 suspects n1: a false suspicion. */
+	assert_int_equal(inject_suspect(net, 2, 1, 0, 0), 0);
+	assert_int_equal(fake_net_state(net, 2, 1), SWIM_SUSPECT);
+	assert_true(fake_net_run_while_not(net, pred_refuted, NULL, 10000));
+	assert_int_equal(swim_incarnation(fake_net_node(net, 1)), 1);
+	assert_true(st(net, 1)->refutations > 0);
+	assert_int_equal(rec.self_inc[1], 1);
+	assert_int_equal(rec.about[SWIM_EV_MEMBER_DEAD][1], 0);
+	assert_true(rec.first[SWIM_EV_MEMBER_ALIVE][2][1] != 0);
+	/* It stays settled. */
+	fake_net_run_for(net, 10000);
+	assert_true(fake_net_all_see(net, 1, SWIM_ALIVE, 1));
+	assert_int_equal(swim_incarnation(fake_net_node(net, 1)), 1);
+	net_free(net);
+}
+
+/* Time n0 takes to declare n4 dead after @accusers accusations, everyone
+ * else crashed so nothing else can confirm or refute. */
+static uint64_t
+time_to_dead(size_t accusers)
+{
+	struct fake_net *net = net_up(5, 5, NULL);
+	for (size_t i = 1; i < 5; i++)
+		fake_net_set_down(net, i, true);
+	uint64_t t0 = fake_net_now(net);
+	for (size_t a = 1; a <= accusers; a++)
+		assert_int_equal(inject_suspect(net, 0, 4, 0, a), 0);
+	assert_true(
+	    fake_net_run_while_not(net, pred_n0_sees_4_dead, NULL, 60000));
+	uint64_t t = fake_net_now(net) - t0;
+	net_free(net);
+	return t;
+}
+
+static void
+test_swim_confirmations_shorten_suspicion(void **state)
+{
+	(void)state;
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	struct fake_net *net = net_up(5, 5, NULL);
+	struct swim *s0 = fake_net_node(net, 0);
+	uint64_t min = susp_min_ms(&cfg, 5);
+	uint64_t max = min * cfg.suspicion_max_mult;
+
+	assert_int_equal(inject_suspect(net, 0, 4, 0, 1), 0);
+	struct swim_member *m = member_of(s0, "n4");
+	assert_non_null(m);
+	assert_int_equal(m->state, SWIM_SUSPECT);
+	assert_int_equal(m->susp->min_ms, min);
+	assert_int_equal(m->susp->max_ms, max);
+	assert_int_equal(m->susp->k, cfg.suspicion_confirmations);
+	uint64_t t1 = swim__suspicion_timeout(m);
+	assert_int_equal(t1, max);
+
+	assert_int_equal(inject_suspect(net, 0, 4, 0, 2), 0);
+	uint64_t t2 = swim__suspicion_timeout(m);
+	assert_true(t2 < t1);
+	assert_true(t2 > min);
+	/* The same accuser again is not independent. */
+	assert_int_equal(inject_suspect(net, 0, 4, 0, 2), 0);
+	assert_int_equal(swim__suspicion_timeout(m), t2);
+	/* A second independent accuser brings it to the minimum... */
+	assert_int_equal(inject_suspect(net, 0, 4, 0, 3), 0);
+	uint64_t t3 = swim__suspicion_timeout(m);
+	assert_int_equal(t3, min);
+	assert_int_equal(st(net, 0)->confirmations, 2);
+	/* ...and past k confirmations nothing changes. */
+	assert_int_equal(inject_suspect(net, 0, 4, 0, 0), 0);
+	assert_int_equal(swim__suspicion_timeout(m), min);
+	assert_int_equal(st(net, 0)->confirmations, 2);
+	net_free(net);
+
+	/* Observed: one accuser waits longer than three. */
+	uint64_t one = time_to_dead(1);
+	uint64_t three = time_to_dead(3);
+	print_message("time to dead: 1 accuser %llu ms, 3 accusers %llu ms\n",
+		      (unsigned long long)one, (unsigned long long)three);
+	assert_true(three >= min && three <= min + 10);
+	assert_true(one > three);
+	assert_true(one <= max + 10);
+}
+
+static void
+test_swim_awareness_stretches_timeouts(void **state)
+{
+	(void)state;
+	struct rule rule = {0};
+	struct fake_net *net = net_up(5, 6, NULL);
+	fake_net_set_drop_fn(net, rule_drop, &rule);
+	struct swim *s0 = fake_net_node(net, 0);
+	assert_int_equal(swim_health(s0), 0);
+
+	uint64_t p0 = st(net, 0)->probes;
+	fake_net_run_for(net, 10000);
+	uint64_t healthy = st(net, 0)->probes - p0;
+	assert_true(healthy >= 9);
+
+	/* Everything n0 sends is lost: no acks, no ping-reqs, no nacks. */
+	rule.mute[0] = true;
+	p0 = st(net, 0)->probes;
+	fake_net_run_for(net, 10000);
+	uint64_t starved = st(net, 0)->probes - p0;
+	unsigned peak = swim_health(s0);
+	print_message("probes per 10 s: healthy %llu, starved %llu; health "
+		      "%u\n",
+		      (unsigned long long)healthy, (unsigned long long)starved,
+		      peak);
+	assert_true(peak > 0);
+	assert_true(starved < healthy / 2);
+	assert_true(st(net, 0)->probe_failures > 0);
+
+	/* The network recovers: successful probes pay the score back. */
+	rule.mute[0] = false;
+	fake_net_run_for(net, 60000);
+	print_message("health after recovery: %u\n", swim_health(s0));
+	assert_true(swim_health(s0) < peak);
+	fake_net_run_for(net, 120000);
+	assert_int_equal(swim_health(s0), 0);
+	assert_true(fake_net_converged(net));
+	net_free(net);
+}
+
+static void
+test_swim_leave(void **state)
+{
+	(void)state;
+	struct rec rec = {0};
+	struct fake_net *net = net_up(5, 7, NULL);
+	fake_net_set_event_fn(net, rec_event, &rec);
+	struct swim *s3 = fake_net_node(net, 3);
+	swim_leave(s3, fake_net_now(net));
+	fake_net_flush(net, 3);
+	assert_true(swim_pending_updates(s3) > 0);
+	/* meshd keeps running until the announcement is out. */
+	for (int i = 0; i < 100 && swim_pending_updates(s3) > 0; i++)
+		fake_net_run_for(net, 100);
+	assert_int_equal(swim_pending_updates(s3), 0);
+	fake_net_set_down(net, 3, true);
+	assert_true(fake_net_all_see(net, 3, SWIM_LEFT, 0));
+	fake_net_run_for(net, 30000);
+	assert_true(fake_net_all_see(net, 3, SWIM_LEFT, 0));
+	assert_int_equal(rec.about[SWIM_EV_MEMBER_SUSPECT][3], 0);
+	assert_int_equal(rec.about[SWIM_EV_MEMBER_DEAD][3], 0);
+	for (size_t v = 0; v < 5; v++) {
+		if (v == 3)
+			continue;
+		assert_true(rec.first[SWIM_EV_MEMBER_LEFT][v][3] != 0);
+		assert_int_equal(st(net, v)->suspicions, 0);
+		size_t c[4];
+		swim_state_counts(fake_net_node(net, v), c);
+		assert_int_equal(c[SWIM_ALIVE], 4);
+		assert_int_equal(c[SWIM_LEFT], 1);
+	}
+	net_free(net);
+}
+
+struct rejoin_ctx {
+	uint32_t inc;
+};
+
+static bool
+pred_rejoined(struct fake_net *net, void *ctx)
+{
+	struct rejoin_ctx *c = ctx;
+	return fake_net_all_see(net, 4, SWIM_ALIVE, c->inc) &&
+	       fake_net_converged(net);
+}
+
+static void
+test_swim_rejoin_higher_incarnation(void **state)
+{
+	(void)state;
+	struct fake_net *net = net_up(5, 8, NULL);
+	fake_net_set_down(net, 4, true);
+	assert_true(fake_net_run_while_not(net, pred_dead4, NULL, 60000));
+	uint32_t old = fake_net_incarnation(net, 0, 4);
+	/* meshd reads the last incarnation from LMDB and starts above it. */
+	assert_int_equal(fake_net_restart(net, 4, old + 1), 0);
+	size_t seed = 0;
+	assert_int_equal(fake_net_join(net, 4, &seed, 1), 0);
+	struct rejoin_ctx c = {old + 1};
+	assert_true(fake_net_run_while_not(net, pred_rejoined, &c, 30000));
+	assert_int_equal(swim_incarnation(fake_net_node(net, 4)), old + 1);
+	assert_true(swim_is_joined(fake_net_node(net, 4)));
+	for (size_t v = 0; v < 4; v++)
+		assert_int_equal(fake_net_incarnation(net, v, 4), old + 1);
+	fake_net_run_for(net, 10000);
+	assert_true(fake_net_converged(net));
+	net_free(net);
+}
+
+static void
+test_swim_join_through_seeds(void **state)
+{
+	(void)state;
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	struct rec rec = {0};
+	struct rule rule = {0};
+	struct fake_net *net = net_make(4, 9, NULL);
+	fake_net_set_event_fn(net, rec_event, &rec);
+	fake_net_set_drop_fn(net, rule_drop, &rule);
+	uint64_t t0 = fake_net_now(net);
+
+	/* First seed down, second up: n2 gets in on the second try, one
+	 * join timeout later. */
+	fake_net_set_down(net, 1, true);
+	size_t seeds[2] = {1, 0};
+	assert_int_equal(fake_net_join(net, 2, seeds, 2), 0);
+	assert_false(swim_is_joined(fake_net_node(net, 2)));
+	fake_net_run_for(net, cfg.join_timeout_ms - 1);
+	assert_false(swim_is_joined(fake_net_node(net, 2)));
+	fake_net_run_for(net, 1);
+	assert_true(swim_is_joined(fake_net_node(net, 2)));
+	assert_int_equal(rec.first[SWIM_EV_JOINED][2][2] - 1,
+			 t0 + cfg.join_timeout_ms);
+	assert_int_equal(fake_net_counters(net)->streams_refused, 1);
+
+	/* Both seeds silent for a while: rounds of tries with a growing
+	 * pause between rounds. */
+	rule.stream_to[0] = true;
+	rule.stream_to[1] = true;
+	fake_net_set_down(net, 1, false);
+	size_t seeds3[2] = {0, 1};
+	uint64_t t1 = fake_net_now(net);
+	rule.nframes = 0;
+	assert_int_equal(fake_net_join(net, 3, seeds3, 2), 0);
+	fake_net_run_for(net, 40000);
+	assert_false(swim_is_joined(fake_net_node(net, 3)));
+	uint64_t expect[16];
+	size_t nexp = 0;
+	uint64_t t = t1, backoff = cfg.join_timeout_ms;
+	while (t <= t1 + 40000 && nexp + 1 < 16) {
+		expect[nexp++] = t; /* seed 0 */
+		t += cfg.join_timeout_ms;
+		if (t > t1 + 40000)
+			break;
+		expect[nexp++] = t; /* seed 1 */
+		t += backoff;
+		backoff *= 2;
+		if (backoff > cfg.join_backoff_max_ms)
+			backoff = cfg.join_backoff_max_ms;
+	}
+	size_t tries = 0;
+	for (size_t i = 0; i < rule.nframes; i++) {
+		const struct frame *f = &rule.frames[i];
+		if (f->from != 3 || f->reply)
+			continue;
+		assert_true(tries < nexp);
+		assert_int_equal(f->at, expect[tries]);
+		assert_int_equal(f->to, tries % 2 == 0 ? 0 : 1);
+		tries++;
+	}
+	assert_int_equal(tries, nexp);
+	assert_true(nexp >= 6);
+
+	/* The seeds answer again: n3 gets in at its next try, n1 joins too,
+	 * and everyone converges. */
+	rule.stream_to[0] = false;
+	rule.stream_to[1] = false;
+	size_t seed0 = 0;
+	assert_int_equal(fake_net_join(net, 1, &seed0, 1), 0);
+	assert_true(fake_net_run_while_not(net, pred_quiet, NULL, 60000));
+	for (size_t i = 0; i < 4; i++) {
+		size_t c[4];
+		swim_state_counts(fake_net_node(net, i), c);
+		assert_int_equal(c[SWIM_ALIVE], 4);
+		assert_true(swim_is_joined(fake_net_node(net, i)));
+	}
+	net_free(net);
+}
+
+struct snap {
+	size_t count;
+	size_t counts[4];
+	uint32_t inc;
+	unsigned health;
+	struct swim_stats stats;
+};
+
+static void
+snap_take(struct swim *s, struct snap *sn)
+{
+	sn->count = swim_member_count(s);
+	swim_state_counts(s, sn->counts);
+	sn->inc = swim_incarnation(s);
+	sn->health = swim_health(s);
+	sn->stats = *swim_stats(s);
+}
+
+static void
+snap_same_view(struct swim *s, const struct snap *sn)
+{
+	struct snap now;
+	snap_take(s, &now);
+	assert_int_equal(now.count, sn->count);
+	assert_memory_equal(now.counts, sn->counts, sizeof(now.counts));
+	assert_int_equal(now.inc, sn->inc);
+	assert_int_equal(now.health, sn->health);
+	assert_int_equal(now.stats.updates_applied, sn->stats.updates_applied);
+	struct swim_output o;
+	struct swim_event ev;
+	assert_false(swim_poll_output(s, &o));
+	assert_false(swim_poll_event(s, &ev));
+}
+
+/* A valid update about a stranger "x1" at 127.0.0.9:9 with @iplen bytes. */
+static void
+alive_update(Mesh__Update *u, const char *name, uint8_t *ip, size_t iplen)
+{
+	mesh__update__init(u);
+	u->name = (char *)name;
+	u->state = MESH__MEMBER_STATE__MEMBER_ALIVE;
+	u->incarnation = 3;
+	memset(ip, 0, 16);
+	ip[0] = 127;
+	ip[3] = 9;
+	u->ip.data = ip;
+	u->ip.len = iplen;
+	u->port = 9;
+}
+
+static void
+test_swim_malformed_input_rejected(void **state)
+{
+	(void)state;
+	struct fake_net *net = net_up(3, 10, NULL);
+	struct swim *s = fake_net_node(net, 0);
+	const struct swim_addr *from = fake_net_addr(net, 1);
+	uint64_t now = fake_net_now(net);
+	struct snap before;
+	snap_take(s, &before);
+	const struct swim_stats *stats = swim_stats(s);
+	uint8_t buf[2048];
+	uint8_t ip[16];
+	size_t len;
+
+	/* Garbage: an unterminated varint. */
+	memset(buf, 0xff, 16);
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, 16),
+			 MESH_EDECODE);
+	assert_int_equal(stats->drop_decode, before.stats.drop_decode + 1);
+
+	/* A valid ping carrying a new member, cut short. */
+	Mesh__Packet pkt = MESH__PACKET__INIT;
+	Mesh__Ping ping = MESH__PING__INIT;
+	Mesh__Update u;
+	Mesh__Update *ups[1] = {&u};
+	alive_update(&u, "x1", ip, 4);
+	ping.seq = 77;
+	ping.target = "n0";
+	pkt.protocol_version = SWIM_PROTOCOL_VERSION;
+	pkt.body_case = MESH__PACKET__BODY_PING;
+	pkt.ping = &ping;
+	pkt.n_updates = 1;
+	pkt.updates = ups;
+	len = pack(&pkt, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len - 3),
+			 MESH_EDECODE);
+	assert_int_equal(stats->drop_decode, before.stats.drop_decode + 2);
+
+	/* The same packet from protocol major 2. */
+	pkt.protocol_version = 2 << 8 | 0;
+	len = pack(&pkt, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len),
+			 MESH_EVERSION);
+	assert_int_equal(stats->drop_version, before.stats.drop_version + 1);
+	/* A minor version we do not know is fine; that is what minor is for:
+	 * checked last, below, because it is accepted. */
+
+	/* A ping for another node. */
+	pkt.protocol_version = SWIM_PROTOCOL_VERSION;
+	pkt.n_updates = 0;
+	ping.target = "n7";
+	len = pack(&pkt, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_misaddressed,
+			 before.stats.drop_misaddressed + 1);
+
+	/* Updates with an invalid name, a 5-byte IP, an unknown state, an
+	 * invalid accuser and too many tags. */
+	uint64_t bad = before.stats.drop_bad_update;
+	alive_update(&u, "bad name!", ip, 4);
+	len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_bad_update, ++bad);
+
+	alive_update(&u, "x2", ip, 5);
+	len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_bad_update, ++bad);
+
+	alive_update(&u, "x3", ip, 4);
+	u.port = 70000;
+	len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_bad_update, ++bad);
+
+	alive_update(&u, "x4", ip, 4);
+	u.state = (Mesh__MemberState)9;
+	len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_bad_update, ++bad);
+
+	mesh__update__init(&u);
+	u.name = "n2";
+	u.state = MESH__MEMBER_STATE__MEMBER_SUSPECT;
+	u.from = "not valid";
+	len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_bad_update, ++bad);
+
+	Mesh__Meta meta = MESH__META__INIT;
+	Mesh__Tag tags[SWIM_KV_MAX + 1];
+	Mesh__Tag *tagp[SWIM_KV_MAX + 1];
+	char keys[SWIM_KV_MAX + 1][8];
+	for (int i = 0; i <= SWIM_KV_MAX; i++) {
+		mesh__tag__init(&tags[i]);
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		tags[i].key = keys[i];
+		tags[i].value = "v";
+		tagp[i] = &tags[i];
+	}
+	meta.n_tags = SWIM_KV_MAX + 1;
+	meta.tags = tagp;
+	alive_update(&u, "x5", ip, 4);
+	u.meta = &meta;
+	len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_bad_update, ++bad);
+	meta.n_tags = 1;
+	meta.zone = "bad\x01zone";
+	len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_bad_update, ++bad);
+
+	/* A ping-req naming a 5-byte address. */
+	Mesh__PingReq req = MESH__PING_REQ__INIT;
+	pkt = (Mesh__Packet)MESH__PACKET__INIT;
+	pkt.protocol_version = SWIM_PROTOCOL_VERSION;
+	pkt.body_case = MESH__PACKET__BODY_PING_REQ;
+	pkt.ping_req = &req;
+	req.seq = 5;
+	req.target = "n2";
+	req.target_ip.data = ip;
+	req.target_ip.len = 5;
+	req.target_port = 7002;
+	len = pack(&pkt, buf, sizeof(buf));
+	uint64_t dec = stats->drop_decode;
+	assert_int_equal(swim_recv_datagram(s, now, from, buf, len), 0);
+	assert_int_equal(stats->drop_decode, dec + 1);
+
+	/* A datagram larger than any we would send. */
+	static uint8_t big[(4u << 20) + 1]; /* static: no leak on failure */
+	assert_int_equal(
+	    swim_recv_datagram(s, now, from, big, SWIM_DATAGRAM_MAX + 1),
+	    MESH_ETOOBIG);
+
+	/* Streams: oversized, garbage, major 2, a bad sender name. */
+	const uint8_t *reply;
+	size_t rlen;
+	dec = stats->drop_decode;
+	assert_int_equal(
+	    swim_recv_stream(s, now, from, big, (4u << 20) + 1, &reply, &rlen),
+	    MESH_ETOOBIG);
+	assert_null(reply);
+	assert_int_equal(stats->drop_decode, dec + 1);
+	memset(buf, 0xff, 16);
+	assert_int_equal(swim_recv_stream(s, now, from, buf, 16, &reply, &rlen),
+			 MESH_EDECODE);
+	assert_null(reply);
+	assert_int_equal(stats->drop_decode, dec + 2);
+
+	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
+	alive_update(&u, "x6", ip, 4);
+	pp.protocol_version = 2 << 8;
+	pp.from = "n1";
+	pp.members = ups;
+	pp.n_members = 1;
+	len = mesh__push_pull__pack(&pp, buf);
+	assert_int_equal(
+	    swim_recv_stream(s, now, from, buf, len, &reply, &rlen),
+	    MESH_EVERSION);
+	assert_null(reply);
+	assert_int_equal(stats->drop_version, before.stats.drop_version + 2);
+	pp.protocol_version = SWIM_PROTOCOL_VERSION;
+	pp.from = "no such name!";
+	len = mesh__push_pull__pack(&pp, buf);
+	assert_int_equal(
+	    swim_recv_stream(s, now, from, buf, len, &reply, &rlen),
+	    MESH_EDECODE);
+	assert_null(reply);
+	assert_int_equal(stats->drop_decode, dec + 3);
+	/* A push-pull frame cut short. */
+	pp.from = "n1";
+	len = mesh__push_pull__pack(&pp, buf);
+	assert_int_equal(
+	    swim_recv_stream(s, now, from, buf, len - 2, &reply, &rlen),
+	    MESH_EDECODE);
+
+	/* None of it changed anything. */
+	snap_same_view(s, &before);
+	struct swim_member_info info;
+	for (int i = 1; i <= 6; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "x%d", i);
+		assert_int_equal(swim_member_find(s, name, &info), MESH_ENOENT);
+	}
+	assert_int_equal(fake_net_state(net, 0, 2), SWIM_ALIVE);
+
+	/* The mesh carries on as before. */
+	fake_net_run_for(net, 5000);
+	assert_true(fake_net_converged(net));
+	assert_int_equal(stats->suspicions, 0);
+	net_free(net);
+}
+
+static void
+test_swim_push_pull_digest(void **state)
+{
+	(void)state;
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	cfg.push_pull_interval_ms = 5000;
+	struct rule rule = {0};
+	struct fake_net *net = net_up(2, 11, &cfg);
+	struct swim *s0 = fake_net_node(net, 0), *s1 = fake_net_node(net, 1);
+	fake_net_set_drop_fn(net, rule_drop, &rule);
+	assert_int_equal(swim__digest(s0), swim__digest(s1));
+
+	/* In sync: a digest each way, no views. */
+	fake_net_run_for(net, 20000);
+	assert_true(rule.nframes >= 4);
+	for (size_t i = 0; i < rule.nframes; i++) {
+		const struct frame *f = &rule.frames[i];
+		assert_int_equal(f->members, 0);
+		assert_true(f->len < 40);
+		if (f->reply)
+			assert_false(rule.frames[i - 1].reply);
+		else
+			assert_true(i + 1 < rule.nframes &&
+				    rule.frames[i + 1].reply);
+		/* No third frame. */
+		if (f->reply && i + 1 < rule.nframes)
+			assert_false(rule.frames[i + 1].reply);
+	}
+
+	/* Diverge just before the next push-pull: n0 learns of a stranger
+	 * and its gossip about it is lost (dropped from the queue), so only
+	 * push-pull can tell n1. */
+	uint64_t t_pp = s0->next_push_pull_ms < s1->next_push_pull_ms
+			    ? s0->next_push_pull_ms
+			    : s1->next_push_pull_ms;
+	assert_true(t_pp > fake_net_now(net) + 20);
+	fake_net_run_until(net, t_pp - 20);
+	Mesh__Update u;
+	uint8_t ip[16], buf[512];
+	alive_update(&u, "x1", ip, 4);
+	size_t len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	struct swim_addr stranger = {
+	    .family = 4, .ip = {127, 0, 0, 9}, .port = 9};
+	size_t mark = rule.nframes;
+	assert_int_equal(fake_net_inject(net, 0, &stranger, buf, len), 0);
+	struct swim_member *x = member_of(s0, "x1");
+	assert_non_null(x);
+	dissem_drop(&s0->dissem, &x->bcast);
+	assert_int_equal(swim_pending_updates(s0), 0);
+	assert_true(swim__digest(s0) != swim__digest(s1));
+	struct swim_member_info info;
+	assert_int_equal(swim_member_find(s1, "x1", &info), MESH_ENOENT);
+	fake_net_run_until(net, t_pp);
+	/* Digest, then a full view and a request for the other's, then the
+	 * other's full view. */
+	assert_int_equal(rule.nframes, mark + 3);
+	const struct frame *f = &rule.frames[mark];
+	assert_false(f[0].reply);
+	assert_int_equal(f[0].members, 0);
+	assert_true(f[1].reply);
+	assert_true(f[1].members >= 2);
+	assert_true(f[2].reply);
+	assert_true(f[2].members >= 2);
+	assert_true(f[1].len > f[0].len * 2);
+	assert_int_equal(swim__digest(s0), swim__digest(s1));
+	assert_int_equal(swim_member_find(s1, "x1", &info), 0);
+	assert_int_equal(info.incarnation, 3);
+	net_free(net);
+}
+
+static bool
+pred_all_quiet_pending(struct fake_net *net, void *ctx)
+{
+	(void)ctx;
+	for (size_t i = 0; i < fake_net_size(net); i++)
+		if (swim_pending_updates(fake_net_node(net, i)) != 0)
+			return false;
+	return fake_net_converged(net);
+}
+
+static void
+test_swim_hot_path_no_alloc(void **state)
+{
+	(void)state;
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	/* Keep push-pull and reconnects (which do allocate) out of the
+	 * measured window. */
+	cfg.push_pull_interval_ms = 3600000;
+	cfg.reconnect_interval_ms = 3600000;
+	struct fake_net *net = net_up(5, 12, &cfg);
+	assert_true(
+	    fake_net_run_while_not(net, pred_all_quiet_pending, NULL, 30000));
+	fake_net_run_for(net, 2000);
+	size_t allocs[5];
+	uint64_t probes[5], acks[5], recv[5];
+	for (size_t i = 0; i < 5; i++) {
+		allocs[i] = fake_net_env(net, i)->alloc.allocs;
+		probes[i] = st(net, i)->probes;
+		acks[i] = st(net, i)->probe_acks;
+		recv[i] = st(net, i)->recv_datagrams;
+	}
+	fake_net_run_for(net, 20000);
+	for (size_t i = 0; i < 5; i++) {
+		assert_true(st(net, i)->probes - probes[i] >= 18);
+		assert_true(st(net, i)->probe_acks - acks[i] >= 18);
+		assert_true(st(net, i)->recv_datagrams - recv[i] >= 36);
+		assert_int_equal(fake_net_env(net, i)->alloc.allocs, allocs[i]);
+	}
+	net_free(net);
+}
+
+struct det_run {
+	uint64_t trace;
+	struct swim_stats stats[5];
+};
+
+static void
+det_scenario(uint64_t seed, struct det_run *out)
+{
+	struct fake_net *net = net_up(5, seed, NULL);
+	fake_net_block(net, 0, 2, true);
+	fake_net_run_for(net, 5000);
+	fake_net_set_down(net, 3, true);
+	fake_net_run_for(net, 20000);
+	out->trace = fake_net_trace_hash(net);
+	for (size_t i = 0; i < 5; i++)
+		out->stats[i] = *st(net, i);
+	net_free(net);
+}
+
+static void
+test_swim_deterministic(void **state)
+{
+	(void)state;
+	/* Static: no leak when an assertion leaves early. */
+	static struct det_run a[3];
+	memset(a, 0, sizeof(a));
+	det_scenario(42, &a[0]);
+	det_scenario(42, &a[1]);
+	det_scenario(43, &a[2]);
+	assert_int_equal(a[0].trace, a[1].trace);
+	assert_memory_equal(a[0].stats, a[1].stats, sizeof(a[0].stats));
+	/* The hash does see the seed: another seed, another run. */
+	assert_int_not_equal(a[0].trace, a[2].trace);
+	assert_true(
+	    a[0].stats[0].deaths_declared + a[0].stats[1].deaths_declared +
+		a[0].stats[2].deaths_declared + a[0].stats[4].deaths_declared >
+	    0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_swim_own_record_no_refutation,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_ping_ack_keeps_alive,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_indirect_probe_keeps_alive,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_crash_suspect_then_dead,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_failed_probe_confirms_suspicion,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_refutation, teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_confirmations_shorten_suspicion,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_awareness_stretches_timeouts,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_leave, teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_rejoin_higher_incarnation,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_join_through_seeds,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_malformed_input_rejected,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_push_pull_digest,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_hot_path_no_alloc,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_deterministic, teardown_nets),
+	};
+	/* MESH_TEST_FILTER=test_swim_leave runs one case (cmocka pattern). */
+	const char *filter = getenv("MESH_TEST_FILTER");
+	if (filter != NULL && filter[0] != 0)
+		cmocka_set_test_filter(filter);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
