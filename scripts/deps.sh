@@ -4,9 +4,9 @@
 # something has to be installed. Needs root (or sudo) when it installs.
 set -eu
 
-PKGS="build-essential cmake pkg-config python3 procps iproute2
-libuv1-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev
-libcmocka-dev"
+PKGS="build-essential cmake pkg-config python3 procps iproute2 nftables
+gnuplot-nox libuv1-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
+liblmdb-dev libcmocka-dev"
 
 missing=""
 for p in $PKGS; do

@@ -1491,6 +1491,27 @@ swim_join(struct swim *s, uint64_t now_ms, const struct swim_addr *seeds,
 	return 0;
 }
 
+int
+swim_add_known(struct swim *s, uint64_t now_ms, const char *name,
+	       const struct swim_addr *addr, uint32_t incarnation,
+	       const struct swim_meta *meta)
+{
+	swim__begin_call(s);
+	const char *why;
+	if (!swim_name_is_valid(name) ||
+	    (addr->family != 4 && addr->family != 6) ||
+	    (meta != NULL && swim__meta_check(meta, &why) != 0))
+		return MESH_EINVAL;
+	if (swim__find(s, name) != NULL)
+		return MESH_EEXIST;
+	struct swim_member *m = swim__add(s, name, now_ms);
+	if (m == NULL || swim__set_meta(s, m, meta) != 0)
+		return MESH_ENOMEM;
+	m->addr = *addr;
+	m->incarnation = incarnation;
+	return 0;
+}
+
 void
 swim_leave(struct swim *s, uint64_t now_ms)
 {

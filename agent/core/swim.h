@@ -186,6 +186,17 @@ int swim_join(struct swim *s, uint64_t now_ms, const struct swim_addr *seeds,
 	      size_t n);
 
 /**
+ * Adds a member known from elsewhere (a static member list, or the
+ * simulator starting from a converged mesh) as alive at @incarnation,
+ * without gossiping it: every node is expected to learn it the same way.
+ * @meta may be NULL. Returns 0, MESH_EINVAL (bad name, address or
+ * metadata), MESH_EEXIST (name already known) or MESH_ENOMEM.
+ */
+int swim_add_known(struct swim *s, uint64_t now_ms, const char *name,
+		   const struct swim_addr *addr, uint32_t incarnation,
+		   const struct swim_meta *meta);
+
+/**
  * Leaves gracefully: announces LEFT at the current incarnation and stops
  * probing. Keep driving the swim until swim_pending_updates() is 0 (or a
  * short grace time passes) so the announcement gets out.

@@ -1120,6 +1120,40 @@ test_swim_deterministic(void **state)
 	    0);
 }
 
+/* A member added as already known is alive at once and is not gossiped. */
+static void
+test_swim_add_known_no_gossip(void **state)
+{
+	(void)state;
+	struct test_env t;
+	test_env_init(&t);
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	strcpy(cfg.name, "solo");
+	cfg.addr.family = 4;
+	cfg.addr.ip[0] = 127;
+	cfg.addr.ip[3] = 1;
+	cfg.addr.port = 7000;
+	cfg.incarnation = 1;
+	struct swim *s;
+	assert_int_equal(swim_new(&cfg, &t.env, 0, &s), 0);
+	struct swim_addr a = cfg.addr;
+	a.port = 7001;
+	assert_int_equal(swim_add_known(s, 0, "peer", &a, 3, NULL), 0);
+	assert_int_equal(swim_add_known(s, 0, "peer", &a, 4, NULL),
+			 MESH_EEXIST);
+	assert_int_equal(swim_add_known(s, 0, "bad name", &a, 1, NULL),
+			 MESH_EINVAL);
+	struct swim_member_info mi;
+	assert_int_equal(swim_member_find(s, "peer", &mi), 0);
+	assert_int_equal(mi.state, SWIM_ALIVE);
+	assert_int_equal(mi.incarnation, 3);
+	assert_int_equal(swim_member_count(s), 2);
+	assert_int_equal(swim_pending_updates(s), 0);
+	swim_free(s);
+	assert_int_equal(t.alloc.live, 0);
+}
+
 int
 main(void)
 {
@@ -1151,6 +1185,7 @@ main(void)
 	    cmocka_unit_test_teardown(test_swim_hot_path_no_alloc,
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_deterministic, teardown_nets),
+	    cmocka_unit_test(test_swim_add_known_no_gossip),
 	};
 	/* MESH_TEST_FILTER=test_swim_leave runs one case (cmocka pattern). */
 	const char *filter = getenv("MESH_TEST_FILTER");
