@@ -15,6 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hostile  # noqa: E402
 import meshlab  # noqa: E402
 
 RESULTS = []
@@ -85,6 +86,31 @@ def main():
             except OSError:
                 pass
             c.close()
+        # Sealed with the right key but wrong inside: protocol major 2,
+        # a body that is not protobuf, a stream frame of protocol major 2.
+        key = hostile.read_primary_key(lab.keyring)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.sendto(hostile.seal(key, hostile.ping_packet(2 << 8, a2.name)),
+                 ("127.0.0.1", a2.port))
+        u.sendto(hostile.seal(key, b"\xff\xff\xff\xff garbage"),
+                 ("127.0.0.1", a2.port))
+        # The control: the same ping at version 1.0 is answered.
+        u.settimeout(2)
+        u.sendto(hostile.seal(key, hostile.ping_packet(1 << 8, a2.name)),
+                 ("127.0.0.1", a2.port))
+        try:
+            answered = len(u.recvfrom(2048)[0]) > 41
+        except OSError:
+            answered = False
+        u.close()
+        c = socket.create_connection(("127.0.0.1", a2.port), timeout=2)
+        c.sendall(hostile.frame(hostile.seal(key, hostile.push_pull(
+            2 << 8, "intruder"))))
+        try:
+            c.recv(10)
+        except OSError:
+            pass
+        c.close()
         time.sleep(0.5)
         after = a2.status()
         d0, d1 = before["dropped"], after["dropped"]
@@ -96,9 +122,22 @@ def main():
               d1["seal_version"] - d0["seal_version"] >= 1, str(d1))
         check("oversize frame counted",
               d1["oversize"] - d0["oversize"] >= 1, str(d1))
+        check("sealed version-1.0 ping is answered (control)", answered)
+        check("sealed protocol major 2 (datagram and frame) counted",
+              d1["protocol_version"] - d0["protocol_version"] >= 2, str(d1))
+        check("sealed non-protobuf datagram counted as malformed",
+              d1["malformed"] - d0["malformed"] >= 1, str(d1))
+        # (A transient suspicion on a loaded machine is not the input's
+        # doing; a new, dead or left member, or our refutation, would be.)
+        names0 = sorted(m["name"] for m in before["members"])
+        names1 = sorted(m["name"] for m in after["members"])
         check("hostile input changed no membership",
-              a2.alive() and after["counts"]["alive"] == 5 and
-              after["incarnation"] == before["incarnation"])
+              a2.alive() and names0 == names1 and
+              after["counts"]["dead"] == 0 and after["counts"]["left"] == 0
+              and after["incarnation"] == before["incarnation"],
+              "counts %s inc %d -> %d" % (after["counts"],
+                                          before["incarnation"],
+                                          after["incarnation"]))
 
         # An agent with another key cannot join.
         stranger = meshlab.Agent(lab, 9)
