@@ -12,25 +12,32 @@
  * that is closest over all of them (multi-probe consistent hashing, Appleton
  * and O'Reilly 2015). With one probe a vnode's share is its gap, which is
  * exponentially distributed, so V vnodes per member leave a spread of about
- * 1/sqrt(V) and max/mean near 1.7 at V = 16. With k probes a vnode's share
- * is about 1 - exp(-k * gap / mean gap): long gaps stop paying, and the
- * spread shrinks by about sqrt(2k + 1). Like the classic ring it is
+ * 1/sqrt(V) and max/mean of 1.7 to 1.9 at V = 16. With k probes a vnode's
+ * share is about 1 - exp(-k * gap / mean gap): long gaps stop paying, and
+ * the spread shrinks by roughly sqrt(2k + 1). Like the classic ring it is
  * monotone: a joining member only takes keys (its points become the closest
  * for some probes), a leaving member only gives its own keys away. So moves
  * stay at the minimum, which schemes that pick tokens by looking at other
  * members' tokens cannot promise. The price is k index lookups per key.
  *
- * Replicas walk clockwise from the winning point and are chosen in passes:
- * nodes in zones not used yet, then in new (zone, region) pairs, then new
- * (zone, region, cell) triples, then any distinct node. A pass stops as soon
- * as every domain of its level is used, so a lookup walks a few points, not
- * the whole ring.
+ * Replicas: each replica slot is a multi-probe choice of its own among the
+ * nodes that fit it (not chosen yet; in a zone not used yet, or failing
+ * that a new (zone, region) pair, then a new cell, then any node): every
+ * probe walks clockwise to the first point of a fitting node and the
+ * closest wins. Dynamo instead walks on from the primary; with several
+ * probes that would make a joiner that wins the primary drag the whole
+ * replica list to another part of the circle. Chosen per slot, the winner
+ * of a set is also the winner of any subset holding it, so a joiner only
+ * takes the slots it wins and a leaver's slots go to the next best: the
+ * moves stay minimal for every replica, not only the first.
  *
  * Bounded loads (Mirrokni, Thorup, Zadimoghaddam 2017): packs are placed one
  * at a time in order of (hash, id); a node whose load reached
- * ceil((1 + ε) · average · its share) is skipped and the walk goes on
- * clockwise. The paper places keys in arrival order; we fix the order by
- * hash so that every node computes the same assignment from the same set.
+ * ceil((1 + ε) · average · its share) no longer fits, so every probe walks
+ * on clockwise past it. The paper places keys in arrival order and walks
+ * from one point; we fix the order by hash so that every node computes the
+ * same assignment from the same set, and keep the probes so that the
+ * overflow spreads like the keys do.
  *
  * Determinism: nodes are sorted by name before anything is derived from
  * them, tokens are sorted with a stable radix sort (equal tokens keep name
@@ -47,12 +54,14 @@
 /*
  * Tunables. docs/placement.md has the measurements behind them.
  *
- * 64 vnodes with 4 probes keeps max/mean near 1.1 for 100 members, while a
- * lookup costs 4 index probes (about 100 ns at 1,000 members) and a ring of
- * 1,000 members holds 64,000 points (under 1 MiB).
+ * 64 vnodes with 8 probes keeps max/mean near 1.1 for 100 and 1,000
+ * members (1,000 keys per member cannot do much better: their own Poisson
+ * noise is 3%), a primary lookup costs about 80 ns and a ring of 1,000
+ * members holds 64,000 points in 1.2 MiB and builds in 4 ms. Fewer probes
+ * cost balance (4 probes: 1.27 at V = 16, N = 100), more cost time.
  */
 #define RING_VNODES_DEFAULT 64
-#define RING_PROBES_DEFAULT 4
+#define RING_PROBES_DEFAULT 8
 /* Any fixed key works as long as the whole mesh uses the same one. These
  * are the ASCII bytes of "packmesh-ring-v1", read little-endian. */
 #define RING_KEY0_DEFAULT 0x6873656d6b636170ull
@@ -60,6 +69,16 @@
 /* The lookup index has 2^bits slots for about as many points: one or two
  * points per slot, so a probe is one slot read plus a short scan. */
 #define RING_INDEX_BITS_MAX 24
+
+/* Tokens read at once per probe; the token array carries this many
+ * UINT64_MAX after its end so that the reads stay inside it. */
+#define RING__SCAN 4
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RING__PREFETCH(p) __builtin_prefetch(p)
+#else
+#define RING__PREFETCH(p) ((void)(p))
+#endif
 
 /* ---- hashing ----------------------------------------------------------- */
 
@@ -93,7 +112,7 @@ ring__put_le32(uint8_t *p, uint32_t v)
 }
 
 /* One SipRound: add-rotate-xor over the four lanes. */
-#define RING__SIPROUND(v0, v1, v2, v3)                                        \
+#define RING__SIPROUND(v0, v1, v2, v3)                                         \
 	do {                                                                   \
 		v0 += v1;                                                      \
 		v1 = ring__rotl(v1, 13);                                       \
@@ -393,7 +412,7 @@ static void
 ring__number_domains(struct ring *r, struct ring__node **by)
 {
 	int (*const cmp[RING__LEVELS])(const void *, const void *) = {
-		ring__cmp_zone, ring__cmp_region, ring__cmp_cell};
+	    ring__cmp_zone, ring__cmp_region, ring__cmp_cell};
 
 	for (unsigned L = 0; L < RING__LEVELS; L++) {
 		qsort(by, r->nnodes, sizeof(*by), cmp[L]);
@@ -485,9 +504,9 @@ ring__fill(struct ring *r, const struct ring_member **ord)
 		nd->info.draining = m->draining;
 		nd->info.eligible = m->alive && !m->draining;
 		nd->info.vnodes =
-			nd->info.eligible
-				? ring__vnodes(nd->info.weight, r->cfg.vnodes)
-				: 0;
+		    nd->info.eligible
+			? ring__vnodes(nd->info.weight, r->cfg.vnodes)
+			: 0;
 		if (nd->info.eligible)
 			r->neligible++;
 	}
@@ -499,6 +518,9 @@ ring__fill(struct ring *r, const struct ring_member **ord)
 		by[i] = &r->nodes[i];
 	ring__number_domains(r, by);
 	mesh_free(r->alloc, by);
+	for (uint32_t i = 0; i < r->nnodes; i++)
+		for (unsigned L = 0; L < RING__LEVELS; L++)
+			r->dom[i * RING__LEVELS + L] = r->nodes[i].dom[L];
 
 	if (r->npoints == 0)
 		return 0;
@@ -517,6 +539,8 @@ ring__fill(struct ring *r, const struct ring_member **ord)
 			p++;
 		}
 	ring__radix_sort(r->tok, r->own, tk, tv, r->npoints);
+	for (uint32_t c = 0; c < RING__SCAN; c++)
+		r->tok[r->npoints + c] = UINT64_MAX;
 	mesh_free(r->alloc, tk);
 	mesh_free(r->alloc, tv);
 	return 0;
@@ -560,7 +584,7 @@ ring_new(const struct mesh_env *env, const struct ring_config *cfg,
 	}
 
 	const struct ring_member **ord =
-		mesh_calloc(env->alloc, count, sizeof(*ord));
+	    mesh_calloc(env->alloc, count, sizeof(*ord));
 	if (ord == NULL)
 		return MESH_ENOMEM;
 	for (size_t i = 0; i < count; i++)
@@ -600,10 +624,11 @@ ring_new(const struct mesh_env *env, const struct ring_config *cfg,
 	while (bits < RING_INDEX_BITS_MAX && (1ull << bits) < points)
 		bits++;
 	r->nodes = ring__alloc(r, count, sizeof(*r->nodes));
-	if (r->nodes == NULL)
+	r->dom = ring__alloc(r, count * RING__LEVELS, sizeof(*r->dom));
+	if (r->nodes == NULL || r->dom == NULL)
 		goto nomem;
 	if (points > 0) {
-		r->tok = ring__alloc(r, points, sizeof(*r->tok));
+		r->tok = ring__alloc(r, points + RING__SCAN, sizeof(*r->tok));
 		r->own = ring__alloc(r, points, sizeof(*r->own));
 		r->ix = ring__alloc(r, (1u << bits) + 1, sizeof(*r->ix));
 		if (r->tok == NULL || r->own == NULL || r->ix == NULL)
@@ -630,6 +655,7 @@ ring_free(struct ring *r)
 		return;
 	const struct mesh_allocator *a = r->alloc;
 	mesh_free(a, r->nodes);
+	mesh_free(a, r->dom);
 	mesh_free(a, r->tok);
 	mesh_free(a, r->own);
 	mesh_free(a, r->ix);
@@ -691,41 +717,68 @@ ring_digest(const struct ring *r)
 
 /* ---- lookup ------------------------------------------------------------ */
 
-uint32_t
-ring__successor(const struct ring *r, uint64_t p)
+void
+ring__probes(const struct ring *r, uint64_t h, struct ring__probes *ps)
 {
-	uint64_t slot = p >> r->ix_shift;
-	uint32_t i = r->ix[slot];
-	uint32_t end = r->ix[slot + 1];
-	/* Tokens from the next slot on are all >= p, so stopping at @end
-	 * (the first of them) is right. */
-	while (i < end && r->tok[i] < p)
-		i++;
-	return i == r->npoints ? 0 : i;
+	uint32_t k = r->cfg.probes;
+	uint32_t slot[RING_PROBES_MAX];
+
+	/* Three rounds over all probes instead of one probe after the other:
+	 * the index reads of every probe are then in flight together, which
+	 * hides most of their cache misses. */
+	ps->k = k;
+	for (uint32_t j = 0; j < k; j++) {
+		ps->p[j] = ring__probe(h, j);
+		slot[j] = r->ix[ps->p[j] >> r->ix_shift];
+	}
+	for (uint32_t j = 0; j < k; j++)
+		RING__PREFETCH(&r->tok[slot[j]]);
+	for (uint32_t j = 0; j < k; j++) {
+		/* The successor is the first token >= p from slot[j] on. The
+		 * tokens are sorted and padded with UINT64_MAX, so counting
+		 * how many of the next RING__SCAN are below p finds it
+		 * without a branch whenever it is that close, which it almost
+		 * always is: a slot holds one point on average. */
+		const uint64_t *t = r->tok + slot[j];
+		uint32_t off = 0;
+		for (uint32_t c = 0; c < RING__SCAN; c++)
+			off += t[c] < ps->p[j];
+		uint32_t i = slot[j] + off;
+		if (off == RING__SCAN)
+			while (r->tok[i] < ps->p[j])
+				i++;
+		ps->at[j] = i >= r->npoints ? 0 : i;
+	}
+}
+
+static uint32_t
+ring__closest(const struct ring *r, const struct ring__probes *ps)
+{
+	uint32_t best = UINT32_MAX;
+	uint64_t best_d = UINT64_MAX;
+	for (uint32_t j = 0; j < ps->k; j++) {
+		uint32_t i = ps->at[j];
+		uint64_t d = r->tok[i] - ps->p[j]; /* clockwise, mod 2^64 */
+		bool better = d < best_d || (d == best_d && i < best);
+		best = better ? i : best;
+		best_d = better ? d : best_d;
+	}
+	return best;
 }
 
 uint32_t
 ring__winner(const struct ring *r, uint64_t h)
 {
-	uint64_t p = ring__probe(h, 0);
-	uint32_t best = ring__successor(r, p);
-	uint64_t best_d = r->tok[best] - p;
-	for (uint32_t j = 1; j < r->cfg.probes; j++) {
-		p = ring__probe(h, j);
-		uint32_t i = ring__successor(r, p);
-		uint64_t d = r->tok[i] - p; /* clockwise, mod 2^64 */
-		if (d < best_d || (d == best_d && i < best)) {
-			best = i;
-			best_d = d;
-		}
-	}
-	return best;
+	struct ring__probes ps;
+	ring__probes(r, h, &ps);
+	return ring__closest(r, &ps);
 }
 
 /*
  * Load state of bounded placement. A node is open while its load is below
- * its cap; the per-domain counts of open nodes let a replica pass stop as
- * soon as no unused domain with room is left.
+ * its cap; the per-domain counts of open nodes tell when no unused domain
+ * with room is left, so that a slot moves on to the next level instead of
+ * walking the whole ring in vain.
  */
 struct ring__caps {
 	uint32_t *load;
@@ -755,7 +808,7 @@ ring__dom_used(const struct ring *r, const uint32_t *out, unsigned have,
 	       unsigned level, uint32_t dom)
 {
 	for (unsigned i = 0; i < have; i++)
-		if (r->nodes[out[i]].dom[level] == dom)
+		if (r->dom[out[i] * RING__LEVELS + level] == dom)
 			return true;
 	return false;
 }
@@ -767,48 +820,102 @@ ring__dom_distinct(const struct ring *r, const uint32_t *out, unsigned have,
 	uint32_t n = 0;
 	for (unsigned i = 0; i < have; i++)
 		if (!ring__dom_used(r, out, i, level,
-				    r->nodes[out[i]].dom[level]))
+				    r->dom[out[i] * RING__LEVELS + level]))
 			n++;
 	return n;
 }
 
+/* The widest level at which some domain with room is not used yet by
+ * @out; RING__LEVELS means "any new node", above it: nothing is left. */
+static unsigned
+ring__level(const struct ring *r, const struct ring__caps *c,
+	    const uint32_t *out, unsigned have)
+{
+	for (unsigned L = 0; L < RING__LEVELS; L++) {
+		uint32_t total = c != NULL ? c->open_dom[L] : r->ndom_elig[L];
+		if (ring__dom_distinct(r, out, have, L) < total)
+			return L;
+	}
+	uint32_t total = c != NULL ? c->open_nodes : r->neligible;
+	uint32_t used = 0;
+	for (unsigned i = 0; i < have; i++)
+		used += ring__open(c, out[i]);
+	return used < total ? RING__LEVELS : RING__LEVELS + 1;
+}
+
+static bool
+ring__fits(const struct ring *r, const struct ring__caps *c,
+	   const uint32_t *out, unsigned have, unsigned level, uint32_t n)
+{
+	if (!ring__open(c, n) || ring__has(out, have, n))
+		return false;
+	return level >= RING__LEVELS ||
+	       !ring__dom_used(r, out, have, level,
+			       r->dom[n * RING__LEVELS + level]);
+}
+
 /*
- * Appends owners to @out[@have..@want) walking clockwise from point @start,
- * in passes from the widest failure domain to single nodes (see the note at
- * the top). With @c, full nodes are passed over. Returns the new count.
+ * Appends owners to @out[@have..@want). Each slot is a multi-probe choice
+ * of its own among the nodes that fit it: every probe walks clockwise to
+ * the first point of a fitting node, and the closest of those wins. A node
+ * fits when it is not chosen yet, has room (with @c) and lies in a domain
+ * not used yet at the widest level where one is left (zone, then region,
+ * then cell, then any node).
+ *
+ * Choosing each slot this way, and not by walking on from the primary,
+ * keeps moves minimal for replicas too: if the winner among a set of nodes
+ * is also in a smaller set, it wins there as well, so a joining node only
+ * ever takes the slot it wins and pushes the others down, and a leaving
+ * node's slot goes to the next best.
  */
 static unsigned
-ring__pick(const struct ring *r, uint32_t start, unsigned want,
+ring__pick(const struct ring *r, const struct ring__probes *ps, unsigned want,
 	   const struct ring__caps *c, uint32_t *out, unsigned have)
 {
-	for (unsigned L = 0; L <= RING__LEVELS && have < want; L++) {
-		uint32_t total, used;
-		if (L < RING__LEVELS) {
-			total = c != NULL ? c->open_dom[L] : r->ndom_elig[L];
-			used = ring__dom_distinct(r, out, have, L);
-		} else {
-			total = c != NULL ? c->open_nodes : r->neligible;
-			used = 0;
-			for (unsigned i = 0; i < have; i++)
-				used += ring__open(c, out[i]);
+	uint32_t cur[RING_PROBES_MAX];
+	unsigned cur_level = RING__LEVELS + 2;
+
+	/* Nothing excluded yet: every successor fits. */
+	if (have == 0 && want > 0 && c == NULL)
+		out[have++] = r->own[ring__closest(r, ps)];
+	while (have < want) {
+		unsigned L = ring__level(r, c, out, have);
+		if (L > RING__LEVELS)
+			break;
+		/* Within one level each slot's fitting set is a subset of the
+		 * last one's, so the walks go on from where they stopped. */
+		if (L != cur_level) {
+			memcpy(cur, ps->at, ps->k * sizeof(*cur));
+			cur_level = L;
 		}
-		if (used >= total)
-			continue;
-		uint32_t left = total - used;
-		uint32_t i = start;
-		for (uint32_t s = 0; s < r->npoints; s++) {
-			uint32_t n = r->own[i];
-			if (++i == r->npoints)
-				i = 0;
-			if (!ring__open(c, n) || ring__has(out, have, n))
+		uint32_t best = RING_NONE;
+		uint64_t best_d = UINT64_MAX;
+		for (uint32_t j = 0; j < ps->k; j++) {
+			uint32_t i = cur[j];
+			uint32_t steps = 0;
+			uint64_t d = r->tok[i] - ps->p[j];
+			/* The distance only grows along the walk: once it
+			 * passes the best so far this probe cannot win, and
+			 * the points behind stay skipped for later slots. */
+			while (d <= best_d &&
+			       !ring__fits(r, c, out, have, L, r->own[i])) {
+				if (++i == r->npoints)
+					i = 0;
+				if (++steps == r->npoints)
+					break;
+				d = r->tok[i] - ps->p[j];
+			}
+			cur[j] = i;
+			if (steps == r->npoints || d > best_d)
 				continue;
-			if (L < RING__LEVELS &&
-			    ring__dom_used(r, out, have, L, r->nodes[n].dom[L]))
-				continue;
-			out[have++] = n;
-			if (have == want || --left == 0)
-				break;
+			if (d < best_d || (d == best_d && i < best)) {
+				best = i;
+				best_d = d;
+			}
 		}
+		if (best == RING_NONE)
+			break; /* not reached: the level said a node fits */
+		out[have++] = r->own[best];
 	}
 	return have;
 }
@@ -822,9 +929,14 @@ ring_lookup(const struct ring *r, uint64_t hash, unsigned replicas,
 		return MESH_EINVAL;
 	if (r->neligible == 0)
 		return MESH_ENOENT;
+	if (replicas == 1) {
+		owners[0] = r->own[ring__winner(r, hash)];
+		return 1;
+	}
 	unsigned want = replicas < r->neligible ? replicas : r->neligible;
-	return (int)ring__pick(r, ring__winner(r, hash), want, NULL, owners,
-			       0);
+	struct ring__probes ps;
+	ring__probes(r, hash, &ps);
+	return (int)ring__pick(r, &ps, want, NULL, owners, 0);
 }
 
 /* ---- placing sets of packs --------------------------------------------- */
@@ -869,7 +981,7 @@ ring__caps_init(const struct ring *r, struct ring__caps *c, uint64_t slots,
 	c->cap = mesh_calloc(r->alloc, r->nnodes, sizeof(*c->cap));
 	for (unsigned L = 0; L < RING__LEVELS; L++)
 		c->dom_open[L] =
-			mesh_calloc(r->alloc, r->ndom[L], sizeof(uint32_t));
+		    mesh_calloc(r->alloc, r->ndom[L], sizeof(uint32_t));
 	if (c->load == NULL || c->cap == NULL || c->dom_open[0] == NULL ||
 	    c->dom_open[1] == NULL || c->dom_open[2] == NULL) {
 		ring__caps_free(r, c);
@@ -900,14 +1012,14 @@ ring__caps_take(const struct ring *r, struct ring__caps *c, uint32_t n)
 		return;
 	c->open_nodes--;
 	for (unsigned L = 0; L < RING__LEVELS; L++)
-		if (--c->dom_open[L][r->nodes[n].dom[L]] == 0)
+		if (--c->dom_open[L][r->dom[n * RING__LEVELS + L]] == 0)
 			c->open_dom[L]--;
 }
 
 /* Sorts positions of @ids by (hash, id) into @pos; 0 or MESH_EEXIST. */
 static int
-ring__order(const struct ring *r, const uint64_t *ids, size_t n,
-	    uint64_t *hash, uint32_t *pos, uint64_t *tk, uint32_t *tv)
+ring__order(const struct ring *r, const uint64_t *ids, size_t n, uint64_t *hash,
+	    uint32_t *pos, uint64_t *tk, uint32_t *tv)
 {
 	for (size_t i = 0; i < n; i++) {
 		hash[i] = ring_hash_id(r, ids[i]);
@@ -953,16 +1065,17 @@ ring__assign_bounded(const struct ring *r, const uint64_t *ids, size_t n,
 		goto out;
 	for (size_t k = 0; k < n; k++) {
 		uint32_t *o = owners + (size_t)pos[k] * opt->replicas;
-		uint32_t start = ring__winner(r, hash[k]);
-		unsigned got = ring__pick(r, start, want, &c, o, 0);
+		struct ring__probes ps;
+		ring__probes(r, hash[k], &ps);
+		unsigned got = ring__pick(r, &ps, want, &c, o, 0);
 		if (got < want) {
 			/* Too few nodes with room for distinct owners: only
 			 * possible when replicas come close to the member
 			 * count with skewed weights. Fill up ignoring caps. */
 			st->over_cap += want - got;
-			got = ring__pick(r, start, want, NULL, o, got);
+			got = ring__pick(r, &ps, want, NULL, o, got);
 		}
-		st->displaced += o[0] != r->own[start];
+		st->displaced += o[0] != r->own[ring__winner(r, hash[k])];
 		for (unsigned j = 0; j < got; j++)
 			ring__caps_take(r, &c, o[j]);
 		st->placed += got;
@@ -999,7 +1112,7 @@ ring_assign(const struct ring *r, const uint64_t *ids, size_t n,
 	for (size_t i = 0; i < n * opt->replicas; i++)
 		owners[i] = RING_NONE;
 	unsigned want =
-		opt->replicas < r->neligible ? opt->replicas : r->neligible;
+	    opt->replicas < r->neligible ? opt->replicas : r->neligible;
 	st->owners = want;
 	if (want == 0 || n == 0)
 		return 0;
@@ -1011,9 +1124,9 @@ ring_assign(const struct ring *r, const uint64_t *ids, size_t n,
 		return MESH_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t *o = owners + i * opt->replicas;
-		uint64_t h = ring_hash_id(r, ids[i]);
-		unsigned got = ring__pick(r, ring__winner(r, h), want, NULL,
-					  o, 0);
+		struct ring__probes ps;
+		ring__probes(r, ring_hash_id(r, ids[i]), &ps);
+		unsigned got = ring__pick(r, &ps, want, NULL, o, 0);
 		for (unsigned j = 0; j < got; j++)
 			if (++load[o[j]] > st->max_load)
 				st->max_load = load[o[j]];
@@ -1068,8 +1181,8 @@ ring_moves(const struct ring *old, const struct ring *cur, const uint64_t *ids,
 		for (unsigned j = 0; j < R; j++)
 			mapped[j] = A[j] == RING_NONE ? RING_NONE : map[A[j]];
 		for (unsigned j = 0; j < R; j++) {
-			if (A[j] != RING_NONE &&
-			    (mapped[j] == RING_NONE || !ring__has(B, R, mapped[j])))
+			if (A[j] != RING_NONE && (mapped[j] == RING_NONE ||
+						  !ring__has(B, R, mapped[j])))
 				gone[ng++] = A[j];
 			if (B[j] != RING_NONE && !ring__has(mapped, R, B[j]))
 				came[nc++] = B[j];

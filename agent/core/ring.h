@@ -24,18 +24,18 @@
 
 /* Input limits. Names and tags have the same limits as in membership, so a
  * member that membership accepts is accepted here. */
-#define RING_NAME_MAX 64	  /* 1..64 bytes of [A-Za-z0-9._-] */
-#define RING_TAG_MAX 32		  /* zone, region, cell: 0..32 printable bytes */
-#define RING_MEMBERS_MAX 65536	  /* members in one ring */
-#define RING_REPLICAS_MAX 8	  /* owners asked for at once */
-#define RING_WEIGHT_DEFAULT 100	  /* weight that gets cfg.vnodes points */
-#define RING_WEIGHT_MAX 10000	  /* 100 times the default */
-#define RING_VNODES_MAX 1024	  /* cfg.vnodes */
-#define RING_PROBES_MAX 32	  /* cfg.probes */
+#define RING_NAME_MAX 64	/* 1..64 bytes of [A-Za-z0-9._-] */
+#define RING_TAG_MAX 32		/* zone, region, cell: 0..32 printable bytes */
+#define RING_MEMBERS_MAX 65536	/* members in one ring */
+#define RING_REPLICAS_MAX 8	/* owners asked for at once */
+#define RING_WEIGHT_DEFAULT 100 /* weight that gets cfg.vnodes points */
+#define RING_WEIGHT_MAX 10000	/* 100 times the default */
+#define RING_VNODES_MAX 1024	/* cfg.vnodes */
+#define RING_PROBES_MAX 32	/* cfg.probes */
 #define RING_POINTS_MAX (1u << 23) /* points on one ring, 8 Mi */
 #define RING_ASSIGN_MAX (1u << 24) /* packs in one ring_assign() call */
-#define RING_EPS_MIN 10		  /* bounded loads: smallest ε, 0.010 */
-#define RING_EPS_MAX 10000	  /* bounded loads: largest ε, 10.000 */
+#define RING_EPS_MIN 10		   /* bounded loads: smallest ε, 0.010 */
+#define RING_EPS_MAX 10000	   /* bounded loads: largest ε, 10.000 */
 
 /* "No node" in owner arrays and moves. */
 #define RING_NONE UINT32_MAX
@@ -50,8 +50,8 @@ struct ring;
  * borrowed for the duration of ring_new() and copied.
  */
 struct ring_member {
-	const char *name;   /* unique, 1..RING_NAME_MAX bytes of [A-Za-z0-9._-] */
-	const char *zone;   /* NULL or "": no zone given; same for the others */
+	const char *name; /* unique, 1..RING_NAME_MAX bytes of [A-Za-z0-9._-] */
+	const char *zone; /* NULL or "": no zone given; same for the others */
 	const char *region; /* inside zone */
 	const char *cell;   /* inside region */
 	uint32_t weight;    /* capacity weight; 0 means RING_WEIGHT_DEFAULT */
@@ -65,9 +65,9 @@ struct ring_member {
  * measured in docs/placement.md.
  */
 struct ring_config {
-	uint32_t vnodes;  /* points for a member of RING_WEIGHT_DEFAULT */
-	uint32_t probes;  /* hashes of each key (multi-probe), 1 = classic */
-	uint64_t key[2];  /* SipHash-2-4 key for tokens and keys */
+	uint32_t vnodes; /* points for a member of RING_WEIGHT_DEFAULT */
+	uint32_t probes; /* hashes of each key (multi-probe), 1 = classic */
+	uint64_t key[2]; /* SipHash-2-4 key for tokens and keys */
 };
 
 /** A member as the ring holds it. Strings live as long as the ring. */
@@ -85,21 +85,21 @@ struct ring_node_info {
 
 /** How to place a set of packs. */
 struct ring_place {
-	unsigned replicas; /* owners per pack, 1..RING_REPLICAS_MAX */
-	bool bounded;	   /* cap every node's load (Mirrokni et al.) */
+	unsigned replicas;  /* owners per pack, 1..RING_REPLICAS_MAX */
+	bool bounded;	    /* cap every node's load (Mirrokni et al.) */
 	uint32_t eps_milli; /* when bounded: ε in thousandths, RING_EPS_MIN.. */
 };
 
 /** What ring_assign() did. */
 struct ring_assign_stats {
-	uint64_t placed;     /* owner slots filled */
-	uint32_t owners;     /* owners per pack: min(replicas, eligible) */
-	uint32_t max_load;   /* largest number of slots on one node */
-	uint32_t max_cap;    /* bounded: largest per-node cap, else 0 */
-	uint64_t displaced;  /* bounded: packs whose first owner is not the
-				unbounded one */
-	uint64_t over_cap;   /* bounded: slots placed over a cap because too
-				few nodes had room (tiny, skewed meshes only) */
+	uint64_t placed;    /* owner slots filled */
+	uint32_t owners;    /* owners per pack: min(replicas, eligible) */
+	uint32_t max_load;  /* largest number of slots on one node */
+	uint32_t max_cap;   /* bounded: largest per-node cap, else 0 */
+	uint64_t displaced; /* bounded: packs whose first owner is not the
+			       unbounded one */
+	uint64_t over_cap;  /* bounded: slots placed over a cap because too
+			       few nodes had room (tiny, skewed meshes only) */
 };
 
 /** One change of owner: @pack leaves @from and goes to @to. */
@@ -118,22 +118,20 @@ struct ring_stats {
 	uint32_t regions;  /* distinct (zone, region) pairs among them */
 	uint32_t cells;	   /* distinct (zone, region, cell) among them */
 	size_t bytes;	   /* heap held by the ring */
-	uint64_t digest;   /* equal digests: equal placement (see ring_digest) */
+	uint64_t digest; /* equal digests: equal placement (see ring_digest) */
 };
 
 /**
- * Fills @cfg with the defaults (64 vnodes, 4 probes, the fixed packmesh
+ * Fills @cfg with the defaults (64 vnodes, 8 probes, the fixed packmesh
  * SipHash key). Never fails.
  */
-void
-ring_config_default(struct ring_config *cfg);
+void ring_config_default(struct ring_config *cfg);
 
 /**
  * Checks @cfg. Returns 0, MESH_EINVAL (NULL) or MESH_ERANGE (vnodes or
  * probes out of range); *@why, when @why is not NULL, gets a static reason.
  */
-int
-ring_config_check(const struct ring_config *cfg, const char **why);
+int ring_config_check(const struct ring_config *cfg, const char **why);
 
 /**
  * Builds the ring of @members[0..@count). Members that are not alive or are
@@ -152,49 +150,41 @@ ring_config_check(const struct ring_config *cfg, const char **why);
  * MESH_ENOMEM  out of memory.
  * A ring with no eligible member is valid; lookups then give MESH_ENOENT.
  */
-int
-ring_new(const struct mesh_env *env, const struct ring_config *cfg,
-	 const struct ring_member *members, size_t count, struct ring **out);
+int ring_new(const struct mesh_env *env, const struct ring_config *cfg,
+	     const struct ring_member *members, size_t count,
+	     struct ring **out);
 
 /** Frees @r and everything it owns (NULL is fine). */
-void
-ring_free(struct ring *r);
+void ring_free(struct ring *r);
 
 /** Number of members given to ring_new(); node indices are 0..count-1. */
-uint32_t
-ring_node_count(const struct ring *r);
+uint32_t ring_node_count(const struct ring *r);
 
 /**
  * Member @idx; nodes are numbered in byte order of their names, so the same
  * members give the same numbers. Returns a pointer valid until ring_free(),
  * or NULL when @idx is out of range.
  */
-const struct ring_node_info *
-ring_node(const struct ring *r, uint32_t idx);
+const struct ring_node_info *ring_node(const struct ring *r, uint32_t idx);
 
 /** Index of the member called @name, or MESH_ENOENT / MESH_EINVAL (NULL). */
-int
-ring_find(const struct ring *r, const char *name);
+int ring_find(const struct ring *r, const char *name);
 
 /** Fills @st with the sizes of @r. */
-void
-ring_stats(const struct ring *r, struct ring_stats *st);
+void ring_stats(const struct ring *r, struct ring_stats *st);
 
 /**
  * A 64-bit fingerprint of everything placement depends on: config and the
  * eligible members with weights and tags. Two nodes with equal digests place
  * every pack the same; meshd can gossip it to spot diverging views.
  */
-uint64_t
-ring_digest(const struct ring *r);
+uint64_t ring_digest(const struct ring *r);
 
 /** The placement hash of pack id @id (SipHash-2-4 of its 8 LE bytes). */
-uint64_t
-ring_hash_id(const struct ring *r, uint64_t id);
+uint64_t ring_hash_id(const struct ring *r, uint64_t id);
 
 /** The placement hash of @len bytes at @key (NULL is fine when @len is 0). */
-uint64_t
-ring_hash_key(const struct ring *r, const void *key, size_t len);
+uint64_t ring_hash_key(const struct ring *r, const void *key, size_t len);
 
 /**
  * Writes the owners of the key with placement hash @hash into
@@ -206,9 +196,8 @@ ring_hash_key(const struct ring *r, const void *key, size_t len);
  * MESH_EINVAL (NULL, @replicas 0 or > RING_REPLICAS_MAX) or MESH_ENOENT (no
  * eligible member).
  */
-int
-ring_lookup(const struct ring *r, uint64_t hash, unsigned replicas,
-	    uint32_t *owners);
+int ring_lookup(const struct ring *r, uint64_t hash, unsigned replicas,
+		uint32_t *owners);
 
 /**
  * Places the packs @ids[0..@n) as @opt says and writes their owners into
@@ -226,10 +215,9 @@ ring_lookup(const struct ring *r, uint64_t hash, unsigned replicas,
  * RING_ASSIGN_MAX), MESH_EEXIST (an id twice), MESH_ENOMEM. No eligible
  * member is not an error: every slot is RING_NONE.
  */
-int
-ring_assign(const struct ring *r, const uint64_t *ids, size_t n,
-	    const struct ring_place *opt, uint32_t *owners,
-	    struct ring_assign_stats *st);
+int ring_assign(const struct ring *r, const uint64_t *ids, size_t n,
+		const struct ring_place *opt, uint32_t *owners,
+		struct ring_assign_stats *st);
 
 /**
  * The moves that take the packs @ids[0..@n) from their owners on @old to
@@ -244,10 +232,9 @@ ring_assign(const struct ring *r, const uint64_t *ids, size_t n,
  * Returns 0 or the errors of ring_assign(), or MESH_EFULL when @cap is too
  * small (the first @cap moves are written).
  */
-int
-ring_moves(const struct ring *old, const struct ring *cur, const uint64_t *ids,
-	   size_t n, const struct ring_place *opt, struct ring_move *moves,
-	   size_t cap, size_t *count);
+int ring_moves(const struct ring *old, const struct ring *cur,
+	       const uint64_t *ids, size_t n, const struct ring_place *opt,
+	       struct ring_move *moves, size_t cap, size_t *count);
 
 /**
  * Keeps, of the packs @ids[0..@n), those that node @node owns (in any
@@ -255,9 +242,9 @@ ring_moves(const struct ring *old, const struct ring *cur, const uint64_t *ids,
  * @out: caller storage for @n ids; *@count gets how many were kept.
  * Returns 0, MESH_ENOENT (@node out of range) or the errors of ring_assign().
  */
-int
-ring_owned(const struct ring *r, uint32_t node, const uint64_t *ids, size_t n,
-	   const struct ring_place *opt, uint64_t *out, size_t *count);
+int ring_owned(const struct ring *r, uint32_t node, const uint64_t *ids,
+	       size_t n, const struct ring_place *opt, uint64_t *out,
+	       size_t *count);
 
 /**
  * Formats @owners[0..@n) (as from ring_lookup()) for people, one line per
@@ -266,8 +253,7 @@ ring_owned(const struct ring *r, uint32_t node, const uint64_t *ids, size_t n,
  * MESH_EINVAL (NULL, bad index) or MESH_ETOOBIG (@size too small; @buf then
  * holds a truncated, still terminated text).
  */
-int
-ring_format_owners(const struct ring *r, const uint32_t *owners, unsigned n,
-		   bool json, char *buf, size_t size);
+int ring_format_owners(const struct ring *r, const uint32_t *owners, unsigned n,
+		       bool json, char *buf, size_t size);
 
 #endif

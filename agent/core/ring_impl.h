@@ -30,11 +30,12 @@ struct ring {
 	uint32_t nnodes;
 	uint32_t neligible;
 	struct ring__node *nodes; /* sorted by name */
+	uint32_t *dom;		  /* [nnodes][RING__LEVELS], compact copy */
 	uint32_t npoints;
-	uint64_t *tok;	 /* [npoints] ascending */
-	uint32_t *own;	 /* [npoints] node of each token */
+	uint64_t *tok;	   /* [npoints] ascending */
+	uint32_t *own;	   /* [npoints] node of each token */
 	unsigned ix_shift; /* 64 - index bits */
-	uint32_t *ix;	 /* [2^bits + 1]: first point whose top bits >= b */
+	uint32_t *ix;	   /* [2^bits + 1]: first point whose top bits >= b */
 	uint32_t ndom[RING__LEVELS];	  /* domains over all members */
 	uint32_t ndom_elig[RING__LEVELS]; /* domains with an eligible member */
 	size_t bytes;
@@ -43,20 +44,24 @@ struct ring {
 
 /* SipHash-2-4 (Aumasson, Bernstein 2012) with key k[0], k[1] as the two
  * little-endian halves of the 16-byte key. */
-uint64_t
-ring__siphash(const uint64_t k[2], const void *msg, size_t len);
+uint64_t ring__siphash(const uint64_t k[2], const void *msg, size_t len);
 
-/* The point (index into tok/own) that key hash @h maps to before any walk:
- * the successor with the smallest distance over cfg.probes probes. */
-uint32_t
-ring__winner(const struct ring *r, uint64_t h);
+/* The probes of one key: where each lands and its successor point. */
+struct ring__probes {
+	uint32_t k;
+	uint64_t p[RING_PROBES_MAX];
+	uint32_t at[RING_PROBES_MAX]; /* first point >= p[j], wrapping */
+};
 
-/* Index of the first token >= @p, wrapping to 0. */
-uint32_t
-ring__successor(const struct ring *r, uint64_t p);
+/* Fills @ps for the key with placement hash @h. */
+void ring__probes(const struct ring *r, uint64_t h, struct ring__probes *ps);
+
+/* The point (index into tok/own) of the primary owner of key hash @h when
+ * nothing is excluded: the successor closest to its probe, over all probes. */
+uint32_t ring__winner(const struct ring *r, uint64_t h);
 
 /* Token of vnode @v of the member called @name. */
-uint64_t
-ring__token(const struct ring_config *cfg, const char *name, uint32_t v);
+uint64_t ring__token(const struct ring_config *cfg, const char *name,
+		     uint32_t v);
 
 #endif
