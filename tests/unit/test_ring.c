@@ -34,7 +34,7 @@ test_ring_members(struct ring_member *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		snprintf(test_ring_names[i], sizeof(test_ring_names[i]),
-			 "n%02zu", i);
+			 "n%02u", (unsigned)(i % 10000));
 		m[i] = (struct ring_member){
 		    .name = test_ring_names[i],
 		    .zone = test_ring_zones[i % 3],
