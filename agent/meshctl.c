@@ -3,6 +3,9 @@
  *
  *   meshctl [--data-dir DIR] status [--json]
  *   meshctl [--data-dir DIR] members [--json]
+ *   meshctl [--data-dir DIR] packs [--json]
+ *   meshctl [--data-dir DIR] place ID [--json]
+ *   meshctl [--data-dir DIR] drain
  *   meshctl [--data-dir DIR] leave
  *   meshctl keygen
  */
@@ -10,6 +13,7 @@
 #include "seal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +29,9 @@ static void
 meshctl_usage(FILE *f)
 {
 	fprintf(f, "usage: meshctl [--data-dir DIR] status|members [--json]\n"
-		   "       meshctl [--data-dir DIR] leave\n"
+		   "       meshctl [--data-dir DIR] packs [--json]\n"
+		   "       meshctl [--data-dir DIR] place ID [--json]\n"
+		   "       meshctl [--data-dir DIR] drain|leave\n"
 		   "       meshctl keygen\n"
 		   "DIR defaults to $MESH_DATA_DIR, then " MESHCTL_DEFAULT_DIR
 		   ".\n");
@@ -134,12 +140,16 @@ main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[i++];
+	const char *arg = NULL;
 	int json = 0;
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
 		} else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
 			dir = argv[++i];
+		} else if (strcmp(cmd, "place") == 0 && arg == NULL &&
+			   argv[i][0] != '-' && strlen(argv[i]) < 32) {
+			arg = argv[i];
 		} else {
 			fprintf(stderr, "meshctl: unexpected argument '%s'\n",
 				argv[i]);
@@ -157,17 +167,25 @@ main(int argc, char **argv)
 		fputs(text, stdout);
 		return 0;
 	}
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "members") != 0 &&
-	    strcmp(cmd, "leave") != 0) {
+	bool with_json = strcmp(cmd, "status") == 0 ||
+			 strcmp(cmd, "members") == 0 ||
+			 strcmp(cmd, "packs") == 0 || strcmp(cmd, "place") == 0;
+	if (!with_json && strcmp(cmd, "leave") != 0 &&
+	    strcmp(cmd, "drain") != 0) {
 		fprintf(stderr, "meshctl: unknown command '%s'\n", cmd);
 		meshctl_usage(stderr);
 		return 2;
 	}
-	if (json && strcmp(cmd, "leave") == 0) {
-		fprintf(stderr, "meshctl: leave takes no --json\n");
+	if (json && !with_json) {
+		fprintf(stderr, "meshctl: %s takes no --json\n", cmd);
 		return 2;
 	}
-	char line[64];
-	snprintf(line, sizeof(line), "%s%s\n", cmd, json ? " --json" : "");
+	if (strcmp(cmd, "place") == 0 && arg == NULL) {
+		fprintf(stderr, "meshctl: place needs a pack id\n");
+		return 2;
+	}
+	char line[96];
+	snprintf(line, sizeof(line), "%s%s%s%s\n", cmd, arg ? " " : "",
+		 arg ? arg : "", json ? " --json" : "");
 	return meshctl_ask(dir, line);
 }

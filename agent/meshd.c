@@ -5,6 +5,7 @@
 #include "admin.h"
 #include "mesh_err.h"
 #include "net.h"
+#include "place.h"
 #include "seal.h"
 #include "store.h"
 #include "swim.h"
@@ -30,6 +31,7 @@ struct meshd {
 	uv_loop_t *loop;
 	struct mesh_env env;
 	struct swim *swim;
+	struct place *place;
 	struct store *store;
 	struct store_identity id;
 	struct seal_keyring ring;
@@ -74,6 +76,9 @@ meshd_usage(FILE *f)
 	    "  --tag KEY=VALUE        free tag (up to 8)\n"
 	    "  --log-level LEVEL      debug, info, warn, error (default "
 	    "info)\n"
+	    "  --capacity W           placement weight 1..10000 (default 100)\n"
+	    "  --packs FILE           pack ids to place, one number per line\n"
+	    "  --replicas R           owners per pack, 1..8 (default 3)\n"
 	    "  --probe-interval-ms N, --push-pull-interval-ms N  tunables\n");
 }
 
@@ -161,6 +166,15 @@ meshd_drops(struct meshd *d, const char *names[], uint64_t values[], size_t *n)
 	*n = i;
 }
 
+static unsigned
+meshd_eligible(const struct ring *r)
+{
+	unsigned n = 0;
+	for (uint32_t i = 0; r != NULL && i < ring_node_count(r); i++)
+		n += ring_node(r, i)->vnodes > 0;
+	return n;
+}
+
 static void
 meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 {
@@ -184,6 +198,15 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 	    swim_is_joined(d->swim) ? "true" : "false",
 	    (unsigned long long)(now - d->started_ms));
 	meshd_meta_json(b, self.meta);
+	const struct ring *r = place_ring(d->place);
+	admin_printf(b,
+		     ",\"draining\":%s,\"placement\":{\"replicas\":%u,"
+		     "\"packs_total\":%zu,\"eligible\":%u,"
+		     "\"ring_digest\":\"%016llx\"}",
+		     place_meta_is_draining(self.meta) ? "true" : "false",
+		     place_replicas(d->place), place_pack_count(d->place),
+		     meshd_eligible(r),
+		     (unsigned long long)(r ? ring_digest(r) : 0));
 	admin_printf(b,
 		     ",\"counts\":{\"alive\":%zu,\"suspect\":%zu,\"dead\":%zu,"
 		     "\"left\":%zu},\"dropped\":{",
@@ -260,6 +283,13 @@ meshd_status_text(struct meshd *d, struct admin_buf *b)
 	admin_printf(b, "\nhealth       %u/8 (0 is healthy)\n",
 		     swim_health(d->swim));
 	admin_printf(
+	    b,
+	    "placement    %u replicas, %zu packs, %u eligible "
+	    "members%s\n",
+	    place_replicas(d->place), place_pack_count(d->place),
+	    meshd_eligible(place_ring(d->place)),
+	    place_meta_is_draining(self.meta) ? "; this node is DRAINING" : "");
+	admin_printf(
 	    b, "members      %zu alive, %zu suspect, %zu dead, %zu left\n",
 	    counts[0], counts[1], counts[2], counts[3]);
 	const char *names[16];
@@ -303,17 +333,120 @@ meshd_members_text(struct meshd *d, struct admin_buf *b)
 static void meshd_leave(struct meshd *d);
 
 static void
+meshd_place(struct meshd *d, const char *arg, bool json, struct admin_buf *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long id = strtoull(arg, &end, 10);
+	if (*arg == 0 || *arg == '-' || *end != 0 || errno != 0) {
+		admin_printf(out, "error: pack id must be a number 0..%llu\n",
+			     (unsigned long long)UINT64_MAX);
+		return;
+	}
+	const struct ring *r = place_ring(d->place);
+	uint32_t owners[RING_REPLICAS_MAX];
+	int n = r == NULL ? MESH_ESTATE
+			  : ring_lookup(r, ring_hash_id(r, id),
+					place_replicas(d->place), owners);
+	if (n < 0) {
+		admin_printf(out,
+			     "error: no eligible member to place on (%s)\n",
+			     mesh_strerror(n));
+		return;
+	}
+	char buf[4096];
+	if (ring_format_owners(r, owners, (unsigned)n, json, buf, sizeof(buf)) <
+	    0) {
+		admin_printf(out, "error: owners do not fit the answer\n");
+		return;
+	}
+	size_t len = strlen(buf);
+	if (json)
+		admin_printf(out, "{\"pack\":%llu,\"owners\":%s}\n", id, buf);
+	else
+		admin_printf(out, "pack %llu owners (primary first):\n%s%s", id,
+			     buf, len > 0 && buf[len - 1] == '\n' ? "" : "\n");
+}
+
+static void
+meshd_packs(struct meshd *d, bool json, struct admin_buf *out)
+{
+	size_t n = place_pack_count(d->place), count = 0;
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	struct swim_member_info self;
+	swim_member_at(d->swim, 0, &self);
+	int rc = ids == NULL ? MESH_ENOMEM
+			     : place_owned(d->place, self.name, ids, &count);
+	if (rc != 0 && rc != MESH_ENOENT) {
+		admin_printf(out, "error: %s\n", mesh_strerror(rc));
+		free(ids);
+		return;
+	}
+	if (json) {
+		admin_printf(out, "{\"node\":");
+		admin_json_str(out, self.name);
+		admin_printf(out,
+			     ",\"replicas\":%u,\"packs_total\":%zu,"
+			     "\"packs\":[",
+			     place_replicas(d->place), n);
+		for (size_t i = 0; i < count; i++)
+			admin_printf(out, "%s%llu", i ? "," : "",
+				     (unsigned long long)ids[i]);
+		admin_printf(out, "]}\n");
+	} else {
+		admin_printf(out, "%zu of %zu packs on %s (%u replicas each)\n",
+			     count, n, self.name, place_replicas(d->place));
+		for (size_t i = 0; i < count; i++)
+			admin_printf(out, "%llu\n", (unsigned long long)ids[i]);
+	}
+	free(ids);
+}
+
+static void
+meshd_drain(struct meshd *d, struct admin_buf *out)
+{
+	struct swim_member_info self;
+	swim_member_at(d->swim, 0, &self);
+	if (place_meta_is_draining(self.meta)) {
+		admin_printf(out, "already draining\n");
+		return;
+	}
+	struct swim_meta m = *self.meta;
+	if (m.kv_count == SWIM_KV_MAX) {
+		admin_printf(out,
+			     "error: no room for the drain tag (8 tags)\n");
+		return;
+	}
+	strcpy(m.kv[m.kv_count].key, PLACE_TAG_DRAIN);
+	strcpy(m.kv[m.kv_count].value, "1");
+	m.kv_count++;
+	int rc = swim_set_meta(d->swim, net_now_ms(), &m);
+	if (rc != 0) {
+		admin_printf(out, "error: %s\n", mesh_strerror(rc));
+		return;
+	}
+	net_flush(&d->net);
+	admin_printf(out, "draining: this node gets no new packs and its "
+			  "packs move away\n");
+}
+
+static void
 meshd_admin(void *ctx, const char *line, struct admin_buf *out)
 {
 	struct meshd *d = ctx;
-	char cmd[32] = "", flag[32] = "";
-	if (sscanf(line, "%31s %31s", cmd, flag) < 1) {
+	char cmd[32] = "", a1[64] = "", a2[64] = "", a3[8] = "";
+	int n = sscanf(line, "%31s %63s %63s %7s", cmd, a1, a2, a3);
+	if (n < 1) {
 		admin_printf(out, "error: empty command\n");
 		return;
 	}
-	bool json = strcmp(flag, "--json") == 0;
-	if (flag[0] != 0 && !json) {
-		admin_printf(out, "error: unknown option '%s'\n", flag);
+	bool json = strcmp(a1, "--json") == 0 || strcmp(a2, "--json") == 0;
+	const char *arg = strcmp(a1, "--json") == 0 ? a2 : a1;
+	bool takes_arg = strcmp(cmd, "place") == 0;
+	int want = 1 + (takes_arg ? 1 : 0) + (json ? 1 : 0);
+	if (n != want ||
+	    (takes_arg && (arg[0] == 0 || strcmp(arg, "--json") == 0))) {
+		admin_printf(out, "error: bad arguments for '%.31s'\n", cmd);
 		return;
 	}
 	if (strcmp(cmd, "status") == 0) {
@@ -329,12 +462,18 @@ meshd_admin(void *ctx, const char *line, struct admin_buf *out)
 		} else {
 			meshd_members_text(d, out);
 		}
-	} else if (strcmp(cmd, "leave") == 0) {
+	} else if (strcmp(cmd, "place") == 0) {
+		meshd_place(d, arg, json, out);
+	} else if (strcmp(cmd, "packs") == 0) {
+		meshd_packs(d, json, out);
+	} else if (strcmp(cmd, "drain") == 0 && !json) {
+		meshd_drain(d, out);
+	} else if (strcmp(cmd, "leave") == 0 && !json) {
 		admin_printf(out, "leaving: announcing departure, then "
 				  "exiting\n");
 		meshd_leave(d);
 	} else {
-		admin_printf(out, "error: unknown command '%.40s'\n", cmd);
+		admin_printf(out, "error: unknown command '%.31s'\n", cmd);
 	}
 }
 
@@ -345,9 +484,20 @@ meshd_after(void *ctx)
 {
 	struct meshd *d = ctx;
 	struct swim_event ev;
-	while (swim_poll_event(d->swim, &ev))
+	bool changed = false;
+	while (swim_poll_event(d->swim, &ev)) {
 		MESH_LOG(&d->env, MESH_LOG_DEBUG, "event %d %s inc=%u", ev.kind,
 			 ev.name, ev.incarnation);
+		changed = true;
+	}
+	/* The ring follows the view; events are the only way it changes. */
+	if (changed || place_ring(d->place) == NULL) {
+		int rc = place_update(d->place, d->swim, NULL);
+		if (rc != 0)
+			MESH_LOG(&d->env, MESH_LOG_ERROR,
+				 "place: cannot rebuild the ring: %s",
+				 mesh_strerror(rc));
+	}
 	uint32_t inc = swim_incarnation(d->swim);
 	if (inc > d->saved_incarnation) {
 		int rc = store_incarnation_save(d->store, inc);
@@ -464,6 +614,72 @@ meshd_parse_seeds(const char *list, struct swim_addr *seeds, size_t *n)
 	return 0;
 }
 
+/* Reads pack ids, one decimal number per line; '#' starts a comment. */
+static int
+meshd_load_packs(struct meshd *d, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(stderr, "meshd: --packs %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	size_t n = 0, cap = 0;
+	uint64_t *ids = NULL;
+	char line[128];
+	int line_no = 0, rc = 0;
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		line_no++;
+		char *p = line;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || *p == 0)
+			continue;
+		char *end;
+		errno = 0;
+		unsigned long long id = strtoull(p, &end, 10);
+		while (*end == ' ' || *end == '\t' || *end == '\r' ||
+		       *end == '\n')
+			end++;
+		if (*p == '-' || end == p || *end != 0 || errno != 0) {
+			fprintf(stderr,
+				"meshd: --packs %s line %d: not a pack id (a "
+				"number 0..2^64-1)\n",
+				path, line_no);
+			rc = -1;
+		} else if (n == PLACE_PACKS_MAX) {
+			fprintf(stderr,
+				"meshd: --packs %s: more than %d packs\n", path,
+				PLACE_PACKS_MAX);
+			rc = -1;
+		} else {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 1024;
+				uint64_t *grown =
+				    realloc(ids, cap * sizeof(*ids));
+				if (grown == NULL) {
+					rc = -1;
+					break;
+				}
+				ids = grown;
+			}
+			ids[n++] = id;
+		}
+	}
+	fclose(f);
+	if (rc == 0) {
+		int err = place_set_packs(d->place, ids, n);
+		if (err != 0) {
+			fprintf(stderr, "meshd: --packs %s: %s\n", path,
+				err == MESH_EEXIST ? "a pack id appears twice"
+						   : mesh_strerror(err));
+			rc = -1;
+		}
+	}
+	free(ids);
+	return rc;
+}
+
 static enum mesh_log_level
 meshd_level(const char *s)
 {
@@ -503,7 +719,8 @@ main(int argc, char **argv)
 	struct swim_config cfg;
 	swim_config_default(&cfg);
 	const char *bind_s = "0.0.0.0:7946", *adv_s = NULL, *join_s = NULL;
-	const char *keyring = NULL;
+	const char *keyring = NULL, *packs_file = NULL;
+	uint32_t replicas = 3;
 	d.env.alloc = mesh_alloc_default();
 	d.env.log_fn = meshd_log;
 	d.env.log_level = MESH_LOG_INFO;
@@ -521,7 +738,10 @@ main(int argc, char **argv)
 		O_LOG,
 		O_PROBE,
 		O_PP,
-		O_HELP
+		O_HELP,
+		O_CAPACITY,
+		O_PACKS,
+		O_REPLICAS
 	};
 	static const struct option opts[] = {
 	    {"name", required_argument, 0, O_NAME},
@@ -538,10 +758,13 @@ main(int argc, char **argv)
 	    {"probe-interval-ms", required_argument, 0, O_PROBE},
 	    {"push-pull-interval-ms", required_argument, 0, O_PP},
 	    {"help", no_argument, 0, O_HELP},
+	    {"capacity", required_argument, 0, O_CAPACITY},
+	    {"packs", required_argument, 0, O_PACKS},
+	    {"replicas", required_argument, 0, O_REPLICAS},
 	    {0, 0, 0, 0},
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	int opt, longidx = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, &longidx)) != -1) {
 		int bad = 0;
 		switch (opt) {
 		case O_NAME:
@@ -581,13 +804,12 @@ main(int argc, char **argv)
 			break;
 		case O_LOG:
 			d.env.log_level = meshd_level(optarg);
-			if (d.env.log_level == MESH_LOG_OFF) {
-				fprintf(stderr, "meshd: bad --log-level\n");
+			if (d.env.log_level == MESH_LOG_OFF)
 				bad = 1;
-			}
 			break;
 		case O_PROBE:
-			bad = meshd_parse_uint(optarg, &cfg.probe_interval_ms);
+			bad = meshd_parse_uint(optarg,
+					       &cfg.probe_interval_ms) != 0;
 			if (!bad &&
 			    cfg.probe_timeout_ms * 2 > cfg.probe_interval_ms)
 				cfg.probe_timeout_ms =
@@ -595,19 +817,39 @@ main(int argc, char **argv)
 			break;
 		case O_PP:
 			bad = meshd_parse_uint(optarg,
-					       &cfg.push_pull_interval_ms);
+					       &cfg.push_pull_interval_ms) != 0;
 			break;
 		case O_HELP:
 			meshd_usage(stdout);
 			return 0;
+		case O_CAPACITY: {
+			char tag[96];
+			uint32_t w;
+			bad = meshd_parse_uint(optarg, &w) != 0 ||
+			      w > RING_WEIGHT_MAX;
+			if (!bad) {
+				snprintf(tag, sizeof(tag), "%s=%u",
+					 PLACE_TAG_CAPACITY, w);
+				bad = meshd_parse_tag(&cfg.meta, tag) ? -1 : 0;
+			}
+			break;
+		}
+		case O_PACKS:
+			packs_file = optarg;
+			break;
+		case O_REPLICAS:
+			bad = meshd_parse_uint(optarg, &replicas) != 0 ||
+			      replicas > RING_REPLICAS_MAX;
+			break;
 		default:
 			meshd_usage(stderr);
 			return 2;
 		}
 		if (bad) {
-			if (bad < 0 || opt == O_PROBE || opt == O_PP)
-				fprintf(stderr, "meshd: bad value for %s\n",
-					argv[optind - 1]);
+			if (bad > 0)
+				fprintf(stderr,
+					"meshd: bad value '%s' for --%s\n",
+					optarg, opts[longidx].name);
 			return 2;
 		}
 	}
@@ -686,6 +928,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "meshd: %s\n", mesh_strerror(rc));
 		return 1;
 	}
+	if (place_new(&d.env, replicas, &d.place) != 0 ||
+	    (packs_file != NULL && meshd_load_packs(&d, packs_file) != 0))
+		return 1;
 	if (nseeds > 0)
 		swim_join(d.swim, d.started_ms, seeds, nseeds);
 	char addr[64];
@@ -712,6 +957,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
+	place_free(d.place);
 	swim_free(d.swim);
 	store_close(d.store);
 	sodium_memzero(&d.ring, sizeof(d.ring));

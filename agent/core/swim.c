@@ -1512,6 +1512,27 @@ swim_add_known(struct swim *s, uint64_t now_ms, const char *name,
 	return 0;
 }
 
+int
+swim_set_meta(struct swim *s, uint64_t now_ms, const struct swim_meta *meta)
+{
+	(void)now_ms;
+	swim__begin_call(s);
+	const char *why;
+	if (swim__meta_check(meta, &why) != 0)
+		return MESH_EINVAL;
+	if (s->leaving)
+		return MESH_ESTATE;
+	if (s->self->incarnation == UINT32_MAX)
+		return MESH_ERANGE;
+	if (swim__set_meta(s, s->self, meta) != 0)
+		return MESH_ENOMEM;
+	s->cfg.meta = *meta;
+	s->self->incarnation++;
+	swim__broadcast(s, s->self, NULL);
+	swim__event(s, SWIM_EV_SELF_INCARNATION, s->self, NULL);
+	return 0;
+}
+
 void
 swim_leave(struct swim *s, uint64_t now_ms)
 {

@@ -197,6 +197,15 @@ int swim_add_known(struct swim *s, uint64_t now_ms, const char *name,
 		   const struct swim_meta *meta);
 
 /**
+ * Replaces our own metadata (copied) and tells the mesh: raises our
+ * incarnation and gossips the new alive record. Used by drain.
+ * Returns 0, MESH_EINVAL (metadata over the limits), MESH_ESTATE (leaving)
+ * or MESH_ENOMEM.
+ */
+int
+swim_set_meta(struct swim *s, uint64_t now_ms, const struct swim_meta *meta);
+
+/**
  * Leaves gracefully: announces LEFT at the current incarnation and stops
  * probing. Keep driving the swim until swim_pending_updates() is 0 (or a
  * short grace time passes) so the announcement gets out.

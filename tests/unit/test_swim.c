@@ -1154,6 +1154,46 @@ test_swim_add_known_no_gossip(void **state)
 	assert_int_equal(t.alloc.live, 0);
 }
 
+/* New metadata raises our incarnation and is gossiped. */
+static void
+test_swim_set_meta_gossips(void **state)
+{
+	(void)state;
+	struct test_env t;
+	test_env_init(&t);
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	strcpy(cfg.name, "solo");
+	cfg.addr.family = 4;
+	cfg.addr.ip[0] = 127;
+	cfg.addr.ip[3] = 1;
+	cfg.addr.port = 7000;
+	cfg.incarnation = 5;
+	struct swim *s;
+	assert_int_equal(swim_new(&cfg, &t.env, 0, &s), 0);
+	struct swim_meta m = {0};
+	strcpy(m.zone, "z9");
+	m.kv_count = 1;
+	strcpy(m.kv[0].key, "drain");
+	strcpy(m.kv[0].value, "1");
+	assert_int_equal(swim_set_meta(s, 10, &m), 0);
+	assert_int_equal(swim_incarnation(s), 6);
+	assert_int_equal(swim_pending_updates(s), 1);
+	struct swim_member_info mi;
+	swim_member_at(s, 0, &mi);
+	assert_string_equal(mi.meta->zone, "z9");
+	assert_string_equal(mi.meta->kv[0].key, "drain");
+	/* Over the limits: refused, nothing changes. */
+	m.kv_count = SWIM_KV_MAX + 1;
+	assert_int_equal(swim_set_meta(s, 20, &m), MESH_EINVAL);
+	assert_int_equal(swim_incarnation(s), 6);
+	swim_leave(s, 30);
+	m.kv_count = 0;
+	assert_int_equal(swim_set_meta(s, 40, &m), MESH_ESTATE);
+	swim_free(s);
+	assert_int_equal(t.alloc.live, 0);
+}
+
 int
 main(void)
 {
@@ -1186,6 +1226,7 @@ main(void)
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_deterministic, teardown_nets),
 	    cmocka_unit_test(test_swim_add_known_no_gossip),
+	    cmocka_unit_test(test_swim_set_meta_gossips),
 	};
 	/* MESH_TEST_FILTER=test_swim_leave runs one case (cmocka pattern). */
 	const char *filter = getenv("MESH_TEST_FILTER");
