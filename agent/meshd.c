@@ -420,7 +420,11 @@ meshd_drain(struct meshd *d, struct admin_buf *out)
 	strcpy(m.kv[m.kv_count].key, PLACE_TAG_DRAIN);
 	strcpy(m.kv[m.kv_count].value, "1");
 	m.kv_count++;
-	int rc = swim_set_meta(d->swim, net_now_ms(), &m);
+	/* Stored first: a drain the operator was told about survives a
+	 * restart. */
+	int rc = store_flag_set(d->store, PLACE_TAG_DRAIN, true);
+	if (rc == 0)
+		rc = swim_set_meta(d->swim, net_now_ms(), &m);
 	if (rc != 0) {
 		admin_printf(out, "error: %s\n", mesh_strerror(rc));
 		return;
@@ -914,6 +918,19 @@ main(int argc, char **argv)
 		rc = store_identity_load(d.store, cfg.name, &d.id);
 	if (rc == 0)
 		rc = store_incarnation_next(d.store, &cfg.incarnation);
+	if (rc != 0) {
+		fprintf(stderr, "meshd: data dir %s: %s\n", d.data_dir,
+			mesh_strerror(rc));
+		return 1;
+	}
+	bool draining = false;
+	rc = store_flag_get(d.store, PLACE_TAG_DRAIN, &draining);
+	if (rc == 0 && draining && !place_meta_is_draining(&cfg.meta)) {
+		char tag[16];
+		snprintf(tag, sizeof(tag), "%s=1", PLACE_TAG_DRAIN);
+		if (meshd_parse_tag(&cfg.meta, tag) != 0)
+			return 1;
+	}
 	if (rc != 0) {
 		fprintf(stderr, "meshd: data dir %s: %s\n", d.data_dir,
 			mesh_strerror(rc));

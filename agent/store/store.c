@@ -107,8 +107,8 @@ store__node_id(struct store_identity *id)
 }
 
 static int
-store__decode_identity(const MDB_val *v, const char *name,
-		       struct store_identity *id)
+store__decode_identity(const struct store *s, const MDB_val *v,
+		       const char *name, struct store_identity *id)
 {
 	Mesh__StoredIdentity *rec =
 	    mesh__stored_identity__unpack(NULL, v->mv_size, v->mv_data);
@@ -128,8 +128,9 @@ store__decode_identity(const MDB_val *v, const char *name,
 		store__node_id(id);
 	}
 	if (rc == MESH_ECONFLICT)
-		fprintf(stderr, "store: data directory belongs to node '%s'\n",
-			rec->name);
+		MESH_LOG(s->menv, MESH_LOG_ERROR,
+			 "store: data directory belongs to node '%s', not '%s'",
+			 rec->name, name);
 	sodium_memzero(rec->secret_key.data, rec->secret_key.len);
 	mesh__stored_identity__free_unpacked(rec, NULL);
 	return rc;
@@ -148,7 +149,7 @@ store_identity_load(struct store *s, const char *name,
 	MDB_val v;
 	rc = mdb_get(txn, s->meta, &k, &v);
 	if (rc == 0) {
-		int err = store__decode_identity(&v, name, id);
+		int err = store__decode_identity(s, &v, name, id);
 		mdb_txn_abort(txn);
 		return err;
 	}
@@ -243,4 +244,60 @@ store_incarnation_save(struct store *s, uint32_t inc)
 {
 	uint32_t ignored;
 	return store__incarnation_update(s, inc, 0, &ignored);
+}
+
+static int
+store__flag_key(const char *name, char *key, size_t cap)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 64 || n + 6 > cap)
+		return MESH_EINVAL;
+	memcpy(key, "flag:", 5);
+	memcpy(key + 5, name, n + 1);
+	return 0;
+}
+
+int
+store_flag_set(struct store *s, const char *name, bool on)
+{
+	char key[80];
+	int rc = store__flag_key(name, key, sizeof(key));
+	if (rc != 0)
+		return rc;
+	MDB_txn *txn;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc != 0)
+		return store__err(rc);
+	uint8_t v8 = on ? 1 : 0;
+	MDB_val k = {strlen(key), key};
+	MDB_val v = {1, &v8};
+	rc = mdb_put(txn, s->meta, &k, &v, 0);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	return store__err(rc);
+}
+
+int
+store_flag_get(struct store *s, const char *name, bool *on)
+{
+	char key[80];
+	*on = false;
+	int rc = store__flag_key(name, key, sizeof(key));
+	if (rc != 0)
+		return rc;
+	MDB_txn *txn;
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return store__err(rc);
+	MDB_val k = {strlen(key), key};
+	MDB_val v;
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == 0 && v.mv_size != 1)
+		rc = MDB_CORRUPTED;
+	if (rc == 0)
+		*on = *(const uint8_t *)v.mv_data != 0;
+	mdb_txn_abort(txn);
+	return rc == MDB_NOTFOUND ? 0 : store__err(rc);
 }

@@ -11,6 +11,7 @@
 
 #include "mesh_log.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define STORE_PUBKEY_BYTES 32
@@ -60,5 +61,15 @@ int store_incarnation_next(struct store *s, uint32_t *inc);
  * one (the core raised it to refute a suspicion). Errors as above.
  */
 int store_incarnation_save(struct store *s, uint32_t inc);
+
+/**
+ * Stores a named on/off setting of this node (e.g. "draining") so that it
+ * survives restarts. @name is at most 64 bytes. Errors: MESH_EINVAL,
+ * MESH_ENOSPC, MESH_EIO.
+ */
+int store_flag_set(struct store *s, const char *name, bool on);
+
+/** Reads a setting stored with store_flag_set(); false when never set. */
+int store_flag_get(struct store *s, const char *name, bool *on);
 
 #endif

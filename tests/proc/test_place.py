@@ -91,6 +91,12 @@ def main():
         check("status shows draining",
               drained.status()["draining"] is True)
         others = [a for a in lab.agents if a is not drained]
+        # The drain is stored: it survives a restart of the agent.
+        drained.term()
+        drained.start(extra=extra)
+        drained.wait_socket()
+        check("drain survives a restart", drained.status()["draining"])
+        lab.wait(lambda: lab.all_see(drained.name, "alive", min_inc=3), 20)
 
         def drained_empty():
             mine = json.loads(ctl(lab, drained, "packs", "--json").stdout)

@@ -105,6 +105,27 @@ test_store_open_missing_dir_fails(void **state)
 	assert_null(s);
 }
 
+static void
+test_store_flag_survives_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s;
+	bool on = true;
+	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_flag_get(s, "draining", &on), 0);
+	assert_false(on);
+	assert_int_equal(store_flag_set(s, "draining", true), 0);
+	assert_int_equal(store_flag_set(s, "", true), MESH_EINVAL);
+	store_close(s);
+	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_flag_get(s, "draining", &on), 0);
+	assert_true(on);
+	assert_int_equal(store_flag_set(s, "draining", false), 0);
+	assert_int_equal(store_flag_get(s, "draining", &on), 0);
+	assert_false(on);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -116,6 +137,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_store_incarnation_grows_across_restarts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_open_missing_dir_fails,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_flag_survives_reopen,
 					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
