@@ -47,6 +47,7 @@
 #include "ring_impl.h"
 
 #include "mesh_err.h"
+#include "mesh_text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -255,33 +256,13 @@ ring__radix_sort(uint64_t *key, uint32_t *val, uint64_t *tk, uint32_t *tv,
 static bool
 ring__name_ok(const char *name)
 {
-	if (name == NULL)
-		return false;
-	size_t n = strnlen(name, RING_NAME_MAX + 1);
-	if (n == 0 || n > RING_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
+	return mesh_name_is_valid(name, RING_NAME_MAX);
 }
 
 static bool
 ring__tag_ok(const char *tag)
 {
-	if (tag == NULL)
-		return true;
-	size_t n = strnlen(tag, RING_TAG_MAX + 1);
-	if (n > RING_TAG_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (tag[i] < 0x20 || tag[i] > 0x7e)
-			return false;
-	return true;
+	return tag == NULL || mesh_text_is_printable(tag, RING_TAG_MAX, true);
 }
 
 void

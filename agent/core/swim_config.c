@@ -5,6 +5,7 @@
 #include "swim_impl.h"
 
 #include "mesh_err.h"
+#include "mesh_text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -65,29 +66,13 @@ swim_config_default(struct swim_config *cfg)
 bool
 swim_name_is_valid(const char *name)
 {
-	size_t n = strnlen(name, SWIM_NAME_MAX + 1);
-	if (n == 0 || n > SWIM_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
+	return mesh_name_is_valid(name, SWIM_NAME_MAX);
 }
 
 static bool
 swim__printable(const char *s, size_t max, bool allow_empty)
 {
-	size_t n = strnlen(s, max + 1);
-	if (n > max || (n == 0 && !allow_empty))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < 0x20 || s[i] > 0x7e)
-			return false;
-	return true;
+	return mesh_text_is_printable(s, max, allow_empty);
 }
 
 int
@@ -104,9 +89,7 @@ swim__meta_check(const struct swim_meta *m, const char **why)
 		return MESH_ERANGE;
 	}
 	for (unsigned i = 0; i < m->kv_count; i++) {
-		if (strnlen(m->kv[i].key, SWIM_KV_KEY_MAX + 1) >
-			SWIM_KV_KEY_MAX ||
-		    !swim_name_is_valid(m->kv[i].key)) {
+		if (!mesh_name_is_valid(m->kv[i].key, SWIM_KV_KEY_MAX)) {
 			*why = "tag keys are 1..32 bytes of [A-Za-z0-9._-]";
 			return MESH_EINVAL;
 		}
