@@ -68,6 +68,26 @@ def log_time(ts):
     return t + int(ms) / 1000.0
 
 
+class Checks:
+    """Named pass/fail checks that print as they go and end with the
+    'N passed, N failed' line test runners read."""
+
+    def __init__(self):
+        self.results = []
+
+    def __call__(self, name, cond, detail=""):
+        self.results.append((name, bool(cond)))
+        print("%s %s%s" % ("ok  " if cond else "FAIL", name,
+                           (": " + detail) if detail else ""), flush=True)
+        return cond
+
+    def summary(self):
+        """Prints the summary line; returns the process exit code."""
+        failed = sum(1 for _, ok in self.results if not ok)
+        print("%d passed, %d failed" % (len(self.results) - failed, failed))
+        return 1 if failed else 0
+
+
 class Agent:
     def __init__(self, lab, idx):
         self.lab = lab

@@ -18,14 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile  # noqa: E402
 import meshlab  # noqa: E402
 
-RESULTS = []
-
-
-def check(name, cond, detail=""):
-    RESULTS.append((name, bool(cond)))
-    print("%s %s%s" % ("ok  " if cond else "FAIL", name,
-                       (": " + detail) if detail else ""), flush=True)
-    return cond
+check = meshlab.Checks()
 
 
 def main():
@@ -178,9 +171,7 @@ def main():
         susp = sum(a.status()["swim"]["suspicions"] for a in lab.live())
         print("info: suspicions raised during the run: %d" % susp)
 
-    failed = sum(1 for _, ok in RESULTS if not ok)
-    print("%d passed, %d failed" % (len(RESULTS) - failed, failed))
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -16,16 +16,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import meshlab  # noqa: E402
 
-RESULTS = []
+check = meshlab.Checks()
 PACKS = list(range(1000, 1200))
 REPLICAS = 3
-
-
-def check(name, cond, detail=""):
-    RESULTS.append((name, bool(cond)))
-    print("%s %s%s" % ("ok  " if cond else "FAIL", name,
-                       (": " + detail) if detail else ""), flush=True)
-    return cond
 
 
 def ctl(lab, agent, *args):
@@ -122,9 +115,7 @@ def main():
               sorted(h) == PACKS and set(h.values()) == {REPLICAS} and
               agree(lab, live, sample))
 
-    failed = sum(1 for _, ok in RESULTS if not ok)
-    print("%d passed, %d failed" % (len(RESULTS) - failed, failed))
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":
