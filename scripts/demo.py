@@ -3,6 +3,7 @@
 other marks it dead; it restarts and is alive again at a higher
 incarnation; then all leave. Everything stops by itself."""
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -27,11 +28,23 @@ def main():
         print("starting %d agents on 127.0.0.1:%d-%d (data in %s)" %
               (args.nodes, lab.base_port + 1, lab.base_port + args.nodes,
                lab.root))
-        lab.start_all()
+        packs = os.path.join(lab.root, "packs")
+        with open(packs, "w") as f:
+            f.write("\n".join(str(i) for i in range(1, 101)) + "\n")
+        for a in lab.agents:
+            a.start(extra=["--packs", packs])
+        for a in lab.agents:
+            a.wait_socket()
         t = lab.wait(lambda: lab.converged(args.nodes), 30)
         print("every agent sees %d alive after %.2f s" % (args.nodes, t))
         show(lab, lab.agents[0], "status")
         show(lab, lab.agents[0], "members")
+        # A pack the victim holds, to watch it move.
+        out = subprocess.run([lab.meshctl, "--data-dir", lab.agents[-1].dir,
+                              "packs", "--json"], capture_output=True,
+                             text=True)
+        pack = json.loads(out.stdout)["packs"][0]
+        show(lab, lab.agents[2], "place %d" % pack)
 
         victim = lab.agents[-1]
         print("\nkill -9 %s (pid %d)" % (victim.name, victim.proc.pid))
@@ -41,8 +54,10 @@ def main():
               (victim.name, t))
         show(lab, lab.agents[0], "members")
 
+        show(lab, lab.agents[2], "place %d" % pack)
+
         print("\nrestarting %s" % victim.name)
-        victim.start()
+        victim.start(extra=["--packs", packs])
         victim.wait_socket()
         t = lab.wait(lambda: lab.all_see(victim.name, "alive", min_inc=2), 30)
         print("%s is alive again everywhere after %.2f s" % (victim.name, t))
