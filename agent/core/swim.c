@@ -351,8 +351,10 @@ swim__add(struct swim *s, const char *name, uint64_t now)
 		 * burst of joins does not line up behind one another. */
 		size_t at =
 		    mesh_rand_below(&s->rng, (uint32_t)s->probe_len + 1);
-		s->probe_list[s->probe_len++] = s->probe_list[at];
+		s->probe_list[s->probe_len] =
+		    at < s->probe_len ? s->probe_list[at] : m;
 		s->probe_list[at] = m;
+		s->probe_len++;
 	}
 	return m;
 }

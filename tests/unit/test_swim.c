@@ -1120,6 +1120,39 @@ test_swim_deterministic(void **state)
 	    0);
 }
 
+/* A dead member is kept for the reclaim window, then forgotten; the
+ * others keep probing only the living. */
+static void
+test_swim_reclaim_forgets_dead(void **state)
+{
+	(void)state;
+	struct rec rec = {0};
+	struct fake_net *net = net_up(4, 11, NULL);
+	fake_net_set_event_fn(net, rec_event, &rec);
+	fake_net_set_down(net, 2, true);
+	uint64_t t0 = fake_net_now(net);
+	fake_net_run_for(net, 30000);
+	assert_true(fake_net_all_see(net, 2, SWIM_DEAD, 0));
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	/* Still listed well inside the window... */
+	fake_net_run_until(net, t0 + cfg.reclaim_ms / 2);
+	assert_int_equal(swim_member_count(fake_net_node(net, 0)), 4);
+	/* ...and gone from every view after it (plus one reap period). */
+	fake_net_run_until(net, t0 + 30000 + cfg.reclaim_ms +
+				    cfg.reconnect_interval_ms);
+	for (size_t v = 0; v < 4; v++) {
+		if (v == 2)
+			continue;
+		struct swim *s = fake_net_node(net, v);
+		struct swim_member_info mi;
+		assert_int_equal(swim_member_count(s), 3);
+		assert_int_equal(swim_member_find(s, "n2", &mi), MESH_ENOENT);
+		assert_true(rec.first[SWIM_EV_MEMBER_REMOVED][v][2] != 0);
+	}
+	net_free(net);
+}
+
 /* A member added as already known is alive at once and is not gossiped. */
 static void
 test_swim_add_known_no_gossip(void **state)
@@ -1225,6 +1258,8 @@ main(void)
 	    cmocka_unit_test_teardown(test_swim_hot_path_no_alloc,
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_deterministic, teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_reclaim_forgets_dead,
+				      teardown_nets),
 	    cmocka_unit_test(test_swim_add_known_no_gossip),
 	    cmocka_unit_test(test_swim_set_meta_gossips),
 	};
