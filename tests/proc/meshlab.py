@@ -17,9 +17,24 @@ import time
 LOG_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (\w+)\s+(.*)$")
 
 
-def free_port_base(n, lo=20000, hi=60000):
-    """A base port such that base+1..base+n are free for UDP and TCP."""
+def ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = f.read().split()
+            return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port_base(n, lo=10000, hi=None):
+    """A base port such that base+1..base+n are free for UDP and TCP.
+
+    The range stays below the kernel's ephemeral ports: an outgoing
+    connection of one agent could otherwise take the port a killed agent
+    needs back when it restarts."""
     import random
+    if hi is None:
+        hi = min(ephemeral_range()[0], 32768)
     rnd = random.Random(os.getpid() ^ int(time.time()))
     for _ in range(200):
         base = rnd.randrange(lo, hi - n - 1)
