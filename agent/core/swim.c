@@ -1359,6 +1359,19 @@ swim__tick_join(struct swim *s, uint64_t now)
 }
 
 void
+swim_stream_failed(struct swim *s, uint64_t now_ms, const struct swim_addr *to)
+{
+	swim__begin_call(s);
+	/* Only the seed tried last, and only inside a round: after the last
+	 * seed of a round the backoff stands. */
+	if (s->joined || s->join_idx == 0 ||
+	    !swim_addr_equal(to, &s->seeds[s->join_idx - 1]))
+		return;
+	if (s->next_join_ms > now_ms)
+		s->next_join_ms = now_ms;
+}
+
+void
 swim_tick(struct swim *s, uint64_t now_ms)
 {
 	swim__begin_call(s);

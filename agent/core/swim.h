@@ -202,8 +202,8 @@ int swim_add_known(struct swim *s, uint64_t now_ms, const char *name,
  * Returns 0, MESH_EINVAL (metadata over the limits), MESH_ESTATE (leaving)
  * or MESH_ENOMEM.
  */
-int
-swim_set_meta(struct swim *s, uint64_t now_ms, const struct swim_meta *meta);
+int swim_set_meta(struct swim *s, uint64_t now_ms,
+		  const struct swim_meta *meta);
 
 /**
  * Leaves gracefully: announces LEFT at the current incarnation and stops
@@ -237,6 +237,14 @@ int swim_recv_datagram(struct swim *s, uint64_t now_ms,
 int swim_recv_stream(struct swim *s, uint64_t now_ms,
 		     const struct swim_addr *from, const uint8_t *buf,
 		     size_t len, const uint8_t **reply, size_t *reply_len);
+
+/**
+ * Tells the swim that a stream it asked for (SWIM_OUT_STREAM to @to) could
+ * not be opened or broke before an answer. While joining, the next seed is
+ * then tried at once instead of after the join timeout.
+ */
+void swim_stream_failed(struct swim *s, uint64_t now_ms,
+			const struct swim_addr *to);
 
 /** Takes the next output; false when there is none. See struct swim_output. */
 bool swim_poll_output(struct swim *s, struct swim_output *out);

@@ -371,7 +371,9 @@ net__connected(uv_connect_t *req, int status)
 		c->net->c.stream_errors++;
 		MESH_LOG(c->net->env, MESH_LOG_DEBUG, "net: connect: %s",
 			 uv_strerror(status));
+		swim_stream_failed(c->net->swim, net_now_ms(), &c->peer);
 		net__conn_close(c);
+		net_flush(c->net);
 		return;
 	}
 	if (net__write_frame(c, c->first, c->first_len) != 0 ||

@@ -1153,6 +1153,57 @@ test_swim_reclaim_forgets_dead(void **state)
 	net_free(net);
 }
 
+/* A refused seed makes the join try the next seed at once; after the last
+ * seed of a round, the backoff stands. */
+static bool
+streams_to(struct swim *s, const struct swim_addr *to)
+{
+	struct swim_output o;
+	bool saw = false;
+	while (swim_poll_output(s, &o))
+		saw |= o.kind == SWIM_OUT_STREAM && swim_addr_equal(&o.to, to);
+	return saw;
+}
+
+static void
+test_swim_refused_seed_tries_next(void **state)
+{
+	(void)state;
+	struct test_env t;
+	test_env_init(&t);
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	strcpy(cfg.name, "joiner");
+	cfg.addr.family = 4;
+	cfg.addr.ip[0] = 127;
+	cfg.addr.ip[3] = 1;
+	cfg.addr.port = 7000;
+	struct swim *s;
+	assert_int_equal(swim_new(&cfg, &t.env, 0, &s), 0);
+	struct swim_addr seeds[2] = {cfg.addr, cfg.addr};
+	seeds[0].port = 7001;
+	seeds[1].port = 7002;
+	assert_int_equal(swim_join(s, 100, seeds, 2), 0);
+	swim_tick(s, 100);
+	assert_true(streams_to(s, &seeds[0]));
+	/* A failure report for another address changes nothing... */
+	swim_stream_failed(s, 150, &seeds[1]);
+	swim_tick(s, 150);
+	assert_false(streams_to(s, &seeds[1]));
+	/* ...for the seed just tried, the next one is due at once. */
+	swim_stream_failed(s, 160, &seeds[0]);
+	assert_true(swim_next_deadline(s) <= 160);
+	swim_tick(s, 160);
+	assert_true(streams_to(s, &seeds[1]));
+	/* The last seed of the round failing keeps the backoff. */
+	swim_stream_failed(s, 170, &seeds[1]);
+	swim_tick(s, 170);
+	assert_false(streams_to(s, &seeds[0]));
+	assert_false(swim_is_joined(s));
+	swim_free(s);
+	assert_int_equal(t.alloc.live, 0);
+}
+
 /* A member added as already known is alive at once and is not gossiped. */
 static void
 test_swim_add_known_no_gossip(void **state)
@@ -1261,6 +1312,7 @@ main(void)
 	    cmocka_unit_test_teardown(test_swim_reclaim_forgets_dead,
 				      teardown_nets),
 	    cmocka_unit_test(test_swim_add_known_no_gossip),
+	    cmocka_unit_test(test_swim_refused_seed_tries_next),
 	    cmocka_unit_test(test_swim_set_meta_gossips),
 	};
 	/* MESH_TEST_FILTER=test_swim_leave runs one case (cmocka pattern). */
