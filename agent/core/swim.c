@@ -1326,14 +1326,17 @@ swim__tick_anti_entropy(struct swim *s, uint64_t now)
 	}
 	if (s->leaving || !s->joined)
 		return;
+	/* Digest first, like the periodic exchange: a member that is really
+	 * gone costs a refused connection, not an encoded view; one that
+	 * answers differs from us, so full views follow on the same stream. */
 	struct swim_member *dead = swim__random_dead(s);
 	if (dead != NULL)
-		swim__start_stream(s, &dead->addr, true);
+		swim__start_stream(s, &dead->addr, false);
 	if (s->counts[SWIM_ALIVE] + s->counts[SWIM_SUSPECT] <= 1 &&
 	    s->nseeds > 0)
 		swim__start_stream(
 		    s, &s->seeds[mesh_rand_below(&s->rng, (uint32_t)s->nseeds)],
-		    true);
+		    false);
 }
 
 static void

@@ -1204,6 +1204,31 @@ test_swim_refused_seed_tries_next(void **state)
 	assert_int_equal(t.alloc.live, 0);
 }
 
+/* A 3/3 partition: each side declares the other dead; after the heal,
+ * reconnect attempts to dead members bring every view back to 6 alive. */
+static void
+test_swim_partition_heals(void **state)
+{
+	(void)state;
+	struct fake_net *net = net_up(6, 13, NULL);
+	for (size_t a = 0; a < 3; a++)
+		for (size_t b = 3; b < 6; b++)
+			fake_net_block_pair(net, a, b, true);
+	fake_net_run_for(net, 30000);
+	assert_true(fake_net_all_see(net, 0, SWIM_ALIVE, 0) == false);
+	assert_int_equal(fake_net_state(net, 0, 4), SWIM_DEAD);
+	assert_int_equal(fake_net_state(net, 4, 1), SWIM_DEAD);
+	for (size_t a = 0; a < 3; a++)
+		for (size_t b = 3; b < 6; b++)
+			fake_net_block_pair(net, a, b, false);
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	/* Within a few reconnect intervals, not the reclaim window. */
+	fake_net_run_for(net, 5 * cfg.reconnect_interval_ms);
+	assert_true(fake_net_converged(net));
+	net_free(net);
+}
+
 /* A member added as already known is alive at once and is not gossiped. */
 static void
 test_swim_add_known_no_gossip(void **state)
@@ -1311,6 +1336,7 @@ main(void)
 	    cmocka_unit_test_teardown(test_swim_deterministic, teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_reclaim_forgets_dead,
 				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_partition_heals, teardown_nets),
 	    cmocka_unit_test(test_swim_add_known_no_gossip),
 	    cmocka_unit_test(test_swim_refused_seed_tries_next),
 	    cmocka_unit_test(test_swim_set_meta_gossips),
