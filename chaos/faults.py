@@ -1,0 +1,150 @@
+"""faults: how each fault is made on this kernel, and how it is undone.
+
+Every fault is an `apply` that returns an undo record and an `undo` that
+takes it back; the scenario engine calls undo when the fault's duration is
+over, and `chaos/lab heal` / `down` undo everything if the engine died.
+
+    crash      kill -9 of the agent's PID; undo restarts it on the same data
+               dir (so it rejoins with a higher incarnation)
+    pause      SIGSTOP; undo SIGCONT
+    partition  nftables in the hub namespace, bridge family, forward hook:
+               drop IPv4 from every group to every other group (ARP still
+               passes, so undo is instant)
+    oneway     the same, only from the first group to the second
+    loss       nftables in the node's namespace, output hook on eth0:
+               `numgen random mod 1000 < P*10 drop` (egress, like netem)
+    dup        the same place: `numgen random ... dup to ip daddr device
+               eth0` sends a second copy of P % of the packets
+    delay      no netem and no nft `queue` on this kernel: the node's hub
+               port is taken off the bridge and a user-space relay
+               (delaybox.py) is spliced in, holding frames from the node for
+               delay +/- jitter ms (uniform); undo kills the relay by PID and
+               puts the port back on the bridge
+
+Each fault with rules gets its own nftables chain `fID` in a table named
+after the lab, so overlapping faults add up and undo deletes exactly one.
+"""
+import os
+import signal
+import sys
+import time
+
+from chaoslab import LabError, SUBNET, run, signal_pid, reap, proc_is
+
+# Base chain priorities: drop before duplicating, so a lost packet is not
+# copied.
+PRIO_LOSS = -10
+PRIO_DUP = 0
+
+
+def _addrs(lab, names):
+    return ", ".join(lab.node(n)["addr"] for n in names)
+
+
+def _nft_chain(lab, ns, family, hook, prio, fid, rules):
+    script = ("add table %s %s\n"
+              "add chain %s %s f%d { type filter hook %s priority %d; "
+              "policy accept; }\n" % (family, lab.prefix, family, lab.prefix,
+                                      fid, hook, prio))
+    for r in rules:
+        script += "add rule %s %s f%d %s\n" % (family, lab.prefix, fid, r)
+    lab.nft(ns, script)
+
+
+def _nft_drop_chain(lab, ns, family, fid):
+    lab.nft(ns, "delete chain %s %s f%d\n" % (family, lab.prefix, fid),
+            check=False)
+
+
+def apply(lab, ev, fid, seed=1):
+    """Makes fault ev (a parsed scenario event) with id fid; returns the
+    record that undo() needs."""
+    kind = ev["kind"]
+    rec = {"fid": fid, "kind": kind}
+    if kind == "crash":
+        rec["victims"] = []
+        for name in ev["targets"]:
+            nd = lab.node(name)
+            if signal_pid(nd["pid"], nd["start"], signal.SIGKILL):
+                rec["victims"].append(name)
+                # Reap it if we are its parent so it is seen as gone.
+                for _ in range(100):
+                    reap(nd["pid"])
+                    if not proc_is(nd["pid"], nd["start"]):
+                        break
+                    time.sleep(0.01)
+    elif kind == "pause":
+        rec["victims"] = []
+        for name in ev["targets"]:
+            nd = lab.node(name)
+            if signal_pid(nd["pid"], nd["start"], signal.SIGSTOP):
+                rec["victims"].append((name, nd["pid"], nd["start"]))
+    elif kind in ("partition", "oneway"):
+        groups = ev["groups"]
+        pairs = [(0, 1)] if kind == "oneway" else [
+            (i, j) for i in range(len(groups)) for j in range(len(groups))
+            if i != j]
+        rules = ["ip saddr { %s } ip daddr { %s } drop" % (
+            _addrs(lab, groups[i]), _addrs(lab, groups[j])) for i, j in pairs]
+        _nft_chain(lab, lab.hub, "bridge", "forward", 0, fid, rules)
+    elif kind == "loss":
+        for name in ev["targets"]:
+            _nft_chain(lab, lab.node(name)["ns"], "ip", "output", PRIO_LOSS,
+                       fid, ['oifname "eth0" numgen random mod 1000 < %d drop'
+                             % round(ev["pct"] * 10)])
+    elif kind == "dup":
+        for name in ev["targets"]:
+            _nft_chain(lab, lab.node(name)["ns"], "ip", "output", PRIO_DUP,
+                       fid, ['oifname "eth0" ip daddr %s.0/24 numgen random '
+                             'mod 1000 < %d dup to ip daddr device "eth0"'
+                             % (SUBNET, round(ev["pct"] * 10))])
+    elif kind == "delay":
+        hub = ["ip", "-n", lab.hub]
+        box = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "delaybox.py")
+        for name in ev["targets"]:
+            nd = lab.node(name)
+            i = nd["index"]
+            relay, bridge_side = "d%d" % i, "q%d" % i
+            run(hub + ["link", "add", relay, "type", "veth", "peer", "name",
+                       bridge_side])
+            run(hub + ["link", "set", relay, "up"])
+            # The relay must be listening before the port leaves the bridge.
+            lab.start_helper(
+                ["ip", "netns", "exec", lab.hub, sys.executable, box,
+                 "--node-port", nd["port"], "--relay-port", relay,
+                 "--delay-ms", str(ev["delay_ms"]), "--jitter-ms",
+                 str(ev["jitter_ms"]), "--seed", str(seed + i),
+                 # Bounded: outlives the fault by a margin, then exits even
+                 # if nobody undoes it.
+                 "--duration", str(ev["dur"] + 5)], "f%d" % fid)
+            time.sleep(0.2)
+            run(hub + ["link", "set", nd["port"], "nomaster"])
+            run(hub + ["link", "set", bridge_side, "master", "br0", "up"])
+    else:
+        raise LabError("unknown fault kind %s" % kind)
+    return rec
+
+
+def undo(lab, ev, rec):
+    kind = rec["kind"]
+    fid = rec["fid"]
+    if kind == "crash":
+        for name in rec["victims"]:
+            lab.start_agent(name)
+    elif kind == "pause":
+        for name, pid, start in rec["victims"]:
+            signal_pid(pid, start, signal.SIGCONT)
+    elif kind in ("partition", "oneway"):
+        _nft_drop_chain(lab, lab.hub, "bridge", fid)
+    elif kind in ("loss", "dup"):
+        for name in ev["targets"]:
+            _nft_drop_chain(lab, lab.node(name)["ns"], "ip", fid)
+    elif kind == "delay":
+        hub = ["ip", "-n", lab.hub]
+        for name in ev["targets"]:
+            nd = lab.node(name)
+            run(hub + ["link", "set", nd["port"], "master", "br0"],
+                check=False)
+            run(hub + ["link", "del", "d%d" % nd["index"]], check=False)
+        lab.stop_helpers("f%d" % fid)
