@@ -121,13 +121,19 @@ dissem__varint(uint64_t v, uint8_t *out)
 	return n;
 }
 
+size_t
+dissem_put_field(uint32_t field, const uint8_t *bytes, size_t len, uint8_t *buf)
+{
+	size_t n = dissem__varint((uint64_t)field << 3 | 2, buf);
+	n += dissem__varint(len, buf + n);
+	memcpy(buf + n, bytes, len);
+	return n + len;
+}
+
 static size_t
 dissem__put(uint32_t field, const struct dissem_item *it, uint8_t *buf)
 {
-	size_t n = dissem__varint((uint64_t)field << 3 | 2, buf);
-	n += dissem__varint(it->len, buf + n);
-	memcpy(buf + n, it->bytes, it->len);
-	return n + it->len;
+	return dissem_put_field(field, it->bytes, it->len, buf);
 }
 
 size_t

@@ -62,6 +62,13 @@ size_t dissem_pack(struct dissem *d, uint32_t field, uint32_t limit,
 /** Number of queued updates. */
 size_t dissem_count(const struct dissem *d);
 
+/**
+ * Writes @len bytes as field @field (tag, length, data) at @buf, which must
+ * hold dissem_field_size(@field, @len) bytes. Returns the bytes written.
+ */
+size_t dissem_put_field(uint32_t field, const uint8_t *bytes, size_t len,
+			uint8_t *buf);
+
 /** Bytes a field of @len payload bytes takes: tag + length varint + data. */
 size_t dissem_field_size(uint32_t field, size_t len);
 

@@ -146,8 +146,9 @@ struct swim_stats {
 	uint64_t probes, probe_acks, probe_failures, indirect_probes;
 	uint64_t nacks_sent, nacks_received, late_acks;
 	uint64_t suspicions, refutations, confirmations, deaths_declared;
-	uint64_t drop_decode;	    /* not a valid Packet / PushPull */
-	uint64_t drop_version;	    /* unknown protocol major version */
+	uint64_t last_calls;   /* unconfirmed suspects pinged before death */
+	uint64_t drop_decode;  /* not a valid Packet / PushPull */
+	uint64_t drop_version; /* unknown protocol major version */
 	uint64_t drop_misaddressed; /* ping for another name */
 	uint64_t drop_bad_update;   /* update with bad name/addr/meta */
 	uint64_t drop_relay_full;   /* ping-req while relay table is full */

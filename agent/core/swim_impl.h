@@ -31,6 +31,8 @@ struct swim__suspicion {
 	uint32_t confirmations;
 	uint32_t naccusers;
 	uint64_t accusers[SWIM_MAX_ACCUSERS]; /* name hashes */
+	uint32_t extra_ms;		      /* added by the last call */
+	bool last_call; /* we pinged the suspect ourselves at expiry */
 };
 
 /* One allocation per member, name included: about 100 bytes. */
