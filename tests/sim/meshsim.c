@@ -1,0 +1,206 @@
+/*
+ * meshsim.c - the deterministic membership simulator.
+ *
+ *   meshsim --nodes N --seed S --scenario NAME [--loss P] [--json] ...
+ *
+ * Runs N real membership cores (agent/core/swim.c) in one process with
+ * virtual time and a virtual network, and prints what the scenario
+ * measured; `meshsim --help` lists every option. MESH_SEED=<n> in the
+ * environment replaces --seed, to replay a run a test reported.
+ * docs/simulator.md describes the scenarios, the fault model and results.
+ */
+#include "sim_scenario.h"
+
+#include "mesh_err.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+meshsim_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: meshsim --nodes N --seed S --scenario NAME [options]\n"
+	    "scenarios: join crash1 crash10pct partition slow1\n"
+	    "  --loss P            datagram loss, a fraction (0.1 = 10%%)\n"
+	    "  --dup P             datagram duplication, a fraction\n"
+	    "  --latency MS        smallest one-way link latency (1)\n"
+	    "  --latency-spread MS link latencies spread over (9)\n"
+	    "  --jitter MS         per-datagram jitter, uniform (5)\n"
+	    "  --slow-factor F     slow node lag in link latencies (100)\n"
+	    "  --fault-at MS       when the fault starts (10000)\n"
+	    "  --duration MS       run length after the fault (30000)\n"
+	    "  --partition-ms MS   partition length before the heal (30000)\n"
+	    "  --one-way           partition: block only first half -> second\n"
+	    "  --restart-after MS  crash*: restart the victims this much "
+	    "later\n"
+	    "  --join-window MS    join: start times spread over (2000)\n"
+	    "  --check-ms MS       how often views are compared (100)\n"
+	    "  --probe-interval MS --probe-timeout MS --suspicion-mult X\n"
+	    "                      override swim defaults\n"
+	    "  --json              one JSON object instead of text\n"
+	    "  --log               swim logs (info) on stderr, prefixed\n"
+	    "                      with virtual time and node index\n"
+	    "  --log-level L       debug, info, warn or error\n"
+	    "MESH_SEED=<n> in the environment overrides --seed.\n");
+}
+
+static int
+meshsim_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno != 0 || end == s || *end != 0 || s[0] == '-')
+		return MESH_EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int
+meshsim_u32(const char *s, uint32_t *out)
+{
+	uint64_t v;
+	if (meshsim_u64(s, &v) != 0 || v > UINT32_MAX)
+		return MESH_EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int
+meshsim_frac(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != 0 || !(v >= 0 && v <= 1))
+		return MESH_EINVAL;
+	*out = v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sim_opts o;
+	sim_opts_default(&o);
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int rc = 0;
+		bool takes = true;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			meshsim_usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
+			json = true;
+			takes = false;
+		} else if (strcmp(a, "--log") == 0) {
+			o.log_level = MESH_LOG_INFO;
+			takes = false;
+		} else if (strcmp(a, "--one-way") == 0) {
+			o.one_way = true;
+			takes = false;
+		} else if (v == NULL) {
+			rc = MESH_EINVAL;
+		} else if (strcmp(a, "--nodes") == 0) {
+			rc = meshsim_u32(v, &o.nodes);
+		} else if (strcmp(a, "--seed") == 0) {
+			rc = meshsim_u64(v, &o.seed);
+		} else if (strcmp(a, "--scenario") == 0) {
+			o.scenario = v;
+			rc = sim_scenario_is_known(v) ? 0 : MESH_EINVAL;
+		} else if (strcmp(a, "--loss") == 0) {
+			rc = meshsim_frac(v, &o.net.loss);
+		} else if (strcmp(a, "--dup") == 0) {
+			rc = meshsim_frac(v, &o.net.dup);
+		} else if (strcmp(a, "--latency") == 0) {
+			rc = meshsim_u32(v, &o.net.latency_ms);
+		} else if (strcmp(a, "--latency-spread") == 0) {
+			rc = meshsim_u32(v, &o.net.latency_spread_ms);
+		} else if (strcmp(a, "--jitter") == 0) {
+			rc = meshsim_u32(v, &o.net.jitter_ms);
+		} else if (strcmp(a, "--slow-factor") == 0) {
+			rc = meshsim_u32(v, &o.net.slow_factor);
+		} else if (strcmp(a, "--fault-at") == 0) {
+			rc = meshsim_u64(v, &o.fault_at_ms);
+		} else if (strcmp(a, "--duration") == 0) {
+			rc = meshsim_u64(v, &o.duration_ms);
+		} else if (strcmp(a, "--partition-ms") == 0) {
+			rc = meshsim_u64(v, &o.partition_ms);
+		} else if (strcmp(a, "--restart-after") == 0) {
+			rc = meshsim_u64(v, &o.restart_after_ms);
+		} else if (strcmp(a, "--join-window") == 0) {
+			rc = meshsim_u64(v, &o.join_window_ms);
+		} else if (strcmp(a, "--check-ms") == 0) {
+			rc = meshsim_u64(v, &o.check_ms);
+		} else if (strcmp(a, "--probe-interval") == 0) {
+			rc = meshsim_u32(v, &o.base.probe_interval_ms);
+		} else if (strcmp(a, "--probe-timeout") == 0) {
+			rc = meshsim_u32(v, &o.base.probe_timeout_ms);
+		} else if (strcmp(a, "--suspicion-mult") == 0) {
+			char *end;
+			o.base.suspicion_mult = strtod(v, &end);
+			rc = *end == 0 && o.base.suspicion_mult > 0
+				 ? 0
+				 : MESH_EINVAL;
+		} else if (strcmp(a, "--log-level") == 0) {
+			if (strcmp(v, "debug") == 0)
+				o.log_level = MESH_LOG_DEBUG;
+			else if (strcmp(v, "info") == 0)
+				o.log_level = MESH_LOG_INFO;
+			else if (strcmp(v, "warn") == 0)
+				o.log_level = MESH_LOG_WARN;
+			else if (strcmp(v, "error") == 0)
+				o.log_level = MESH_LOG_ERROR;
+			else
+				rc = MESH_EINVAL;
+		} else {
+			fprintf(stderr, "meshsim: unknown option %s\n", a);
+			meshsim_usage(stderr);
+			return 2;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "meshsim: bad value for %s: %s\n", a,
+				v ? v : "(missing)");
+			return 2;
+		}
+		if (takes)
+			i++;
+	}
+	const char *env = getenv("MESH_SEED");
+	if (env != NULL && meshsim_u64(env, &o.seed) != 0) {
+		fprintf(stderr, "meshsim: bad MESH_SEED=%s\n", env);
+		return 2;
+	}
+	if (o.nodes < 2 || o.nodes > SIM_MAX_NODES) {
+		fprintf(stderr, "meshsim: --nodes must be 2..%u\n",
+			SIM_MAX_NODES);
+		return 2;
+	}
+	const char *why;
+	struct swim_config probe = o.base;
+	snprintf(probe.name, sizeof(probe.name), "n0");
+	probe.addr.family = 4;
+	if (swim_config_check(&probe, &why) != 0) {
+		fprintf(stderr, "meshsim: bad swim settings: %s\n", why);
+		return 2;
+	}
+	struct sim_result r;
+	int rc = sim_run(&o, &r);
+	if (rc != 0) {
+		fprintf(stderr, "meshsim: %s (seed %" PRIu64 ")\n",
+			mesh_strerror(rc), o.seed);
+		return 1;
+	}
+	if (json)
+		sim_result_json(&o, &r, stdout);
+	else
+		sim_result_text(&o, &r, stdout);
+	return 0;
+}
