@@ -1308,8 +1308,8 @@ swim__tick_relays(struct swim *s, uint64_t now)
  * one accuser. Ask the suspect ourselves first, telling it that it is
  * suspected: if it lives, it tells its newer alive record again and its
  * ack carries it back. This catches the rare node that missed every copy
- * of a refutation (see swim__retell_self) at the cost of one probe
- * timeout on deaths that had no confirmation. */
+ * of a refutation (see swim__retell_self), at the cost of up to
+ * SWIM_LAST_CALLS probe timeouts on deaths that had no confirmation. */
 static void
 swim__last_call(struct swim *s, struct swim_member *m)
 {
@@ -1317,8 +1317,8 @@ swim__last_call(struct swim *s, struct swim_member *m)
 	uint8_t buf[SWIM_DATAGRAM_MAX];
 	swim__member_to_pb(m, s->self->name, false, &pm);
 	size_t n = mesh__update__get_packed_size(&pm.u);
-	m->susp->last_call = true;
-	m->susp->extra_ms = s->cfg.probe_timeout_ms;
+	m->susp->last_calls++;
+	m->susp->extra_ms += s->cfg.probe_timeout_ms;
 	if (n > sizeof(buf))
 		return;
 	mesh__update__pack(&pm.u, buf);
@@ -1341,7 +1341,8 @@ swim__tick_suspects(struct swim *s, uint64_t now)
 			i++;
 			continue;
 		}
-		if (!m->susp->last_call && m->susp->confirmations == 0) {
+		if (m->susp->last_calls < SWIM_LAST_CALLS &&
+		    m->susp->confirmations == 0) {
 			swim__last_call(s, m);
 			i++;
 			continue;

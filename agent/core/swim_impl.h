@@ -18,6 +18,10 @@
 #define SWIM_MAX_SEEDS 64
 /* Accusers remembered per suspicion (Lifeguard's k is at most this). */
 #define SWIM_MAX_ACCUSERS 9
+/* Last calls to an unconfirmed suspect before it is declared dead: each
+ * is lost with p = 1 - (1 - loss)^2 (ping or ack), so three leave 0.7% at
+ * 10% loss. */
+#define SWIM_LAST_CALLS 3
 /* Bump arena for decoding one datagram without touching the heap. */
 #define SWIM_ARENA_BYTES 8192
 
@@ -31,8 +35,10 @@ struct swim__suspicion {
 	uint32_t confirmations;
 	uint32_t naccusers;
 	uint64_t accusers[SWIM_MAX_ACCUSERS]; /* name hashes */
-	uint32_t extra_ms;		      /* added by the last call */
-	bool last_call; /* we pinged the suspect ourselves at expiry */
+	/* Last calls: pings we sent the suspect ourselves at expiry, and the
+	 * time they added. */
+	uint32_t last_calls;
+	uint32_t extra_ms;
 };
 
 /* One allocation per member, name included: about 100 bytes. */
