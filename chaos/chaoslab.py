@@ -29,7 +29,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "proc"))
+import meshlab  # noqa: E402  (shared admin-socket client)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -113,26 +118,12 @@ def kill_and_wait(pids, timeout=5.0):
 # ---- admin socket ----------------------------------------------------------
 
 def ask(data_dir, line, timeout=1.0):
-    """One admin command over DIR/meshd.sock (what meshctl sends).
-
-    The socket is a path on the host file system, so it is reachable from
-    the host namespace although the agent lives in its own network
-    namespace. A paused agent accepts the connection but never answers,
-    hence the short timeout."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(os.path.join(data_dir, "meshd.sock"))
-        s.sendall((line + "\n").encode())
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-    finally:
-        s.close()
-    return b"".join(chunks).decode()
+    """One admin command to the agent of @data_dir (meshlab.ask). The socket
+    is a path on the host file system, so it is reachable from the host
+    namespace although the agent lives in its own network namespace. A
+    paused agent accepts the connection but never answers, hence the short
+    timeout."""
+    return meshlab.ask(data_dir, line, timeout)
 
 
 def view_of(data_dir, timeout=1.0):

@@ -1153,6 +1153,19 @@ test_swim_reclaim_forgets_dead(void **state)
 	net_free(net);
 }
 
+/* One swim alone on 127.0.0.1:7000, not joined to anything. */
+static void
+solo_config(struct test_env *t, struct swim_config *cfg, const char *name)
+{
+	test_env_init(t);
+	swim_config_default(cfg);
+	strcpy(cfg->name, name);
+	cfg->addr.family = 4;
+	cfg->addr.ip[0] = 127;
+	cfg->addr.ip[3] = 1;
+	cfg->addr.port = 7000;
+}
+
 /* A refused seed makes the join try the next seed at once; after the last
  * seed of a round, the backoff stands. */
 static bool
@@ -1170,14 +1183,8 @@ test_swim_refused_seed_tries_next(void **state)
 {
 	(void)state;
 	struct test_env t;
-	test_env_init(&t);
 	struct swim_config cfg;
-	swim_config_default(&cfg);
-	strcpy(cfg.name, "joiner");
-	cfg.addr.family = 4;
-	cfg.addr.ip[0] = 127;
-	cfg.addr.ip[3] = 1;
-	cfg.addr.port = 7000;
+	solo_config(&t, &cfg, "joiner");
 	struct swim *s;
 	assert_int_equal(swim_new(&cfg, &t.env, 0, &s), 0);
 	struct swim_addr seeds[2] = {cfg.addr, cfg.addr};
@@ -1235,14 +1242,8 @@ test_swim_add_known_no_gossip(void **state)
 {
 	(void)state;
 	struct test_env t;
-	test_env_init(&t);
 	struct swim_config cfg;
-	swim_config_default(&cfg);
-	strcpy(cfg.name, "solo");
-	cfg.addr.family = 4;
-	cfg.addr.ip[0] = 127;
-	cfg.addr.ip[3] = 1;
-	cfg.addr.port = 7000;
+	solo_config(&t, &cfg, "solo");
 	cfg.incarnation = 1;
 	struct swim *s;
 	assert_int_equal(swim_new(&cfg, &t.env, 0, &s), 0);
@@ -1269,14 +1270,8 @@ test_swim_set_meta_gossips(void **state)
 {
 	(void)state;
 	struct test_env t;
-	test_env_init(&t);
 	struct swim_config cfg;
-	swim_config_default(&cfg);
-	strcpy(cfg.name, "solo");
-	cfg.addr.family = 4;
-	cfg.addr.ip[0] = 127;
-	cfg.addr.ip[3] = 1;
-	cfg.addr.port = 7000;
+	solo_config(&t, &cfg, "solo");
 	cfg.incarnation = 5;
 	struct swim *s;
 	assert_int_equal(swim_new(&cfg, &t.env, 0, &s), 0);
