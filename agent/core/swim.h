@@ -250,7 +250,13 @@ void swim_stream_failed(struct swim *s, uint64_t now_ms,
 /** Takes the next output; false when there is none. See struct swim_output. */
 bool swim_poll_output(struct swim *s, struct swim_output *out);
 
-/** Takes the next event; false when there is none. */
+/**
+ * Takes the next event; false when there is none. At most SWIM_EVENTS (256)
+ * wait between polls; later ones are dropped and counted in
+ * stats.drop_events (one push-pull can add thousands of members). Events
+ * say that something changed; the view (swim_member_at()) is the truth, so
+ * a consumer that sees drop_events grow re-reads it.
+ */
 bool swim_poll_event(struct swim *s, struct swim_event *ev);
 
 /** Number of members known, self included, in every state. */
