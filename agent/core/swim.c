@@ -30,11 +30,11 @@
  *   push-pull, and a node alone tries its seeds: a healed partition and a
  *   restarted node find the mesh again without an operator (Serf does the
  *   same above memberlist).
- * - SUSPECT and DEAD facts learned in push-pull count only for a newer
- *   incarnation than ours, and then as hearsay: a suspicion without an
- *   accuser, at the longest timeout. memberlist takes them as suspicions by
- *   the sender, which after a healed partition makes each side suspect the
- *   half it can reach (measured in the simulator, docs/simulator.md).
+ * - SUSPECT and DEAD facts learned in push-pull are hearsay: a suspicion
+ *   without an accuser, at the longest timeout. memberlist takes them as
+ *   suspicions by the sender, which after a healed partition makes each
+ *   side suspect the half it can reach (measured in the simulator,
+ *   docs/simulator.md).
  * - Gossip goes to suspects as well as alive members, so a suspect hears
  *   of its suspicion and refutes even when nobody happens to probe it.
  * - Alive records are not signed yet; the identity key exists (store/) and
@@ -903,12 +903,13 @@ swim__update_from_pb(const Mesh__Update *u, struct swim_addr *addr,
 	return swim__meta_check(meta, &why) == 0 ? 0 : MESH_EDECODE;
 }
 
-/* Applies one fact. @via_push_pull: another node's view is old news about
- * members we can probe ourselves. Its SUSPECT or DEAD facts count only
- * when they are about a newer incarnation than ours, and then as hearsay:
- * a suspicion with no accuser, at the longest timeout. (memberlist takes
- * them as suspicions by the sender; after a healed partition that makes
- * each side suspect the half it can reach, all at once.) */
+/* Applies one fact. @via_push_pull: another node's view is hearsay about
+ * members we can probe ourselves. Its SUSPECT and DEAD facts start a
+ * suspicion with no accuser, at the longest timeout, that never counts as
+ * a confirmation. (memberlist takes them as suspicions by the sender; after
+ * a healed partition that makes each side suspect the half it can reach
+ * with a timeout already near its minimum.) They still matter: they are
+ * how a node that missed every gossiped copy of a death learns of it. */
 static void
 swim__apply_update(struct swim *s, uint64_t now, const Mesh__Update *u,
 		   const char *sender, bool via_push_pull)
@@ -932,7 +933,7 @@ swim__apply_update(struct swim *s, uint64_t now, const Mesh__Update *u,
 	case MESH__MEMBER_STATE__MEMBER_DEAD:
 		if (via_push_pull && strcmp(u->name, s->self->name) != 0) {
 			const struct swim_member *m = swim__find(s, u->name);
-			if (m != NULL && u->incarnation > m->incarnation)
+			if (m != NULL && u->incarnation >= m->incarnation)
 				swim__apply_suspect(s, now, u->name,
 						    u->incarnation, NULL);
 		} else if (u->state == MESH__MEMBER_STATE__MEMBER_SUSPECT) {
@@ -1435,12 +1436,17 @@ swim__tick_join(struct swim *s, uint64_t now)
 		s->next_join_ms = now + s->cfg.join_timeout_ms;
 		return;
 	}
-	/* Every seed tried once: wait, longer each round. */
+	/* Every seed tried once: wait, then go round again. Refused seeds
+	 * make a round take no time, and agents started together often beat
+	 * their seeds by milliseconds, so the first rounds come every join
+	 * timeout; only after SWIM_JOIN_QUICK_ROUNDS does the wait double. */
 	s->join_idx = 0;
 	s->next_join_ms = now + s->join_backoff_ms;
 	MESH_LOG(s->env, MESH_LOG_WARN,
 		 "swim: no seed answered; next round in %u ms",
 		 s->join_backoff_ms);
+	if (++s->join_rounds < SWIM_JOIN_QUICK_ROUNDS)
+		return;
 	s->join_backoff_ms *= 2;
 	if (s->join_backoff_ms > s->cfg.join_backoff_max_ms)
 		s->join_backoff_ms = s->cfg.join_backoff_max_ms;
@@ -1591,6 +1597,7 @@ swim_join(struct swim *s, uint64_t now_ms, const struct swim_addr *seeds,
 	s->join_idx = 0;
 	s->next_join_ms = now_ms;
 	s->join_backoff_ms = s->cfg.join_timeout_ms;
+	s->join_rounds = 0;
 	return 0;
 }
 

@@ -18,6 +18,8 @@
 #define SWIM_MAX_SEEDS 64
 /* Accusers remembered per suspicion (Lifeguard's k is at most this). */
 #define SWIM_MAX_ACCUSERS 9
+/* Rounds through the seeds at the join timeout before the wait doubles. */
+#define SWIM_JOIN_QUICK_ROUNDS 5
 /* Last calls to an unconfirmed suspect before it is declared dead: each
  * is lost with p = 1 - (1 - loss)^2 (ping or ack), so three leave 0.7% at
  * 10% loss. */
@@ -122,6 +124,7 @@ struct swim {
 	size_t nseeds, join_idx;
 	uint64_t next_join_ms;
 	uint32_t join_backoff_ms;
+	uint32_t join_rounds;
 
 	struct swim__out outbox[SWIM_OUTBOX];
 	size_t out_head, out_count;

@@ -46,9 +46,11 @@ test_sim_opts(struct sim_opts *o, const char *scenario, double loss)
 	o->duration_ms = 30000;
 	/* A 50/50 split at N = 200 takes about 15 s until every node marks
 	 * the whole other side dead: Lifeguard's health score stretches the
-	 * probing of nodes whose ping-req helpers are half unreachable
-	 * (docs/simulator.md). 25 s leaves room. */
-	o->partition_ms = 25000;
+	 * probing of nodes whose ping-req helpers are half unreachable. A node
+	 * that missed every gossiped copy of one death learns it from the next
+	 * push-pull (up to 30 s) as hearsay, at the longest suspicion timeout
+	 * (11 s): 45 s covers that tail (docs/simulator.md). */
+	o->partition_ms = 45000;
 }
 
 static int

@@ -490,7 +490,10 @@ test_swim_confirmations_shorten_suspicion(void **state)
 	(void)state;
 	struct swim_config cfg;
 	swim_config_default(&cfg);
-	struct fake_net *net = net_up(5, 5, NULL);
+	/* k = 2 shows the intermediate step of Lifeguard's formula (the
+	 * default is 1, which goes from max to min in one step). */
+	cfg.suspicion_confirmations = 2;
+	struct fake_net *net = net_up(5, 5, &cfg);
 	struct swim *s0 = fake_net_node(net, 0);
 	uint64_t min = susp_min_ms(&cfg, 5);
 	uint64_t max = min * cfg.suspicion_max_mult;
@@ -683,6 +686,7 @@ test_swim_join_through_seeds(void **state)
 	uint64_t expect[16];
 	size_t nexp = 0;
 	uint64_t t = t1, backoff = cfg.join_timeout_ms;
+	unsigned rounds = 0;
 	while (t <= t1 + 40000 && nexp + 1 < 16) {
 		expect[nexp++] = t; /* seed 0 */
 		t += cfg.join_timeout_ms;
@@ -690,6 +694,9 @@ test_swim_join_through_seeds(void **state)
 			break;
 		expect[nexp++] = t; /* seed 1 */
 		t += backoff;
+		/* Quick rounds first, then the wait doubles. */
+		if (++rounds < SWIM_JOIN_QUICK_ROUNDS)
+			continue;
 		backoff *= 2;
 		if (backoff > cfg.join_backoff_max_ms)
 			backoff = cfg.join_backoff_max_ms;
