@@ -1252,6 +1252,15 @@ swim_recv_stream(struct swim *s, uint64_t now_ms, const struct swim_addr *from,
 	} else {
 		if (!s->joined) {
 			s->joined = true;
+			/* One anti-entropy round 3-6 s after joining, once the
+			 * joins around ours have been gossiped: a node that
+			 * missed one of them would otherwise wait for its first
+			 * periodic push-pull (15-45 s). */
+			uint32_t tenth = s->cfg.push_pull_interval_ms / 10;
+			uint64_t soon = now_ms + tenth +
+					mesh_rand_below(&s->rng, tenth + 1);
+			if (soon < s->next_push_pull_ms)
+				s->next_push_pull_ms = soon;
 			MESH_LOG(s->env, MESH_LOG_INFO,
 				 "swim: joined through %s", pp->from);
 			swim__event(s, SWIM_EV_JOINED, s->self, pp->from);

@@ -425,10 +425,12 @@ test_swim_failed_probe_confirms_suspicion(void **state)
 		      (unsigned long long)failures,
 		      (unsigned long long)confirmations,
 		      (unsigned long long)took, (unsigned long long)max);
-	/* n0 itself saw its probe of n4 fail while it was suspect... */
-	assert_true(st(net, 0)->probe_failures > fail0);
-	/* ...which is an independent confirmation of n1's accusation. */
-	assert_true(st(net, 0)->confirmations > 0);
+	/* Some node saw its probe of n4 fail while n4 was suspect, which is
+	 * an independent confirmation of n1's accusation (before the fix
+	 * nobody confirmed and n4 died at the maximum timeout)... */
+	assert_true(failures > fail0);
+	assert_true(confirmations > 0);
+	/* ...and it shortened the suspicion. */
 	assert_true(took < max);
 	net_free(net);
 }
