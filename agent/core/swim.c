@@ -30,11 +30,11 @@
  *   push-pull, and a node alone tries its seeds: a healed partition and a
  *   restarted node find the mesh again without an operator (Serf does the
  *   same above memberlist).
- * - SUSPECT and DEAD facts learned in push-pull are hearsay: a suspicion
- *   without an accuser, at the longest timeout. memberlist takes them as
- *   suspicions by the sender, which after a healed partition makes each
- *   side suspect the half it can reach (measured in the simulator,
- *   docs/simulator.md).
+ * - SUSPECT and DEAD facts learned in push-pull are hearsay: a member we
+ *   see alive at the same incarnation is probed next instead of suspected
+ *   (see swim__apply_update). memberlist takes them as suspicions by the
+ *   sender, which after a healed partition makes each side suspect the
+ *   half it can reach (measured in the simulator, docs/simulator.md).
  * - Gossip goes to suspects as well as alive members, so a suspect hears
  *   of its suspicion and refutes even when nobody happens to probe it.
  * - Alive records are not signed yet; the identity key exists (store/) and
@@ -903,13 +903,38 @@ swim__update_from_pb(const Mesh__Update *u, struct swim_addr *addr,
 	return swim__meta_check(meta, &why) == 0 ? 0 : MESH_EDECODE;
 }
 
+/* Moves @m to the front of what is left of this round's probe order. */
+static void
+swim__probe_soon(struct swim *s, struct swim_member *m)
+{
+	m->hearsay_dead = 1;
+	for (size_t i = s->probe_pos; i < s->probe_len; i++)
+		if (s->probe_list[i] == m) {
+			s->probe_list[i] = s->probe_list[s->probe_pos];
+			s->probe_list[s->probe_pos] = m;
+			return;
+		}
+	/* Already probed this round: probe it again first. */
+	if (s->probe_pos > 0) {
+		size_t j = 0;
+		while (j < s->probe_pos && s->probe_list[j] != m)
+			j++;
+		if (j < s->probe_pos) {
+			s->probe_pos--;
+			s->probe_list[j] = s->probe_list[s->probe_pos];
+			s->probe_list[s->probe_pos] = m;
+		}
+	}
+}
+
 /* Applies one fact. @via_push_pull: another node's view is hearsay about
- * members we can probe ourselves. Its SUSPECT and DEAD facts start a
- * suspicion with no accuser, at the longest timeout, that never counts as
- * a confirmation. (memberlist takes them as suspicions by the sender; after
- * a healed partition that makes each side suspect the half it can reach
- * with a timeout already near its minimum.) They still matter: they are
- * how a node that missed every gossiped copy of a death learns of it. */
+ * members we can probe ourselves. A SUSPECT or DEAD fact about a newer
+ * incarnation than ours starts a suspicion with no accuser (longest
+ * timeout, never a confirmation). A DEAD fact about a member we see alive
+ * at the same incarnation moves it to the front of our probe order: if our
+ * own probe fails too, it is dead; if it answers, nothing happens. That is
+ * how a node that missed every gossiped copy of a death learns it, without
+ * each side of a healed partition suspecting the half it can reach. */
 static void
 swim__apply_update(struct swim *s, uint64_t now, const Mesh__Update *u,
 		   const char *sender, bool via_push_pull)
@@ -932,10 +957,15 @@ swim__apply_update(struct swim *s, uint64_t now, const Mesh__Update *u,
 	case MESH__MEMBER_STATE__MEMBER_SUSPECT:
 	case MESH__MEMBER_STATE__MEMBER_DEAD:
 		if (via_push_pull && strcmp(u->name, s->self->name) != 0) {
-			const struct swim_member *m = swim__find(s, u->name);
-			if (m != NULL && u->incarnation >= m->incarnation)
+			struct swim_member *m = swim__find(s, u->name);
+			if (m == NULL || u->incarnation < m->incarnation)
+				break;
+			if (u->incarnation > m->incarnation)
 				swim__apply_suspect(s, now, u->name,
 						    u->incarnation, NULL);
+			else if (m->state == SWIM_ALIVE &&
+				 u->state == MESH__MEMBER_STATE__MEMBER_DEAD)
+				swim__probe_soon(s, m);
 		} else if (u->state == MESH__MEMBER_STATE__MEMBER_SUSPECT) {
 			swim__apply_suspect(s, now, u->name, u->incarnation,
 					    from);
@@ -1068,6 +1098,15 @@ swim__probe_failed(struct swim *s, uint64_t now)
 		swim__health_add(s, 1);
 	if (t->state != SWIM_ALIVE && t->state != SWIM_SUSPECT)
 		return;
+	/* Another node already judged it dead and our own direct and indirect
+	 * probes now agree: two independent verdicts, no need to wait. */
+	if (t->hearsay_dead) {
+		t->hearsay_dead = 0;
+		s->stats.deaths_declared++;
+		swim__apply_dead(s, now, t->name, t->incarnation, s->self->name,
+				 false);
+		return;
+	}
 	/* Already suspect: our own failed probe is an independent
 	 * confirmation (Lifeguard), told to everyone like a new accusation. */
 	if (t->state == SWIM_ALIVE)
@@ -1078,6 +1117,7 @@ swim__probe_failed(struct swim *s, uint64_t now)
 static void
 swim__probe_acked(struct swim *s)
 {
+	s->target->hearsay_dead = 0;
 	s->phase = SWIM_PROBE_IDLE;
 	s->target = NULL;
 	s->stats.probe_acks++;

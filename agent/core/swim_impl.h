@@ -56,6 +56,9 @@ struct swim_member {
 	uint32_t idx; /* position in swim.members */
 	uint32_t incarnation;
 	uint8_t state; /* enum swim_state */
+	/* Another node's view says it is dead at the incarnation we see
+	 * alive: probe it next; our own failed probe then confirms it. */
+	uint8_t hearsay_dead;
 	char name[];
 };
 
