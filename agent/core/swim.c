@@ -326,6 +326,7 @@ swim__set_state(struct swim *s, struct swim_member *m, enum swim_state st,
 	s->counts[st]++;
 	m->state = st;
 	m->state_ms = now;
+	m->hearsay_dead = 0;
 }
 
 static struct swim_member *
@@ -751,6 +752,7 @@ swim__apply_alive(struct swim *s, uint64_t now, const char *name, uint32_t inc,
 	if (inc <= m->incarnation)
 		return;
 	enum swim_state was = m->state;
+	m->hearsay_dead = 0; /* a newer life: old verdicts do not apply */
 	bool changed = !swim_addr_equal(addr, &m->addr) ||
 		       swim__meta_hash(meta) != m->meta_hash;
 	m->incarnation = inc;
