@@ -1190,6 +1190,19 @@ swim__handle_ping_req(struct swim *s, uint64_t now,
 	swim__send_ping(s, &to, req->target, r->seq, NULL);
 }
 
+/* Unknown major protocol versions are refused, counted and logged; minor
+ * versions only add fields, which protobuf skips. */
+static bool
+swim__version_ok(struct swim *s, uint32_t version, const char *what)
+{
+	if (version >> 8 == SWIM_PROTOCOL_MAJOR)
+		return true;
+	s->stats.drop_version++;
+	MESH_LOG(s->env, MESH_LOG_DEBUG, "swim: dropped %s of protocol %u.%u",
+		 what, version >> 8, version & 0xff);
+	return false;
+}
+
 int
 swim_recv_datagram(struct swim *s, uint64_t now_ms,
 		   const struct swim_addr *from, const uint8_t *buf, size_t len)
@@ -1209,12 +1222,7 @@ swim_recv_datagram(struct swim *s, uint64_t now_ms,
 		return MESH_EDECODE;
 	}
 	int rc = 0;
-	if (pkt->protocol_version >> 8 != SWIM_PROTOCOL_MAJOR) {
-		s->stats.drop_version++;
-		MESH_LOG(s->env, MESH_LOG_DEBUG,
-			 "swim: dropped datagram of protocol %u.%u",
-			 pkt->protocol_version >> 8,
-			 pkt->protocol_version & 0xff);
+	if (!swim__version_ok(s, pkt->protocol_version, "datagram")) {
 		rc = MESH_EVERSION;
 		goto out;
 	}
@@ -1270,8 +1278,7 @@ swim_recv_stream(struct swim *s, uint64_t now_ms, const struct swim_addr *from,
 		return MESH_EDECODE;
 	}
 	int rc = 0;
-	if (pp->protocol_version >> 8 != SWIM_PROTOCOL_MAJOR) {
-		s->stats.drop_version++;
+	if (!swim__version_ok(s, pp->protocol_version, "stream frame")) {
 		rc = MESH_EVERSION;
 		goto out;
 	}
