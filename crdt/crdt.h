@@ -110,6 +110,18 @@ uint64_t crdt_cc_vv(const struct crdt_cc *cc, uint64_t replica);
 /** Number of dots in the cloud (not yet compacted into the vector). */
 size_t crdt_cc_cloud_size(const struct crdt_cc *cc);
 
+/** Number of replicas in the version vector. */
+size_t crdt_cc_vv_count(const struct crdt_cc *cc);
+
+/**
+ * The @i-th version vector entry in replica order, as (replica, highest
+ * contiguous counter). MESH_ENOENT when @i >= crdt_cc_vv_count().
+ */
+int crdt_cc_vv_at(const struct crdt_cc *cc, size_t i, struct crdt_dot *out);
+
+/** The @i-th cloud dot in dot order. MESH_ENOENT past the last. */
+int crdt_cc_cloud_at(const struct crdt_cc *cc, size_t i, struct crdt_dot *out);
+
 /** @dst := @dst union @src, compacted. 0 or MESH_ENOMEM (@dst unchanged). */
 int crdt_cc_join(struct crdt_cc *dst, const struct crdt_cc *src);
 
@@ -564,5 +576,49 @@ int crdt_ormap_encode(const struct crdt_ormap *m, uint8_t **buf, size_t *len);
 /** Decodes a crdt.OrMap; see the conventions above. */
 int crdt_ormap_decode(const struct mesh_allocator *a, const uint8_t *buf,
 		      size_t len, struct crdt_ormap **out);
+
+/*
+ * Field-at-a-time storage. A store that keeps a large map one top-level
+ * field per record (agent/core/tenant.c does, in LMDB) encodes each field
+ * alone, keeps the map's causal context apart, and rebuilds a partial map
+ * from the fields a change touches plus the whole context. Joining a delta
+ * into such a partial map gives, for the fields loaded, exactly what a join
+ * into the whole map gives: a field's join reads only its own dots and the
+ * two contexts.
+ */
+
+/** The map's causal context, borrowed until @m changes. */
+const struct crdt_cc *crdt_ormap_context(const struct crdt_ormap *m);
+
+/**
+ * Encodes the top-level field (@kind, @key) alone, as a crdt.OrMap with one
+ * entry and no context. *@buf as crdt_ormap_encode(). Errors: MESH_ENOENT
+ * (no such field), MESH_EINVAL, MESH_ENOMEM.
+ */
+int crdt_ormap_field_encode(const struct crdt_ormap *m, enum crdt_kind kind,
+			    const void *key, size_t len, uint8_t **buf,
+			    size_t *blen);
+
+/**
+ * Decodes a map from @n field records made by crdt_ormap_field_encode()
+ * (@fields[i], @lens[i]; in (kind, key) order, each field once) and the
+ * encoded context @cc (crdt.CausalContext; NULL/0: empty). Checked as
+ * crdt_ormap_decode() checks, so every dot of every field must be in @cc.
+ * Errors: MESH_EDECODE, MESH_ETOOBIG, MESH_ENOMEM.
+ */
+int crdt_ormap_decode_parts(const struct mesh_allocator *a,
+			    const uint8_t *const *fields, const size_t *lens,
+			    size_t n, const uint8_t *cc, size_t cc_len,
+			    struct crdt_ormap **out);
+
+/**
+ * Records @dot as seen by @m (and by @delta, when not NULL) without storing
+ * a value under it: an event that changes no field, such as a remove, still
+ * moves the context on, so that two replicas with equal contexts have seen
+ * the same operations. Errors: MESH_EINVAL (counter 0), MESH_ENOMEM (both
+ * unchanged).
+ */
+int crdt_ormap_add_event(struct crdt_ormap *m, const struct crdt_dot *dot,
+			 struct crdt_ormap *delta);
 
 #endif

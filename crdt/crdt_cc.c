@@ -156,6 +156,30 @@ crdt_cc_cloud_size(const struct crdt_cc *cc)
 	return cc->ncloud;
 }
 
+size_t
+crdt_cc_vv_count(const struct crdt_cc *cc)
+{
+	return cc->nvv;
+}
+
+int
+crdt_cc_vv_at(const struct crdt_cc *cc, size_t i, struct crdt_dot *out)
+{
+	if (i >= cc->nvv)
+		return MESH_ENOENT;
+	*out = cc->vv[i];
+	return 0;
+}
+
+int
+crdt_cc_cloud_at(const struct crdt_cc *cc, size_t i, struct crdt_dot *out)
+{
+	if (i >= cc->ncloud)
+		return MESH_ENOENT;
+	*out = cc->cloud[i];
+	return 0;
+}
+
 bool
 crdt_cc_contains(const struct crdt_cc *cc, const struct crdt_dot *dot)
 {

@@ -353,6 +353,29 @@ crdt_ormap_encode(const struct crdt_ormap *mp, uint8_t **buf, size_t *len)
 	return crdt__finish(&ar, m ? &m->base : NULL, buf, len);
 }
 
+int
+crdt_ormap_field_encode(const struct crdt_ormap *mp, enum crdt_kind kind,
+			const void *key, size_t len, uint8_t **buf,
+			size_t *blen)
+{
+	*buf = NULL;
+	*blen = 0;
+	if (kind < CRDT_GCOUNTER || kind > CRDT_ORMAP || len > CRDT_MAX_VALUE)
+		return MESH_EINVAL;
+	/* A one-field view of the map's store: borrowed, never freed. */
+	for (size_t i = 0; i < mp->s.n; i++) {
+		const struct crdt__field *f = &mp->s.v[i];
+		if (f->kind != kind || crdt__bytes_cmp(f->key, f->len, key,
+						       len) != 0)
+			continue;
+		struct crdt__ms one = {(struct crdt__field *)f, 1, 1};
+		struct crdt__arena ar = {mp->a, NULL, false};
+		Crdt__OrMap *m = crdt__enc_ms(&ar, &one);
+		return crdt__finish(&ar, m ? &m->base : NULL, buf, blen);
+	}
+	return MESH_ENOENT;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Decoding.                                                                */
 
@@ -910,5 +933,48 @@ crdt_ormap_decode(const struct mesh_allocator *a, const uint8_t *buf,
 		crdt_ormap_free(mp);
 	else
 		*out = mp;
+	return rc;
+}
+
+int
+crdt_ormap_decode_parts(const struct mesh_allocator *a,
+			const uint8_t *const *fields, const size_t *lens,
+			size_t n, const uint8_t *cc, size_t cc_len,
+			struct crdt_ormap **out)
+{
+	/* Protobuf merges concatenated messages: repeated entries append and
+	 * the context comes in as field 2 (tag 0x12, length-delimited). So the
+	 * parts glued together are one crdt.OrMap, checked in full. */
+	*out = NULL;
+	size_t total = 1 + 10 + cc_len;
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] > CRDT_MAX_ENCODED)
+			return MESH_ETOOBIG;
+		total += lens[i];
+	}
+	if (total > CRDT_MAX_ENCODED)
+		return MESH_ETOOBIG;
+	uint8_t *b = mesh_malloc(a, total);
+	if (b == NULL)
+		return MESH_ENOMEM;
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] > 0)
+			memcpy(b + off, fields[i], lens[i]);
+		off += lens[i];
+	}
+	if (cc_len > 0) {
+		b[off++] = 0x12;
+		size_t v = cc_len;
+		while (v >= 0x80) {
+			b[off++] = (uint8_t)(v | 0x80);
+			v >>= 7;
+		}
+		b[off++] = (uint8_t)v;
+		memcpy(b + off, cc, cc_len);
+		off += cc_len;
+	}
+	int rc = crdt_ormap_decode(a, b, off, out);
+	mesh_free(a, b);
 	return rc;
 }

@@ -866,3 +866,25 @@ crdt_ormap_size(const struct crdt_ormap *m)
 	return sizeof(*m) + crdt__ms_size(&m->s) + crdt_cc_size(&m->cc) -
 	       sizeof(m->cc);
 }
+
+const struct crdt_cc *
+crdt_ormap_context(const struct crdt_ormap *m)
+{
+	return &m->cc;
+}
+
+int
+crdt_ormap_add_event(struct crdt_ormap *m, const struct crdt_dot *dot,
+		     struct crdt_ormap *delta)
+{
+	if (dot->counter == 0)
+		return MESH_EINVAL;
+	if (crdt__cc_reserve(&m->cc, 1) != 0 ||
+	    (delta != NULL && crdt__cc_reserve(&delta->cc, 1) != 0))
+		return MESH_ENOMEM;
+	/* Reserved above: neither add can fail now. */
+	(void)crdt_cc_add(&m->cc, dot);
+	if (delta != NULL)
+		(void)crdt_cc_add(&delta->cc, dot);
+	return 0;
+}

@@ -1,0 +1,248 @@
+/*
+ * tenant.h - per-tenant replicated state, sans I/O.
+ *
+ * One struct tenant is one node's part of the tenant service. A tenant's
+ * state is one OR-map (crdt/) whose top-level fields are kept one record
+ * each in the injected store (tenant_kv.h), next to the tenant's causal
+ * context. The ring (ring.h) names each tenant's replicas; any node accepts
+ * an operation, and a node that is not a replica forwards it to one.
+ *
+ * The core reads no clock, opens no socket and draws no system randomness.
+ * The driver passes monotonic time into every call, feeds the frames other
+ * nodes sent (tenant_recv), tells it when the view changes
+ * (tenant_set_view), and drains what it wants sent (tenant_poll_output)
+ * and the answers to local requests (tenant_poll_reply). meshd drives it
+ * over sealed TCP streams and LMDB, meshsim over a virtual network and an
+ * in-memory store. docs/tenants.md explains the protocol.
+ *
+ * Threading: none. One caller at a time.
+ */
+#ifndef TENANT_H
+#define TENANT_H
+
+#include "crdt.h"
+#include "ring.h"
+#include "swim.h"
+#include "tenant_kv.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TENANT_PROTOCOL_MAJOR 1
+#define TENANT_PROTOCOL_MINOR 0
+#define TENANT_PROTOCOL_VERSION                                                \
+	(TENANT_PROTOCOL_MAJOR << 8 | TENANT_PROTOCOL_MINOR)
+
+/* Limits on what a client may send. */
+#define TENANT_ID_MAX 128	    /* bytes of a tenant id, at least 1 */
+#define TENANT_KEY_MAX 1024	    /* bytes of a user key, at least 1 */
+#define TENANT_VALUE_MAX (64u << 10) /* bytes of a value or set element */
+
+/* Ed25519 sizes, for capabilities. */
+#define TENANT_PUBKEY_BYTES 32
+#define TENANT_SIG_BYTES 64
+
+struct tenant;
+
+/** Rights a capability grants. */
+enum tenant_right {
+	TENANT_READ = 1,
+	TENANT_WRITE = 2,
+	TENANT_ADMIN = 4,
+};
+
+enum tenant_op {
+	TENANT_OP_PUT = 1,    /* MV register := value */
+	TENANT_OP_GET = 2,    /* every field named key */
+	TENANT_OP_INC = 3,    /* PN-counter += n */
+	TENANT_OP_ADD = 4,    /* OR-set add value */
+	TENANT_OP_RM = 5,     /* OR-set remove value; no value: drop the key */
+	TENANT_OP_KEYS = 6,   /* list the keys */
+	TENANT_OP_DIGEST = 7, /* the tenant's digest here */
+	TENANT_OP_CREATE = 8, /* register the tenant's public key */
+};
+
+/** How many replicas must commit a write before it is acknowledged. */
+enum tenant_ack {
+	TENANT_ACK_ONE = 0,
+	TENANT_ACK_QUORUM = 1,
+	TENANT_ACK_ALL = 2,
+};
+
+/**
+ * Checks an Ed25519 signature: true when @sig is @pub's signature of
+ * @msg. The driver supplies it (libsodium in meshd); the core only asks.
+ */
+typedef bool tenant_verify_fn(void *ctx, const uint8_t *pub,
+			      const uint8_t *msg, size_t len,
+			      const uint8_t *sig);
+
+/**
+ * Tunables. tenant_config_default() fills every field but the identity,
+ * the store and the verifier; the reasons for the defaults are in
+ * tenant_config.c.
+ */
+struct tenant_config {
+	char name[SWIM_NAME_MAX + 1]; /* this node, as in membership */
+	uint64_t replica_id; /* dot replica id: unique per node identity */
+	uint64_t seed;	     /* PRNG seed */
+	unsigned replicas;   /* RF: replicas per tenant, 1..RING_REPLICAS_MAX */
+	uint32_t anti_entropy_ms; /* digest exchange period per peer */
+	uint32_t request_timeout_ms; /* give up waiting for acks after this */
+	/* Wall-clock time (capability expiry) = now_ms + wall_offset_ms. */
+	int64_t wall_offset_ms;
+	uint32_t max_pending; /* writes waiting for acks or forwarded */
+	/* Quotas per tenant, checked by the replica that coordinates a
+	 * write: 0 means unlimited. */
+	uint64_t quota_keys;
+	uint64_t quota_bytes;
+	uint32_t rate_per_s; /* token bucket: writes per second ... */
+	uint32_t rate_burst; /* ... and its depth */
+	tenant_verify_fn *verify;
+	void *verify_ctx;
+	struct tenant_kv kv;
+};
+
+/** A client operation. Every pointer is borrowed for the call. */
+struct tenant_request {
+	uint64_t id; /* the driver's handle; echoed in the reply */
+	enum tenant_op op;
+	const char *tenant; /* NUL-terminated */
+	const uint8_t *cap; /* encoded capability (tenant_cap.h) */
+	size_t cap_len;
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value; /* PUT, ADD, RM with an element */
+	size_t value_len;
+	bool has_value;	 /* RM: remove one element */
+	int64_t n;	 /* INC */
+	enum tenant_ack ack;
+	const uint8_t *tenant_key; /* CREATE: TENANT_PUBKEY_BYTES */
+};
+
+/** A byte string borrowed from the core. */
+struct tenant_bytes {
+	const uint8_t *data;
+	size_t len;
+};
+
+/**
+ * The answer to a request. Everything is borrowed until the next call into
+ * the core.
+ */
+struct tenant_reply {
+	uint64_t id;
+	int rc;		   /* 0 or a MESH_E... code */
+	const char *error; /* why, for people; "" on success */
+	unsigned acks;	   /* replicas that committed the write */
+	const char *const *acked_by;
+	const char *const *replicas; /* the tenant's replica set */
+	unsigned nreplicas;
+	enum crdt_kind kind; /* GET: what was found (0: nothing) */
+	const struct tenant_bytes *values; /* MV values, set, keys */
+	size_t nvalues;
+	int64_t counter;
+	uint64_t digest;
+	const char *served_by; /* the replica that answered */
+};
+
+/** A frame to send to another node over its tenant stream. */
+struct tenant_output {
+	const char *to; /* node name */
+	struct swim_addr addr;
+	const uint8_t *data; /* borrowed until the next call */
+	size_t len;
+};
+
+/** Counters, for status and the benchmark. */
+struct tenant_stats {
+	uint64_t ops, ops_failed, forwarded, writes_local;
+	uint64_t deltas_sent, deltas_recv, deltas_applied;
+	uint64_t delta_bytes_sent; /* encoded OR-map bytes of deltas sent */
+	uint64_t frames_sent, frame_bytes_sent, frames_recv;
+	uint64_t ae_rounds, ae_digest_mismatch, ae_pulls_sent,
+	    ae_pulls_served, ae_bytes_sent;
+	uint64_t handoffs_done; /* tenants dropped after new owners had them */
+	uint64_t drop_decode, drop_version, drop_bad_delta;
+	uint64_t store_errors; /* commits that failed (disk or map full) */
+	uint64_t denied;       /* capability refused */
+	uint64_t over_quota;
+	uint64_t timeouts;
+};
+
+/** What this node holds of one tenant, for status. */
+struct tenant_info {
+	const char *tenant;
+	uint64_t keys, bytes;
+	uint64_t digest;
+	bool replica;  /* false: held only until its new owners have it */
+	unsigned behind; /* replicas whose last digest differed from ours */
+	uint64_t oldest_unacked_ms; /* age of the oldest delta not acked */
+};
+
+/** Fills @cfg with defaults; identity, kv and verify are left empty. */
+void tenant_config_default(struct tenant_config *cfg);
+
+/** Checks @cfg; on error *@why says what is wrong. 0 or MESH_EINVAL. */
+int tenant_config_check(const struct tenant_config *cfg, const char **why);
+
+/**
+ * Creates the service and loads the list of tenants held from the store
+ * (their contexts; never their fields). @cfg is copied; @env is borrowed.
+ * Returns 0, MESH_EINVAL, MESH_ENOMEM or the store's errors
+ * (MESH_ECORRUPT, MESH_EIO).
+ */
+int tenant_new(const struct tenant_config *cfg, const struct mesh_env *env,
+	       uint64_t now_ms, struct tenant **out);
+
+/** Frees @t; NULL is fine. Pending requests are dropped unanswered. */
+void tenant_free(struct tenant *t);
+
+/**
+ * The view changed: @ring names replicas, @s gives addresses. Both are
+ * borrowed until the next tenant_set_view() (the driver keeps them alive).
+ * Starts handoff of tenants whose replica set changed.
+ */
+void tenant_set_view(struct tenant *t, uint64_t now_ms, const struct ring *ring,
+		     const struct swim *s);
+
+/**
+ * Submits a client operation; the answer comes from tenant_poll_reply(),
+ * at once or when replicas have answered. Returns 0 when accepted (an
+ * answer will come, possibly an error) or MESH_EFULL when too many
+ * requests are pending (no answer will come).
+ */
+int tenant_submit(struct tenant *t, uint64_t now_ms,
+		  const struct tenant_request *rq);
+
+/**
+ * Feeds a frame another node sent. Malformed input is dropped and counted.
+ * Returns 0, MESH_EDECODE or MESH_EVERSION.
+ */
+int tenant_recv(struct tenant *t, uint64_t now_ms, const uint8_t *data,
+		size_t len);
+
+/** Runs timers: anti-entropy, handoff, request timeouts. */
+void tenant_tick(struct tenant *t, uint64_t now_ms);
+
+/** When tenant_tick() is due next. */
+uint64_t tenant_next_deadline(const struct tenant *t);
+
+/** Next frame to send; false when none. Data borrowed until next call. */
+bool tenant_poll_output(struct tenant *t, struct tenant_output *out);
+
+/** Next answer to a local request; false when none. */
+bool tenant_poll_reply(struct tenant *t, struct tenant_reply *out);
+
+/** Counters. */
+const struct tenant_stats *tenant_stats(const struct tenant *t);
+
+/** Number of tenants held here. */
+size_t tenant_count(const struct tenant *t);
+
+/** The @i-th tenant held (in no particular order), 0 or MESH_ENOENT. */
+int tenant_info_at(const struct tenant *t, uint64_t now_ms, size_t i,
+		   struct tenant_info *out);
+
+#endif
