@@ -546,6 +546,18 @@ bool crdt_ormap_orset_contains(const struct crdt_ormap *m,
 			       const struct crdt_key *path, size_t depth,
 			       const void *elem, size_t len);
 
+/** Number of elements of the OR-set field at @path (0 when absent). */
+size_t crdt_ormap_orset_count(const struct crdt_ormap *m,
+			      const struct crdt_key *path, size_t depth);
+
+/**
+ * The @i-th element of the OR-set field at @path, in byte order. Borrowed
+ * until @m changes. MESH_ENOENT when absent or @i is past the last.
+ */
+int crdt_ormap_orset_element(const struct crdt_ormap *m,
+			     const struct crdt_key *path, size_t depth,
+			     size_t i, const void **elem, size_t *len);
+
 /**
  * Number of fields of the map at @path (@depth 0: the top map). 0 when
  * there is no such map.
@@ -620,5 +632,13 @@ int crdt_ormap_decode_parts(const struct mesh_allocator *a,
  */
 int crdt_ormap_add_event(struct crdt_ormap *m, const struct crdt_dot *dot,
 			 struct crdt_ormap *delta);
+
+/**
+ * Narrows @m's context to the dots its store holds plus @extra[0..@n):
+ * what a part of a state sent on its own may claim to have seen. Errors:
+ * MESH_ENOMEM (@m unchanged).
+ */
+int crdt_ormap_narrow_context(struct crdt_ormap *m,
+			      const struct crdt_dot *extra, size_t n);
 
 #endif

@@ -365,8 +365,8 @@ crdt_ormap_field_encode(const struct crdt_ormap *mp, enum crdt_kind kind,
 	/* A one-field view of the map's store: borrowed, never freed. */
 	for (size_t i = 0; i < mp->s.n; i++) {
 		const struct crdt__field *f = &mp->s.v[i];
-		if (f->kind != kind || crdt__bytes_cmp(f->key, f->len, key,
-						       len) != 0)
+		if (f->kind != kind ||
+		    crdt__bytes_cmp(f->key, f->len, key, len) != 0)
 			continue;
 		struct crdt__ms one = {(struct crdt__field *)f, 1, 1};
 		struct crdt__arena ar = {mp->a, NULL, false};

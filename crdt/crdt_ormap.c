@@ -797,6 +797,29 @@ crdt_ormap_orset_contains(const struct crdt_ormap *m,
 	return f != NULL && crdt__es_find(&f->u.es, elem, len) >= 0;
 }
 
+size_t
+crdt_ormap_orset_count(const struct crdt_ormap *m, const struct crdt_key *path,
+		       size_t depth)
+{
+	const struct crdt__field *f =
+	    crdt__ms_lookup(&m->s, path, depth, CRDT_ORSET);
+	return f != NULL ? f->u.es.n : 0;
+}
+
+int
+crdt_ormap_orset_element(const struct crdt_ormap *m,
+			 const struct crdt_key *path, size_t depth, size_t i,
+			 const void **elem, size_t *len)
+{
+	const struct crdt__field *f =
+	    crdt__ms_lookup(&m->s, path, depth, CRDT_ORSET);
+	if (f == NULL || i >= f->u.es.n)
+		return MESH_ENOENT;
+	*elem = f->u.es.v[i].data;
+	*len = f->u.es.v[i].len;
+	return 0;
+}
+
 static const struct crdt__ms *
 crdt__ms_at(const struct crdt_ormap *m, const struct crdt_key *path,
 	    size_t depth)
@@ -887,4 +910,28 @@ crdt_ormap_add_event(struct crdt_ormap *m, const struct crdt_dot *dot,
 	if (delta != NULL)
 		(void)crdt_cc_add(&delta->cc, dot);
 	return 0;
+}
+
+int
+crdt_ormap_narrow_context(struct crdt_ormap *m, const struct crdt_dot *extra,
+			  size_t n)
+{
+	struct crdt__dotbuf b = {NULL, 0, 0};
+	struct crdt_cc cc;
+	crdt__cc_init(&cc, m->a);
+	int rc = MESH_ENOMEM;
+	for (size_t i = 0; i < m->s.n; i++)
+		if (crdt__field_dots(m->a, &m->s.v[i], &b) != 0)
+			goto out;
+	if ((n > 0 && crdt__dotbuf_push(m->a, &b, extra, n) != 0) ||
+	    crdt__cc_add_many(&cc, b.v, b.n) != 0)
+		goto out;
+	crdt__cc_destroy(&m->cc);
+	m->cc = cc;
+	crdt__cc_init(&cc, m->a);
+	rc = 0;
+out:
+	crdt__cc_destroy(&cc);
+	mesh_free(m->a, b.v);
+	return rc;
 }

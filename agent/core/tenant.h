@@ -35,8 +35,8 @@
 	(TENANT_PROTOCOL_MAJOR << 8 | TENANT_PROTOCOL_MINOR)
 
 /* Limits on what a client may send. */
-#define TENANT_ID_MAX 128	    /* bytes of a tenant id, at least 1 */
-#define TENANT_KEY_MAX 1024	    /* bytes of a user key, at least 1 */
+#define TENANT_ID_MAX 128	     /* bytes of a tenant id, at least 1 */
+#define TENANT_KEY_MAX 256	     /* bytes of a user key, at least 1 */
 #define TENANT_VALUE_MAX (64u << 10) /* bytes of a value or set element */
 
 /* Ed25519 sizes, for capabilities. */
@@ -74,9 +74,8 @@ enum tenant_ack {
  * Checks an Ed25519 signature: true when @sig is @pub's signature of
  * @msg. The driver supplies it (libsodium in meshd); the core only asks.
  */
-typedef bool tenant_verify_fn(void *ctx, const uint8_t *pub,
-			      const uint8_t *msg, size_t len,
-			      const uint8_t *sig);
+typedef bool tenant_verify_fn(void *ctx, const uint8_t *pub, const uint8_t *msg,
+			      size_t len, const uint8_t *sig);
 
 /**
  * Tunables. tenant_config_default() fills every field but the identity,
@@ -88,7 +87,7 @@ struct tenant_config {
 	uint64_t replica_id; /* dot replica id: unique per node identity */
 	uint64_t seed;	     /* PRNG seed */
 	unsigned replicas;   /* RF: replicas per tenant, 1..RING_REPLICAS_MAX */
-	uint32_t anti_entropy_ms; /* digest exchange period per peer */
+	uint32_t anti_entropy_ms;    /* digest exchange period per peer */
 	uint32_t request_timeout_ms; /* give up waiting for acks after this */
 	/* Wall-clock time (capability expiry) = now_ms + wall_offset_ms. */
 	int64_t wall_offset_ms;
@@ -115,8 +114,8 @@ struct tenant_request {
 	size_t key_len;
 	const uint8_t *value; /* PUT, ADD, RM with an element */
 	size_t value_len;
-	bool has_value;	 /* RM: remove one element */
-	int64_t n;	 /* INC */
+	bool has_value; /* RM: remove one element */
+	int64_t n;	/* INC */
 	enum tenant_ack ack;
 	const uint8_t *tenant_key; /* CREATE: TENANT_PUBKEY_BYTES */
 };
@@ -161,10 +160,11 @@ struct tenant_stats {
 	uint64_t deltas_sent, deltas_recv, deltas_applied;
 	uint64_t delta_bytes_sent; /* encoded OR-map bytes of deltas sent */
 	uint64_t frames_sent, frame_bytes_sent, frames_recv;
-	uint64_t ae_rounds, ae_digest_mismatch, ae_pulls_sent,
-	    ae_pulls_served, ae_bytes_sent;
+	uint64_t ae_rounds, ae_digest_mismatch, ae_pulls_sent, ae_pulls_served,
+	    ae_bytes_sent;
 	uint64_t handoffs_done; /* tenants dropped after new owners had them */
 	uint64_t drop_decode, drop_version, drop_bad_delta;
+	uint64_t drop_output;  /* frames lost: no address or no memory */
 	uint64_t store_errors; /* commits that failed (disk or map full) */
 	uint64_t denied;       /* capability refused */
 	uint64_t over_quota;
@@ -176,7 +176,7 @@ struct tenant_info {
 	const char *tenant;
 	uint64_t keys, bytes;
 	uint64_t digest;
-	bool replica;  /* false: held only until its new owners have it */
+	bool replica;	 /* false: held only until its new owners have it */
 	unsigned behind; /* replicas whose last digest differed from ours */
 	uint64_t oldest_unacked_ms; /* age of the oldest delta not acked */
 };
@@ -200,7 +200,8 @@ int tenant_new(const struct tenant_config *cfg, const struct mesh_env *env,
 void tenant_free(struct tenant *t);
 
 /**
- * The view changed: @ring names replicas, @s gives addresses. Both are
+ * The view changed: @ring names replicas, @s gives addresses (NULL: the
+ * driver routes outputs by name and their addresses are zero). Both are
  * borrowed until the next tenant_set_view() (the driver keeps them alive).
  * Starts handoff of tenants whose replica set changed.
  */
@@ -222,6 +223,17 @@ int tenant_submit(struct tenant *t, uint64_t now_ms,
  */
 int tenant_recv(struct tenant *t, uint64_t now_ms, const uint8_t *data,
 		size_t len);
+
+/**
+ * Group commit. Between tenant_batch_begin() and tenant_batch_end(), every
+ * call's store writes join one batch of the store (tenant_kv.h), made
+ * durable at once by tenant_batch_end(); the frames and answers of those
+ * calls are released only then. Without them each call is its own batch.
+ * meshd opens a batch at the first call of a loop iteration and ends it
+ * before the loop waits again.
+ */
+void tenant_batch_begin(struct tenant *t);
+void tenant_batch_end(struct tenant *t, uint64_t now_ms);
 
 /** Runs timers: anti-entropy, handoff, request timeouts. */
 void tenant_tick(struct tenant *t, uint64_t now_ms);

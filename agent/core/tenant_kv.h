@@ -12,6 +12,11 @@
  *
  * Keys and values are byte strings. Keys are compared with memcmp, shorter
  * first on a common prefix (LMDB's default order).
+ *
+ * Batches exist because a durable commit costs a disk sync (about 1 ms
+ * here): the driver opens one, runs every operation that arrived in one
+ * loop iteration, and closes it, so thousands of writes share one sync
+ * and none is acknowledged before it.
  */
 #ifndef TENANT_KV_H
 #define TENANT_KV_H
@@ -67,6 +72,22 @@ struct tenant_kv {
 	 * key over TENANT_KV_KEY_MAX or empty) or MESH_EIO.
 	 */
 	int (*commit)(void *ctx, const struct tenant_kv_write *w, size_t n);
+	/**
+	 * Opens a batch (group commit). Until batch_end(), each commit()
+	 * is still all-or-nothing on its own (a failed one leaves the batch
+	 * as it was and the batch goes on), get() and scan() see what the
+	 * batch wrote, and nothing is durable yet. Returns 0, MESH_ESTATE (a
+	 * batch is already open) or MESH_EIO.
+	 */
+	int (*batch_begin)(void *ctx);
+	/**
+	 * Closes the batch. With @keep, makes every write of it durable at
+	 * once: one sync for many operations. Without @keep, or when that
+	 * fails, none of the batch's writes happened. Returns 0, MESH_ENOSPC
+	 * or MESH_EIO (then nothing of the batch was kept), MESH_ESTATE (no
+	 * batch open).
+	 */
+	int (*batch_end)(void *ctx, bool keep);
 };
 
 #endif

@@ -1,0 +1,524 @@
+/*
+ * test_tenant.c - the tenant core over an in-process cluster
+ * (tests/support/tenant_cluster.c): operations, replication, acks,
+ * anti-entropy, handoff, isolation, quotas, store failures, bad frames.
+ */
+#include "tenant_cluster.h"
+
+#include "mesh_err.h"
+#include "tenant_cap.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct tc *
+tc_new(size_t n, unsigned replicas)
+{
+	static struct tc c;
+	tc_init(&c, n, replicas);
+	return &c;
+}
+
+static const struct tc_reply *
+op(struct tc *c, size_t node, enum tenant_op o, const char *key,
+   const char *value, int64_t n, enum tenant_ack ack)
+{
+	uint64_t id =
+	    tc_submit(c, node, o, "acme", key, value, n, ack, NULL, 0);
+	assert_true(id != 0);
+	tc_run(c, 50);
+	const struct tc_reply *r = tc_find(c, id);
+	assert_non_null(r);
+	return r;
+}
+
+/* Replicas of "acme" as node indexes, from the nodes that hold it. */
+static size_t
+holders(struct tc *c, size_t *out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (tc_digest(c, i, "acme") != 0)
+			out[k++] = i;
+	return k;
+}
+
+static void
+test_tenant_put_get_anywhere(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(5, 3);
+	const struct tc_reply *r = tc_create(c, 0, "acme");
+	assert_non_null(r);
+	assert_int_equal(r->rc, 0);
+	r = op(c, 1, TENANT_OP_PUT, "colour", "blue", 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, 0);
+	assert_int_equal(r->acks, 1);
+	/* Every node answers, replica or not. */
+	for (size_t i = 0; i < c->n; i++) {
+		r = op(c, i, TENANT_OP_GET, "colour", NULL, 0, TENANT_ACK_ONE);
+		assert_int_equal(r->rc, 0);
+		assert_int_equal(r->kind, CRDT_MV);
+		assert_int_equal(r->nvalues, 1);
+		assert_string_equal(r->values[0], "blue");
+	}
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	r = op(c, 2, TENANT_OP_GET, "nothing", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, MESH_ENOENT);
+	tc_destroy(c);
+}
+
+static void
+test_tenant_replicas_converge_concurrent(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(6, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	tc_run(c, 500);
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	/* Two replicas write the same key before hearing of each other. */
+	uint64_t a = tc_submit(c, h[0], TENANT_OP_PUT, "acme", "k", "x", 0,
+			       TENANT_ACK_ONE, NULL, 0);
+	uint64_t b = tc_submit(c, h[1], TENANT_OP_PUT, "acme", "k", "y", 0,
+			       TENANT_ACK_ONE, NULL, 0);
+	for (int i = 0; i < 50; i++)
+		tc_submit(c, h[i % 3], TENANT_OP_INC, "acme", "hits", NULL, 2,
+			  TENANT_ACK_ONE, NULL, 0);
+	tc_run(c, 1000);
+	assert_int_equal(tc_find(c, a)->rc, 0);
+	assert_int_equal(tc_find(c, b)->rc, 0);
+	uint64_t d0 = tc_digest(c, h[0], "acme");
+	assert_true(d0 != 0);
+	assert_int_equal(tc_digest(c, h[1], "acme"), d0);
+	assert_int_equal(tc_digest(c, h[2], "acme"), d0);
+	const struct tc_reply *r =
+	    op(c, h[2], TENANT_OP_GET, "k", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->nvalues, 2); /* both concurrent values */
+	r = op(c, h[1], TENANT_OP_GET, "hits", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->kind, CRDT_PNCOUNTER);
+	assert_int_equal(r->counter, 100);
+	/* A later write replaces both. */
+	op(c, h[2], TENANT_OP_PUT, "k", "z", 0, TENANT_ACK_ALL);
+	r = op(c, h[0], TENANT_OP_GET, "k", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->nvalues, 1);
+	assert_string_equal(r->values[0], "z");
+	tc_destroy(c);
+}
+
+static void
+test_tenant_ack_levels(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(5, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	tc_run(c, 500);
+	const struct tc_reply *r =
+	    op(c, 4, TENANT_OP_PUT, "a", "1", 0, TENANT_ACK_ALL);
+	assert_int_equal(r->rc, 0);
+	assert_int_equal(r->acks, 3);
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	/* One replica down: quorum still answers, all times out with 2. */
+	tc_crash(c, h[2]);
+	size_t other = h[0];
+	r = op(c, other, TENANT_OP_PUT, "b", "2", 0, TENANT_ACK_QUORUM);
+	assert_int_equal(r->rc, 0);
+	assert_int_equal(r->acks, 2);
+	uint64_t id = tc_submit(c, other, TENANT_OP_PUT, "acme", "c", "3", 0,
+				TENANT_ACK_ALL, NULL, 0);
+	tc_run(c, 600);
+	r = tc_find(c, id);
+	assert_non_null(r);
+	assert_int_equal(r->rc, MESH_ETIMEDOUT);
+	assert_int_equal(r->acks, 2);
+	/* Back up: anti-entropy brings it what it missed. */
+	tc_restart(c, h[2]);
+	tc_run(c, 1500);
+	assert_int_equal(tc_digest(c, h[2], "acme"),
+			 tc_digest(c, h[0], "acme"));
+	r = op(c, h[2], TENANT_OP_GET, "c", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, 0);
+	assert_string_equal(r->values[0], "3");
+	tc_destroy(c);
+}
+
+static void
+test_tenant_isolation_every_op(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(4, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	/* A second tenant with its own key pair. */
+	unsigned char pk2[32], sk2[64], pk1[32];
+	crypto_sign_keypair(pk2, sk2);
+	memcpy(pk1, c->pk, 32);
+	memcpy(c->pk, pk2, 32);
+	assert_int_equal(tc_create(c, 1, "globex")->rc, 0);
+	memcpy(c->pk, pk1, 32);
+	uint8_t gcap[512];
+	size_t glen = tc_cap("globex", TENANT_READ | TENANT_WRITE, 0, pk2, sk2,
+			     gcap, sizeof(gcap));
+	op(c, 0, TENANT_OP_PUT, "secret", "acme-only", 0, TENANT_ACK_ALL);
+	/* globex's capability on acme: refused for every operation. */
+	enum tenant_op ops[] = {TENANT_OP_GET,	 TENANT_OP_PUT, TENANT_OP_INC,
+				TENANT_OP_ADD,	 TENANT_OP_RM,	TENANT_OP_KEYS,
+				TENANT_OP_DIGEST};
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
+		for (size_t i = 0; i < c->n; i++) {
+			uint64_t id =
+			    tc_submit(c, i, ops[k], "acme", "secret", "v", 1,
+				      TENANT_ACK_ONE, gcap, glen);
+			tc_run(c, 30);
+			const struct tc_reply *r = tc_find(c, id);
+			assert_non_null(r);
+			assert_int_equal(r->rc, MESH_EAUTH);
+			assert_int_equal(r->nvalues, 0);
+		}
+	/* A capability that names acme but is signed by globex's key. */
+	uint8_t forged[512];
+	size_t flen =
+	    tc_cap("acme", TENANT_READ, 0, pk2, sk2, forged, sizeof(forged));
+	uint64_t id = tc_submit(c, 2, TENANT_OP_GET, "acme", "secret", NULL, 0,
+				TENANT_ACK_ONE, forged, flen);
+	tc_run(c, 30);
+	assert_int_equal(tc_find(c, id)->rc, MESH_EAUTH);
+	/* Read-only, expired and garbage capabilities. */
+	uint8_t ro[512], old[512];
+	size_t rolen =
+	    tc_cap("acme", TENANT_READ, 0, c->pk, c->sk, ro, sizeof(ro));
+	size_t oldlen = tc_cap("acme", TENANT_READ | TENANT_WRITE, 1000, c->pk,
+			       c->sk, old, sizeof(old));
+	id = tc_submit(c, 0, TENANT_OP_PUT, "acme", "x", "1", 0, TENANT_ACK_ONE,
+		       ro, rolen);
+	tc_run(c, 30);
+	assert_int_equal(tc_find(c, id)->rc, MESH_EAUTH);
+	id = tc_submit(c, 0, TENANT_OP_GET, "acme", "secret", NULL, 0,
+		       TENANT_ACK_ONE, ro, rolen);
+	tc_run(c, 30);
+	assert_int_equal(tc_find(c, id)->rc, 0);
+	id = tc_submit(c, 0, TENANT_OP_GET, "acme", "secret", NULL, 0,
+		       TENANT_ACK_ONE, old, oldlen);
+	tc_run(c, 30);
+	assert_int_equal(tc_find(c, id)->rc, MESH_ESTATE);
+	id = tc_submit(c, 0, TENANT_OP_GET, "acme", "secret", NULL, 0,
+		       TENANT_ACK_ONE, (const uint8_t *)"junk", 4);
+	tc_run(c, 30);
+	assert_int_equal(tc_find(c, id)->rc, MESH_EDECODE);
+	/* And a second create of acme is refused. */
+	assert_int_equal(tc_create(c, 3, "acme")->rc, MESH_EEXIST);
+	tc_destroy(c);
+}
+
+static void
+test_tenant_sets_and_removes(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(4, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	op(c, 1, TENANT_OP_ADD, "tags", "b", 0, TENANT_ACK_ALL);
+	op(c, 2, TENANT_OP_ADD, "tags", "a", 0, TENANT_ACK_ALL);
+	op(c, 3, TENANT_OP_ADD, "tags", "c", 0, TENANT_ACK_ALL);
+	op(c, 0, TENANT_OP_RM, "tags", "b", 0, TENANT_ACK_ALL);
+	const struct tc_reply *r =
+	    op(c, 1, TENANT_OP_GET, "tags", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->kind, CRDT_ORSET);
+	assert_int_equal(r->nvalues, 2);
+	assert_string_equal(r->values[0], "a");
+	assert_string_equal(r->values[1], "c");
+	op(c, 0, TENANT_OP_PUT, "name", "v", 0, TENANT_ACK_ALL);
+	r = op(c, 2, TENANT_OP_KEYS, NULL, NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->nvalues, 2);
+	assert_string_equal(r->values[0], "name");
+	assert_string_equal(r->values[1], "tags");
+	/* Removing the key removes every kind under it, on every replica. */
+	r = op(c, 3, TENANT_OP_RM, "tags", NULL, 0, TENANT_ACK_ALL);
+	assert_int_equal(r->rc, 0);
+	for (size_t i = 0; i < c->n; i++) {
+		r = op(c, i, TENANT_OP_GET, "tags", NULL, 0, TENANT_ACK_ONE);
+		assert_int_equal(r->rc, MESH_ENOENT);
+	}
+	tc_run(c, 600);
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	assert_int_equal(tc_digest(c, h[0], "acme"),
+			 tc_digest(c, h[1], "acme"));
+	tc_destroy(c);
+}
+
+static void
+test_tenant_anti_entropy_brings_removals(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(4, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	tc_run(c, 300);
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	op(c, h[0], TENANT_OP_ADD, "s", "keep", 0, TENANT_ACK_ALL);
+	op(c, h[0], TENANT_OP_ADD, "s", "drop", 0, TENANT_ACK_ALL);
+	op(c, h[0], TENANT_OP_PUT, "gone", "x", 0, TENANT_ACK_ALL);
+	/* h[2] is cut off while a remove and new writes happen. */
+	c->node[h[2]].group = 1;
+	op(c, h[0], TENANT_OP_RM, "s", "drop", 0, TENANT_ACK_ONE);
+	op(c, h[1], TENANT_OP_RM, "gone", NULL, 0, TENANT_ACK_ONE);
+	op(c, h[1], TENANT_OP_PUT, "new", "y", 0, TENANT_ACK_ONE);
+	tc_run(c, 400);
+	assert_true(tc_digest(c, h[2], "acme") != tc_digest(c, h[0], "acme"));
+	c->node[h[2]].group = 0;
+	tc_run(c, 1000);
+	assert_int_equal(tc_digest(c, h[2], "acme"),
+			 tc_digest(c, h[0], "acme"));
+	const struct tc_reply *r =
+	    op(c, h[2], TENANT_OP_GET, "s", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->nvalues, 1);
+	assert_string_equal(r->values[0], "keep");
+	r = op(c, h[2], TENANT_OP_GET, "gone", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, MESH_ENOENT);
+	r = op(c, h[2], TENANT_OP_GET, "new", NULL, 0, TENANT_ACK_ONE);
+	assert_string_equal(r->values[0], "y");
+	tc_destroy(c);
+}
+
+static void
+test_tenant_handoff_keeps_data(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(8, 3);
+	/* Start with 3 nodes in the view; the others join later. */
+	for (size_t i = 3; i < c->n; i++)
+		c->node[i].in_view = false;
+	tc_view(c);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	for (int i = 0; i < 40; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%d", i);
+		op(c, (size_t)i % 3, TENANT_OP_PUT, k, k, 0, TENANT_ACK_QUORUM);
+	}
+	op(c, 0, TENANT_OP_RM, "k7", NULL, 0, TENANT_ACK_ALL);
+	for (size_t i = 3; i < c->n; i++)
+		c->node[i].in_view = true;
+	tc_view(c);
+	tc_run(c, 3000);
+	/* Exactly the three new owners hold it; every key is there. */
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	uint64_t d = tc_digest(c, h[0], "acme");
+	for (size_t i = 1; i < 3; i++)
+		assert_int_equal(tc_digest(c, h[i], "acme"), d);
+	for (int i = 0; i < 40; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%d", i);
+		const struct tc_reply *r =
+		    op(c, h[i % 3], TENANT_OP_GET, k, NULL, 0, TENANT_ACK_ONE);
+		if (i == 7) {
+			assert_int_equal(r->rc, MESH_ENOENT);
+			continue;
+		}
+		assert_int_equal(r->rc, 0);
+		assert_string_equal(r->values[0], k);
+	}
+	tc_destroy(c);
+}
+
+/* A state bigger than one pull answer moves in several parts; each part
+ * must claim only what it carries, or the receiver would believe it has
+ * seen the fields of parts still to come and drop them on arrival. */
+static void
+test_tenant_big_state_moves_in_parts(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(4, 3);
+	c->node[3].in_view = false;
+	tc_view(c);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	enum { KEYS = 9000 };
+	for (int i = 0; i < KEYS; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "key%05d", i);
+		tc_submit(c, (size_t)i % 3, TENANT_OP_PUT, "acme", k, k, 0,
+			  TENANT_ACK_ONE, NULL, 0);
+	}
+	tc_run(c, 500);
+	c->node[3].in_view = true;
+	tc_view(c);
+	tc_run(c, 3000);
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	uint64_t d = tc_digest(c, h[0], "acme");
+	assert_int_equal(tc_digest(c, h[1], "acme"), d);
+	assert_int_equal(tc_digest(c, h[2], "acme"), d);
+	bool has3 = false;
+	for (size_t i = 0; i < 3; i++)
+		has3 |= h[i] == 3;
+	assert_true(has3);
+	struct tenant_info info;
+	for (size_t k = 0; k < tenant_count(c->node[3].t); k++) {
+		tenant_info_at(c->node[3].t, c->now, k, &info);
+		if (strcmp(info.tenant, "acme") == 0)
+			assert_int_equal(info.keys, KEYS + 1);
+	}
+	for (int i = 0; i < KEYS; i += 997) {
+		char k[16];
+		snprintf(k, sizeof(k), "key%05d", i);
+		const struct tc_reply *r =
+		    op(c, 3, TENANT_OP_GET, k, NULL, 0, TENANT_ACK_ONE);
+		assert_int_equal(r->rc, 0);
+		assert_string_equal(r->values[0], k);
+	}
+	tc_destroy(c);
+}
+
+static void
+test_tenant_store_full_refuses_cleanly(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(3, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	op(c, 0, TENANT_OP_PUT, "a", "1", 0, TENANT_ACK_ALL);
+	uint64_t before = tc_digest(c, 0, "acme");
+	c->node[0].kv.fail_commits = 1;
+	const struct tc_reply *r =
+	    op(c, 0, TENANT_OP_PUT, "a", "2", 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, MESH_ENOSPC);
+	assert_non_null(strstr(r->error, "nothing written"));
+	assert_int_equal(tc_digest(c, 0, "acme"), before);
+	r = op(c, 0, TENANT_OP_GET, "a", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, 0);
+	assert_string_equal(r->values[0], "1");
+	/* The next write works. */
+	r = op(c, 0, TENANT_OP_PUT, "a", "3", 0, TENANT_ACK_ALL);
+	assert_int_equal(r->rc, 0);
+	tc_destroy(c);
+}
+
+static void
+test_tenant_restart_keeps_dots(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(3, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	op(c, 0, TENANT_OP_INC, "n", NULL, 5, TENANT_ACK_ALL);
+	tc_crash(c, 0);
+	tc_restart(c, 0);
+	/* A restarted node continues its dots: its new increment must not
+	 * be mistaken for the old one on the other replicas. */
+	op(c, 0, TENANT_OP_INC, "n", NULL, 7, TENANT_ACK_ALL);
+	const struct tc_reply *r =
+	    op(c, 1, TENANT_OP_GET, "n", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->counter, 12);
+	tc_destroy(c);
+}
+
+static void
+test_tenant_quota_and_rate(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(1, 1);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	/* Quotas are config: restart the node with them. The key field
+	 * counts as one key, so three more fit. */
+	tc_crash(c, 0);
+	c->quota_keys = 4;
+	c->quota_bytes = 1 << 20;
+	tc_restart(c, 0);
+	const struct tc_reply *r;
+	for (int i = 0; i < 3; i++) {
+		char k[8];
+		snprintf(k, sizeof(k), "k%d", i);
+		r = op(c, 0, TENANT_OP_PUT, k, "v", 0, TENANT_ACK_ONE);
+		assert_int_equal(r->rc, 0);
+	}
+	uint64_t before = tc_digest(c, 0, "acme");
+	r = op(c, 0, TENANT_OP_PUT, "k3", "v", 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, MESH_EFULL);
+	assert_non_null(strstr(r->error, "quota"));
+	assert_int_equal(tc_digest(c, 0, "acme"), before);
+	/* Overwriting and removing still work over the quota. */
+	r = op(c, 0, TENANT_OP_PUT, "k1", "w", 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, 0);
+	r = op(c, 0, TENANT_OP_RM, "k0", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, 0);
+	r = op(c, 0, TENANT_OP_PUT, "k3", "v", 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, 0);
+	/* Rate: a burst of 3, then one per second. */
+	tc_crash(c, 0);
+	c->quota_keys = 0;
+	c->rate_per_s = 1;
+	c->rate_burst = 3;
+	tc_restart(c, 0);
+	int ok = 0, limited = 0;
+	for (int i = 0; i < 6; i++) {
+		uint64_t id = tc_submit(c, 0, TENANT_OP_INC, "acme", "n", NULL,
+					1, TENANT_ACK_ONE, NULL, 0);
+		const struct tc_reply *x = tc_find(c, id);
+		assert_non_null(x);
+		ok += x->rc == 0;
+		limited += x->rc == MESH_EAGAIN;
+	}
+	assert_int_equal(ok, 3);
+	assert_int_equal(limited, 3);
+	tc_run(c, 1100);
+	r = op(c, 0, TENANT_OP_INC, "n", NULL, 1, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, 0);
+	r = op(c, 0, TENANT_OP_GET, "n", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->counter, 4);
+	tc_destroy(c);
+}
+
+static void
+test_tenant_hostile_frames(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(3, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	struct tenant *t = c->node[1].t;
+	uint64_t before = tc_digest(c, 1, "acme");
+	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01, 0x02};
+	assert_int_equal(tenant_recv(t, c->now, junk, sizeof(junk)),
+			 MESH_EDECODE);
+	/* protocol_version 2.0 */
+	static const uint8_t v2[] = {0x08, 0x80, 0x04, 0x12, 0x02, 'n', '0'};
+	assert_int_equal(tenant_recv(t, c->now, v2, sizeof(v2)), MESH_EVERSION);
+	/* A delta with a map that is not an OR-map is counted, not
+	 * applied: field 3 (deltas) { tenant "acme", map = garbage }. */
+	static const uint8_t bad[] = {0x08, 0x80, 0x02, 0x12, 0x02, 'n', '0',
+				      0x1a, 0x0b, 0x0a, 0x04, 'a',  'c', 'm',
+				      'e',  0x1a, 0x03, 0xff, 0xff, 0xff};
+	assert_int_equal(tenant_recv(t, c->now, bad, sizeof(bad)), 0);
+	const struct tenant_stats *st = tenant_stats(t);
+	assert_true(st->drop_decode >= 1);
+	assert_true(st->drop_version >= 1);
+	assert_true(st->drop_bad_delta >= 1);
+	assert_int_equal(tc_digest(c, 1, "acme"), before);
+	/* Every truncation of a real frame is refused or harmless. */
+	tc_destroy(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_tenant_put_get_anywhere),
+	    cmocka_unit_test(test_tenant_replicas_converge_concurrent),
+	    cmocka_unit_test(test_tenant_ack_levels),
+	    cmocka_unit_test(test_tenant_isolation_every_op),
+	    cmocka_unit_test(test_tenant_sets_and_removes),
+	    cmocka_unit_test(test_tenant_anti_entropy_brings_removals),
+	    cmocka_unit_test(test_tenant_handoff_keeps_data),
+	    cmocka_unit_test(test_tenant_big_state_moves_in_parts),
+	    cmocka_unit_test(test_tenant_store_full_refuses_cleanly),
+	    cmocka_unit_test(test_tenant_restart_keeps_dots),
+	    cmocka_unit_test(test_tenant_quota_and_rate),
+	    cmocka_unit_test(test_tenant_hostile_frames),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
