@@ -1,17 +1,75 @@
 /*
- * net.c - UDP and TCP transport for the swim, with sealing.
+ * net.c - UDP and TCP transport for the swim and the tenant service, with
+ * sealing.
  *
  * Datagrams go out with uv_udp_try_send() from a buffer inside struct net:
  * no allocation per packet. When the socket would block, a copy is queued
- * with uv_udp_send(). Streams are short-lived: one push-pull exchange per
- * connection, cut after NET_STREAM_TIMEOUT_MS.
+ * with uv_udp_send(). Swim streams are short-lived: one push-pull exchange
+ * per connection, cut after NET_STREAM_TIMEOUT_MS.
+ *
+ * Tenant channel. The length word of a frame carries NET_TENANT_FLAG in its
+ * top bit, so both kinds share the listener and a swim frame is unchanged
+ * on the wire (net.h). Each node keeps one outgoing stream per peer name
+ * (struct net_peer) and only writes on it; a peer's frames reach us on the
+ * stream it opened. Frames are sealed straight into their own heap buffer
+ * (no copy) and queued on the peer; at the end of each net_flush() every
+ * peer with frames gets one uv_write() with one buffer per frame, so a
+ * burst of writes costs one writev() per peer instead of one per frame.
+ * Frames queued while connecting leave in one write on connect. What
+ * cannot be sent (peer failing, queue over its cap) is dropped and counted:
+ * the tenant core has timeouts and anti-entropy, so a lost frame costs a
+ * retry, while waiting on a dead peer would cost memory. A failed stream
+ * drops its queue and the peer is left alone for a backoff (200 ms
+ * doubling to 5 s); the next frame after it reconnects.
+ *
+ * A stream that carried a tenant frame is long-lived: it is closed after
+ * an idle time without a frame rather than NET_STREAM_TIMEOUT_MS after it
+ * opened. Read buffers grow with the frame being read and shrink back once
+ * a large frame is consumed, so an idle stream pins no more than 128 KiB.
  */
 #include "net.h"
 
 #include "mesh_err.h"
+#include "mesh_hash.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Read buffers grow in steps of this and shrink back to twice this. */
+#define NET__READ_CHUNK 65536
+
+/* A tenant frame waiting on its peer, or in a write: length word and
+ * sealed bytes, ready for the wire. */
+struct net_frame {
+	struct net_frame *next;
+	size_t len;
+	uint8_t data[];
+};
+
+/* One peer we send tenant frames to: its outgoing stream and its queue. */
+struct net_peer {
+	struct net_peer *next;	     /* hash chain */
+	struct net_peer *dirty_next; /* on n->dirty */
+	char name[SWIM_NAME_MAX + 1];
+	struct swim_addr addr;
+	struct net_conn *conn; /* NULL: no stream */
+	bool connected;	       /* conn is up (else connecting) */
+	bool dirty;
+	struct net_frame *head, **tail; /* not yet handed to uv_write */
+	size_t nqueued, queued_bytes;
+	uint32_t backoff_ms; /* 0: the last stream did not fail */
+	uint64_t retry_at;   /* frames before this are dropped */
+	uint64_t up_since;   /* when conn connected */
+	uint64_t last_used;  /* last frame queued, for reclaiming the peer */
+};
+
+/* One uv_write of a batch of tenant frames. */
+struct net_twrite {
+	uv_write_t req;
+	struct net_frame *frames;
+	size_t nframes, bytes;
+	uv_buf_t bufs[];
+};
 
 struct net_conn {
 	uv_tcp_t handle;
@@ -25,6 +83,10 @@ struct net_conn {
 	size_t first_len;
 	uint64_t deadline_ms;
 	bool closing;
+	bool tenant;		/* carried a tenant frame: idle rule applies */
+	struct net_peer *tpeer; /* outgoing tenant stream of this peer */
+	size_t inflight;	/* tenant bytes in writes not yet done */
+	uint64_t progress_ms;	/* last write done while inflight > 0 */
 };
 
 struct net_write {
@@ -131,6 +193,22 @@ net_parse_addr(const char *text, uint16_t default_port, struct swim_addr *out)
 /* ---- sending ------------------------------------------------------------- */
 
 static void
+net__put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t
+net__get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void
 net__udp_sent(uv_udp_send_t *req, int status)
 {
 	struct net_udp_send *s = (struct net_udp_send *)req;
@@ -183,12 +261,19 @@ net__conn_closed(uv_handle_t *h)
 	free(c);
 }
 
+/* Closes @c; an outgoing tenant stream is detached from its peer, whose
+ * queue stays for the next stream. */
 static void
 net__conn_close(struct net_conn *c)
 {
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->tpeer != NULL) {
+		c->tpeer->conn = NULL;
+		c->tpeer->connected = false;
+		c->tpeer = NULL;
+	}
 	*c->pprev = c->next;
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
@@ -206,7 +291,7 @@ net__written(uv_write_t *req, int status)
 	free(req);
 }
 
-/* Seals @len bytes and writes them as one frame. */
+/* Seals @len bytes and writes them as one swim frame. */
 static int
 net__write_frame(struct net_conn *c, const uint8_t *data, size_t len)
 {
@@ -221,10 +306,7 @@ net__write_frame(struct net_conn *c, const uint8_t *data, size_t len)
 		free(w);
 		return rc;
 	}
-	w->data[0] = (uint8_t)(sealed_len >> 24);
-	w->data[1] = (uint8_t)(sealed_len >> 16);
-	w->data[2] = (uint8_t)(sealed_len >> 8);
-	w->data[3] = (uint8_t)sealed_len;
+	net__put_be32(w->data, (uint32_t)sealed_len);
 	uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)(4 + sealed_len));
 	rc =
 	    uv_write(&w->req, (uv_stream_t *)&c->handle, &buf, 1, net__written);
@@ -255,17 +337,340 @@ net__open(struct net *n, const uint8_t *sealed, size_t len, uint8_t *out,
 	return rc;
 }
 
+/* ---- tenant peers -------------------------------------------------------- */
+
+static struct net_conn *net__conn_new(struct net *n);
+static void net__conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void net__conn_read(uv_stream_t *stream, ssize_t nread,
+			   const uv_buf_t *buf);
+static void net__connected(uv_connect_t *req, int status);
+
+/* Frees a list of frames; returns how many there were. */
+static size_t
+net__frames_free(struct net_frame *f)
+{
+	size_t count = 0;
+	while (f != NULL) {
+		struct net_frame *next = f->next;
+		free(f);
+		f = next;
+		count++;
+	}
+	return count;
+}
+
+static void
+net__peer_drop_queue(struct net *n, struct net_peer *p)
+{
+	n->c.tenant_drop_down += net__frames_free(p->head);
+	p->head = NULL;
+	p->tail = &p->head;
+	p->nqueued = 0;
+	p->queued_bytes = 0;
+}
+
+/*
+ * The stream to @p failed: close it, drop what waits for it and leave the
+ * peer alone for a while. The backoff doubles while streams keep failing
+ * and starts over when the last one had stayed up for longer than the
+ * longest backoff, so a peer that accepts and then drops every stream
+ * (a wrong key) costs a connect per 5 s, not per frame.
+ */
+static void
+net__peer_fail(struct net *n, struct net_peer *p, uint64_t now, const char *why)
+{
+	n->c.stream_errors++;
+	MESH_LOG(n->env, MESH_LOG_DEBUG, "net: tenant stream to %s: %s",
+		 p->name, why);
+	bool stayed_up =
+	    p->connected && now - p->up_since >= n->tune.tenant_backoff_max_ms;
+	if (p->conn != NULL)
+		net__conn_close(p->conn);
+	net__peer_drop_queue(n, p);
+	if (p->backoff_ms == 0 || stayed_up)
+		p->backoff_ms = n->tune.tenant_backoff_min_ms;
+	else if (p->backoff_ms < n->tune.tenant_backoff_max_ms / 2)
+		p->backoff_ms *= 2;
+	else
+		p->backoff_ms = n->tune.tenant_backoff_max_ms;
+	p->retry_at = now + p->backoff_ms;
+}
+
+static size_t
+net__peer_bucket(const char *name, size_t len)
+{
+	return (size_t)(mesh_hash_bytes(name, len, 0) % NET_PEER_BUCKETS);
+}
+
+static struct net_peer *
+net__peer_get(struct net *n, const char *name, size_t len)
+{
+	size_t b = net__peer_bucket(name, len);
+	for (struct net_peer *p = n->peers[b]; p != NULL; p = p->next)
+		if (memcmp(p->name, name, len) == 0 && p->name[len] == 0)
+			return p;
+	struct net_peer *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	memcpy(p->name, name, len);
+	p->tail = &p->head;
+	p->next = n->peers[b];
+	n->peers[b] = p;
+	return p;
+}
+
+/* Frees every peer; their streams must be closed already or are closed
+ * here, their queues count as dropped. */
+static void
+net__peers_free(struct net *n)
+{
+	for (size_t b = 0; b < NET_PEER_BUCKETS; b++) {
+		while (n->peers[b] != NULL) {
+			struct net_peer *p = n->peers[b];
+			n->peers[b] = p->next;
+			if (p->conn != NULL)
+				net__conn_close(p->conn);
+			net__peer_drop_queue(n, p);
+			free(p);
+		}
+	}
+	n->dirty = NULL;
+}
+
+/* Forgets peers we have not sent to for an idle time and have nothing
+ * for: the table follows the peers the tenant core talks to. */
+static void
+net__peers_reclaim(struct net *n, uint64_t now)
+{
+	for (size_t b = 0; b < NET_PEER_BUCKETS; b++) {
+		struct net_peer **pp = &n->peers[b];
+		while (*pp != NULL) {
+			struct net_peer *p = *pp;
+			if (p->conn == NULL && p->head == NULL && !p->dirty &&
+			    now >= p->retry_at &&
+			    now - p->last_used >= n->tune.tenant_idle_ms) {
+				*pp = p->next;
+				free(p);
+			} else {
+				pp = &p->next;
+			}
+		}
+	}
+}
+
+static int
+net__peer_connect(struct net *n, struct net_peer *p, uint64_t now)
+{
+	struct net_conn *c = net__conn_new(n);
+	if (c == NULL)
+		return MESH_ENOMEM;
+	c->tpeer = p;
+	c->peer = p->addr;
+	c->deadline_ms = now + n->tune.stream_timeout_ms;
+	p->conn = c;
+	p->connected = false;
+	n->c.tenant_connects++;
+	struct sockaddr_storage ss;
+	net__to_sockaddr(&p->addr, &ss);
+	c->connect_req.data = c;
+	if (uv_tcp_connect(&c->connect_req, &c->handle, (struct sockaddr *)&ss,
+			   net__connected) < 0)
+		return MESH_EIO;
+	return 0;
+}
+
+static void
+net__twritten(uv_write_t *req, int status)
+{
+	struct net_twrite *w = (struct net_twrite *)req;
+	struct net_conn *c = req->handle->data;
+	struct net *n = c->net;
+	uint64_t now = net_now_ms();
+	c->inflight -= w->bytes;
+	c->progress_ms = now;
+	if (status == 0) {
+		n->c.tenant_frames_sent += w->nframes;
+		n->c.tenant_bytes_sent += w->bytes;
+	} else {
+		n->c.tenant_drop_down += w->nframes;
+		/* Cancelled: the stream is being closed already. */
+		if (status != UV_ECANCELED && c->tpeer != NULL)
+			net__peer_fail(n, c->tpeer, now, uv_strerror(status));
+	}
+	net__frames_free(w->frames);
+	free(w);
+}
+
+/* Hands everything queued for @p to one uv_write, if its stream is up. */
+static void
+net__peer_kick(struct net *n, struct net_peer *p, uint64_t now)
+{
+	if (!p->connected || p->head == NULL)
+		return;
+	struct net_conn *c = p->conn;
+	struct net_twrite *w =
+	    malloc(sizeof(*w) + p->nqueued * sizeof(uv_buf_t));
+	if (w == NULL)
+		return; /* the frames wait for the next flush */
+	size_t i = 0;
+	for (struct net_frame *f = p->head; f != NULL; f = f->next)
+		w->bufs[i++] = uv_buf_init((char *)f->data, (unsigned)f->len);
+	w->frames = p->head;
+	w->nframes = p->nqueued;
+	w->bytes = p->queued_bytes;
+	p->head = NULL;
+	p->tail = &p->head;
+	p->nqueued = 0;
+	p->queued_bytes = 0;
+	if (c->inflight == 0)
+		c->progress_ms = now;
+	c->inflight += w->bytes;
+	int rc = uv_write(&w->req, (uv_stream_t *)&c->handle, w->bufs,
+			  (unsigned)w->nframes, net__twritten);
+	if (rc < 0) {
+		c->inflight -= w->bytes;
+		n->c.tenant_drop_down += net__frames_free(w->frames);
+		free(w);
+		net__peer_fail(n, p, now, uv_strerror(rc));
+		return;
+	}
+	n->c.tenant_writes++;
+	c->deadline_ms = now + n->tune.tenant_idle_ms;
+}
+
+static void
+net__peers_kick(struct net *n)
+{
+	uint64_t now = net_now_ms();
+	while (n->dirty != NULL) {
+		struct net_peer *p = n->dirty;
+		n->dirty = p->dirty_next;
+		p->dirty = false;
+		p->dirty_next = NULL;
+		net__peer_kick(n, p, now);
+	}
+}
+
+/* Our stream to a peer connected, or did not. */
+static void
+net__peer_connected(struct net_conn *c, int status)
+{
+	struct net *n = c->net;
+	struct net_peer *p = c->tpeer;
+	uint64_t now = net_now_ms();
+	if (status < 0) {
+		net__peer_fail(n, p, now, uv_strerror(status));
+		return;
+	}
+	/* We only write, but read to see the peer close and to take
+	 * tenant frames if it ever answers on this stream. */
+	int rc = uv_read_start((uv_stream_t *)&c->handle, net__conn_alloc,
+			       net__conn_read);
+	if (rc != 0) {
+		net__peer_fail(n, p, now, uv_strerror(rc));
+		return;
+	}
+	/* Small frames (acks) must not wait for Nagle; big batches are
+	 * written in one go anyway. */
+	uv_tcp_nodelay(&c->handle, 1);
+	p->connected = true;
+	p->up_since = now;
+	c->deadline_ms = now + n->tune.tenant_idle_ms;
+	net__peer_kick(n, p, now);
+}
+
+/* Seals a tenant output into a frame on its peer's queue. */
+static void
+net__tenant_send(struct net *n, const struct tenant_output *o, uint64_t now)
+{
+	size_t name_len = o->to != NULL ? strnlen(o->to, SWIM_NAME_MAX + 1) : 0;
+	if (name_len == 0 || name_len > SWIM_NAME_MAX ||
+	    (o->addr.family != 4 && o->addr.family != 6) ||
+	    o->len > NET_TENANT_FRAME_MAX - SEAL_OVERHEAD) {
+		n->c.tenant_send_errors++;
+		return;
+	}
+	struct net_peer *p = net__peer_get(n, o->to, name_len);
+	if (p == NULL) {
+		n->c.tenant_send_errors++;
+		return;
+	}
+	p->last_used = now;
+	if (!swim_addr_equal(&p->addr, &o->addr)) {
+		/* It moved: what waits goes to the new address, what was
+		 * written to the old one is lost; a new address gets a fresh
+		 * start. */
+		if (p->conn != NULL)
+			net__conn_close(p->conn);
+		p->addr = o->addr;
+		p->backoff_ms = 0;
+		p->retry_at = 0;
+	}
+	if (p->conn == NULL) {
+		if (now < p->retry_at) {
+			n->c.tenant_drop_down++;
+			return;
+		}
+		if (net__peer_connect(n, p, now) != 0) {
+			net__peer_fail(n, p, now, "cannot connect");
+			n->c.tenant_drop_down++;
+			return;
+		}
+	}
+	size_t cap = o->len + SEAL_OVERHEAD;
+	if (p->queued_bytes + p->conn->inflight + 4 + cap >
+	    n->tune.tenant_queue_max) {
+		n->c.tenant_drop_queue++;
+		return;
+	}
+	struct net_frame *f = malloc(sizeof(*f) + 4 + cap);
+	size_t sealed_len;
+	if (f == NULL || seal_seal(n->ring, o->data, o->len, f->data + 4, cap,
+				   &sealed_len) != 0) {
+		free(f);
+		n->c.tenant_send_errors++;
+		return;
+	}
+	net__put_be32(f->data, (uint32_t)sealed_len | NET_TENANT_FLAG);
+	f->len = 4 + sealed_len;
+	f->next = NULL;
+	*p->tail = f;
+	p->tail = &f->next;
+	p->nqueued++;
+	p->queued_bytes += f->len;
+	if (!p->dirty) {
+		p->dirty = true;
+		p->dirty_next = n->dirty;
+		n->dirty = p;
+	}
+}
+
 /* ---- streams ------------------------------------------------------------- */
 
+/*
+ * Grows the read buffer by doubling, but never past the frame being read
+ * plus one chunk: a 16 MiB frame needs 16 MiB, not 32. Growth follows the
+ * bytes that arrive, never the length a peer announces, so four bytes from
+ * a stranger cannot make us allocate 16 MiB.
+ */
 static void
 net__conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct net_conn *c = h->data;
 	(void)suggested;
-	if (c->rcap - c->rlen < 65536) {
-		size_t ncap = c->rcap ? c->rcap * 2 : 65536;
-		while (ncap - c->rlen < 65536)
+	if (c->rcap - c->rlen < NET__READ_CHUNK) {
+		size_t need = c->rlen + NET__READ_CHUNK;
+		size_t ncap = c->rcap ? c->rcap : NET__READ_CHUNK;
+		while (ncap < need)
 			ncap *= 2;
+		if (c->rlen >= 4) {
+			/* The header was checked against the limits. */
+			size_t flen =
+			    4 + (net__get_be32(c->rbuf) & ~NET_TENANT_FLAG);
+			size_t fit = flen > need ? flen : need;
+			if (ncap > fit)
+				ncap = fit;
+		}
 		uint8_t *p = realloc(c->rbuf, ncap);
 		if (p == NULL) {
 			*buf = uv_buf_init(NULL, 0);
@@ -278,7 +683,26 @@ net__conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 			   (unsigned)(c->rcap - c->rlen));
 }
 
-/* Handles one complete sealed frame. Returns false to close the stream. */
+/* After a large frame: give the memory back, keep a small buffer. */
+static void
+net__conn_shrink(struct net_conn *c)
+{
+	if (c->rcap <= 2 * NET__READ_CHUNK || c->rlen > NET__READ_CHUNK)
+		return;
+	if (c->rlen == 0) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+		return;
+	}
+	uint8_t *p = realloc(c->rbuf, 2 * NET__READ_CHUNK);
+	if (p != NULL) {
+		c->rbuf = p;
+		c->rcap = 2 * NET__READ_CHUNK;
+	}
+}
+
+/* Handles one complete sealed swim frame. Returns false to close. */
 static bool
 net__conn_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 {
@@ -306,6 +730,64 @@ net__conn_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 	return keep;
 }
 
+/* Sends what the cores have queued; the writes wait for the next kick. */
+static void net__drain(struct net *n);
+
+/*
+ * Handles one complete sealed tenant frame. Returns false to close. The
+ * outputs of the tenant are drained after each frame (its outbox is
+ * bounded) but written once the whole read is handled.
+ */
+static bool
+net__conn_tenant_frame(struct net_conn *c, const uint8_t *frame, size_t len)
+{
+	struct net *n = c->net;
+	uint8_t *plain = n->plain;
+	size_t cap = sizeof(n->plain);
+	if (len > cap) {
+		plain = malloc(len);
+		cap = len;
+		if (plain == NULL) {
+			n->c.stream_errors++;
+			return false;
+		}
+	}
+	size_t plain_len;
+	int rc = net__open(n, frame, len, plain, cap, &plain_len);
+	if (rc == 0) {
+		uint64_t now = net_now_ms();
+		n->c.tenant_frames_recv++;
+		n->c.tenant_bytes_recv += 4 + len;
+		/*
+		 * An accepted stream waits an eighth longer than the sender's
+		 * idle time: the sender sees the silence first and closes, so
+		 * a frame it writes is never lost to a close from this side.
+		 */
+		c->tenant = true;
+		c->deadline_ms = now + n->tune.tenant_idle_ms;
+		if (c->tpeer == NULL)
+			c->deadline_ms += n->tune.tenant_idle_ms / 8;
+		if (n->tenant_ops->recv(n->tenant, now, plain, plain_len) != 0)
+			n->c.tenant_drop_core++;
+	}
+	if (plain != n->plain)
+		free(plain);
+	if (rc != 0)
+		return false;
+	net__drain(n);
+	return true;
+}
+
+/* Closes @c after an error; an outgoing tenant stream backs off. */
+static void
+net__conn_fail(struct net_conn *c, const char *why)
+{
+	if (c->tpeer != NULL)
+		net__peer_fail(c->net, c->tpeer, net_now_ms(), why);
+	else
+		net__conn_close(c);
+}
+
 static void
 net__conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
@@ -313,6 +795,15 @@ net__conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	struct net *n = c->net;
 	(void)buf;
 	if (nread < 0) {
+		if (c->rlen > 0)
+			n->c.drop_partial++;
+		if (c->tpeer != NULL) {
+			/* Our tenant stream: the peer closing it is a failure
+			 * (the idle close is ours to make). */
+			net__peer_fail(n, c->tpeer, net_now_ms(),
+				       uv_strerror((int)nread));
+			return;
+		}
 		if (nread != UV_EOF)
 			n->c.stream_errors++;
 		net__conn_close(c);
@@ -320,27 +811,50 @@ net__conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->rlen += (size_t)nread;
 	n->c.tcp_recv_bytes += (size_t)nread;
-	while (!c->closing && c->rlen >= 4) {
-		size_t flen = (size_t)c->rbuf[0] << 24 |
-			      (size_t)c->rbuf[1] << 16 |
-			      (size_t)c->rbuf[2] << 8 | c->rbuf[3];
-		if (flen > NET_FRAME_MAX) {
-			n->c.drop_oversize++;
+	size_t off = 0;
+	bool tenant = false;
+	while (!c->closing && c->rlen - off >= 4) {
+		const uint8_t *h = c->rbuf + off;
+		uint32_t word = net__get_be32(h);
+		bool is_tenant = (word & NET_TENANT_FLAG) != 0;
+		size_t flen = word & ~NET_TENANT_FLAG;
+		if (is_tenant && n->tenant_ops == NULL) {
+			n->c.tenant_drop_nosvc++;
 			net__conn_close(c);
 			return;
 		}
-		if (c->rlen < 4 + flen)
+		if (flen > (is_tenant ? NET_TENANT_FRAME_MAX : NET_FRAME_MAX)) {
+			n->c.drop_oversize++;
+			net__conn_fail(c, "frame over the limit");
 			return;
-		bool keep = net__conn_frame(c, c->rbuf + 4, flen);
-		memmove(c->rbuf, c->rbuf + 4 + flen, c->rlen - 4 - flen);
-		c->rlen -= 4 + flen;
-		if (!keep) {
-			/* Nothing more to say: close once writes are out.
-			 * uv_close cancels pending writes, so shut down. */
+		}
+		if (!is_tenant && c->tpeer != NULL) {
+			/* Swim frames have no business on a tenant stream
+			 * we opened: the peer is confused. */
+			net__conn_fail(c, "swim frame on a tenant stream");
+			return;
+		}
+		if (c->rlen - off < 4 + flen)
+			break;
+		bool keep = is_tenant ? net__conn_tenant_frame(c, h + 4, flen)
+				      : net__conn_frame(c, h + 4, flen);
+		off += 4 + flen;
+		tenant |= is_tenant;
+		if (!keep && !c->closing) {
+			/* Nothing more to say, or nothing more to hear. */
 			uv_read_stop(stream);
-			net__conn_close(c);
+			net__conn_fail(c, "frame refused");
 		}
 	}
+	if (!c->closing) {
+		/* One move per read, not one per frame: a read of many small
+		 * frames must not cost a move of the rest for each. */
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+		net__conn_shrink(c);
+	}
+	if (tenant)
+		net_flush(n);
 }
 
 static struct net_conn *
@@ -350,7 +864,7 @@ net__conn_new(struct net *n)
 	if (c == NULL)
 		return NULL;
 	c->net = n;
-	c->deadline_ms = net_now_ms() + NET_STREAM_TIMEOUT_MS;
+	c->deadline_ms = net_now_ms() + n->tune.stream_timeout_ms;
 	uv_tcp_init(n->loop, &c->handle);
 	c->handle.data = c;
 	c->next = n->conns;
@@ -367,6 +881,10 @@ net__connected(uv_connect_t *req, int status)
 	struct net_conn *c = req->data;
 	if (c->closing)
 		return;
+	if (c->tpeer != NULL) {
+		net__peer_connected(c, status);
+		return;
+	}
 	if (status < 0) {
 		c->net->c.stream_errors++;
 		MESH_LOG(c->net->env, MESH_LOG_DEBUG, "net: connect: %s",
@@ -468,24 +986,51 @@ net__udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	net_flush(n);
 }
 
+/* Cuts streams past their deadline: swim streams after the stream
+ * timeout, tenant streams when idle, our tenant streams also when a
+ * connect or a write makes no progress. */
+static void
+net__conns_expire(struct net *n, uint64_t now)
+{
+	for (struct net_conn *c = n->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		struct net_peer *p = c->tpeer;
+		if (p != NULL && c->inflight > 0 &&
+		    now - c->progress_ms >= n->tune.stream_timeout_ms) {
+			net__peer_fail(n, p, now, "write stalled");
+			continue;
+		}
+		if (now < c->deadline_ms)
+			continue;
+		if (p != NULL && !p->connected) {
+			net__peer_fail(n, p, now, "connect timed out");
+		} else if (p != NULL || c->tenant) {
+			n->c.tenant_idle_closes++;
+			if (p != NULL)
+				p->backoff_ms = 0;
+			net__conn_close(c);
+		} else {
+			n->c.stream_errors++;
+			net__conn_close(c);
+		}
+	}
+}
+
 static void
 net__timer(uv_timer_t *t)
 {
 	struct net *n = t->data;
 	uint64_t now = net_now_ms();
-	for (struct net_conn *c = n->conns, *next; c != NULL; c = next) {
-		next = c->next;
-		if (now >= c->deadline_ms) {
-			n->c.stream_errors++;
-			net__conn_close(c);
-		}
-	}
+	net__conns_expire(n, now);
+	net__peers_reclaim(n, now);
 	swim_tick(n->swim, now);
+	if (n->tenant_ops != NULL)
+		n->tenant_ops->tick(n->tenant, now);
 	net_flush(n);
 }
 
-void
-net_flush(struct net *n)
+static void
+net__drain(struct net *n)
 {
 	struct swim_output o;
 	while (swim_poll_output(n->swim, &o)) {
@@ -494,15 +1039,43 @@ net_flush(struct net *n)
 		else
 			net__open_stream(n, &o);
 	}
+	if (n->tenant_ops != NULL) {
+		uint64_t now = net_now_ms();
+		struct tenant_output to;
+		while (n->tenant_ops->poll_output(n->tenant, &to))
+			net__tenant_send(n, &to, now);
+	}
 	if (n->after_fn != NULL)
 		n->after_fn(n->after_ctx);
+}
+
+void
+net_flush(struct net *n)
+{
+	net__drain(n);
+	net__peers_kick(n);
 	uint64_t now = net_now_ms();
 	uint64_t due = swim_next_deadline(n->swim);
+	if (n->tenant_ops != NULL) {
+		uint64_t td = n->tenant_ops->next_deadline(n->tenant);
+		if (td < due)
+			due = td;
+	}
 	uint64_t delay = due > now ? due - now : 0;
-	/* Wake at least once a second to cut stalled streams. */
-	if (n->conns != NULL && delay > 1000)
-		delay = 1000;
+	/* Wake now and then to cut stalled and idle streams. */
+	if (n->conns != NULL && delay > n->tune.tick_max_ms)
+		delay = n->tune.tick_max_ms;
 	uv_timer_start(&n->timer, net__timer, delay, 0);
+}
+
+void
+net_set_tenant(struct net *n, const struct net_tenant_ops *ops, void *svc)
+{
+	if (ops == NULL)
+		net__peers_free(n);
+	n->tenant_ops = ops;
+	n->tenant = ops != NULL ? svc : NULL;
+	net_flush(n);
 }
 
 int
@@ -511,6 +1084,14 @@ net_start(struct net *n, uv_loop_t *loop, const struct swim_addr *bind,
 	  const struct mesh_env *env, net_after_fn *after, void *ctx)
 {
 	memset(&n->c, 0, sizeof(n->c));
+	n->tune = (struct net_tunables){
+	    .stream_timeout_ms = NET_STREAM_TIMEOUT_MS,
+	    .tenant_idle_ms = NET_TENANT_IDLE_MS,
+	    .tenant_backoff_min_ms = NET_TENANT_BACKOFF_MIN_MS,
+	    .tenant_backoff_max_ms = NET_TENANT_BACKOFF_MAX_MS,
+	    .tick_max_ms = NET_TICK_MAX_MS,
+	    .tenant_queue_max = NET_TENANT_QUEUE_MAX,
+	};
 	n->loop = loop;
 	n->swim = swim;
 	n->ring = ring;
@@ -518,6 +1099,10 @@ net_start(struct net *n, uv_loop_t *loop, const struct swim_addr *bind,
 	n->conns = NULL;
 	n->after_fn = after;
 	n->after_ctx = ctx;
+	n->tenant_ops = NULL;
+	n->tenant = NULL;
+	memset(n->peers, 0, sizeof(n->peers));
+	n->dirty = NULL;
 	struct sockaddr_storage ss;
 	net__to_sockaddr(bind, &ss);
 	uv_udp_init(loop, &n->udp);
@@ -553,6 +1138,9 @@ net_stop(struct net *n)
 {
 	while (n->conns != NULL)
 		net__conn_close(n->conns);
+	net__peers_free(n);
+	n->tenant_ops = NULL;
+	n->tenant = NULL;
 	uv_timer_stop(&n->timer);
 	uv_close((uv_handle_t *)&n->timer, NULL);
 	uv_close((uv_handle_t *)&n->udp, NULL);
