@@ -1,4 +1,4 @@
-#include "store.h"
+#include "store_impl.h"
 
 #include "mesh.pb-c.h"
 #include "mesh_err.h"
@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-/* Identity and counters are tiny; tenant state will want a larger map. */
-#define STORE_MAP_BYTES (64u << 20)
 #define STORE_KEY_IDENTITY "identity"
 #define STORE_KEY_INCARNATION "incarnation"
 
@@ -19,9 +19,10 @@ struct store {
 	MDB_env *env;
 	MDB_dbi meta;
 	const struct mesh_env *menv;
+	struct store__kv kv;
 };
 
-static int
+int
 store__err(int rc)
 {
 	switch (rc) {
@@ -37,51 +38,149 @@ store__err(int rc)
 	case MDB_CORRUPTED:
 	case MDB_INVALID:
 	case MDB_VERSION_MISMATCH:
+	case MDB_PAGE_NOTFOUND:
 		return MESH_ECORRUPT;
 	default:
 		return MESH_EIO;
 	}
 }
 
-int
-store_open(const char *dir, const struct mesh_env *env, struct store **out)
+/*
+ * LMDB reads the database through a shared mapping of mesh.mdb. A page past
+ * the end of the file is not an error it can return: touching it raises
+ * SIGBUS and the agent dies before it can say why. A file cut short (a full
+ * disk during a copy, a bad restore, a hand-made truncate) would do that at
+ * the first read of a high page. The newest meta page says which page is the
+ * last one in use, and LMDB reads the two meta pages with pread() at open, so
+ * comparing that with the file's length here, before any transaction maps a
+ * data page, turns the crash into MESH_ECORRUPT and a log line.
+ */
+static int
+store__check_length(struct store *s, const char *path)
 {
-	struct store *s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return MESH_ENOMEM;
-	s->menv = env;
-	char path[4096];
-	if (snprintf(path, sizeof(path), "%s/mesh.mdb", dir) >=
-	    (int)sizeof(path)) {
-		free(s);
-		return MESH_EINVAL;
+	MDB_envinfo info;
+	MDB_stat st;
+	int fd;
+	int rc = mdb_env_info(s->env, &info);
+	if (rc == 0)
+		rc = mdb_env_stat(s->env, &st);
+	if (rc == 0)
+		rc = mdb_env_get_fd(s->env, &fd);
+	if (rc != 0)
+		return store__err(rc);
+	struct stat fst;
+	if (fstat(fd, &fst) != 0) {
+		MESH_LOG(s->menv, MESH_LOG_ERROR, "store: stat %s: %s", path,
+			 strerror(errno));
+		return MESH_EIO;
 	}
+	uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if ((uint64_t)fst.st_size < need) {
+		MESH_LOG(s->menv, MESH_LOG_ERROR,
+			 "store: %s is %lld bytes but its meta page says %llu "
+			 "are in use (pages 0..%zu of %u bytes): the file was "
+			 "truncated; refusing to open it",
+			 path, (long long)fst.st_size, (unsigned long long)need,
+			 info.me_last_pgno, st.ms_psize);
+		return MESH_ECORRUPT;
+	}
+	return 0;
+}
+
+/*
+ * Size of the map to ask LMDB for. 0 gives STORE_MAP_DEFAULT_BYTES, 1 GiB:
+ * the map only reserves address space and bounds the file; LMDB writes
+ * pages with pwrite() (no MDB_WRITEMAP) so mesh.mdb grows with the data and
+ * untouched parts of the map cost neither disk nor RAM. So the size is only
+ * a cap, and the cap should not be what stops a node: tenant state lives
+ * here, which the old fixed 64 MiB was never meant for. 1 GiB still fits
+ * in a 32-bit address space. Rounded up to whole OS pages as LMDB wants.
+ */
+static int
+store__map_size(uint64_t map_bytes, size_t *out)
+{
+	if (map_bytes == 0)
+		map_bytes = STORE_MAP_DEFAULT_BYTES;
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t p = page > 0 ? (uint64_t)page : 4096;
+	if (map_bytes > SIZE_MAX - p)
+		return MESH_EINVAL;
+	map_bytes = (map_bytes + p - 1) / p * p;
+	*out = (size_t)map_bytes;
+	return 0;
+}
+
+/* Opens the environment of @s at @path and its named databases. */
+static int
+store__open_env(struct store *s, const char *path, size_t map)
+{
 	int rc = mdb_env_create(&s->env);
 	if (rc == 0)
-		rc = mdb_env_set_mapsize(s->env, STORE_MAP_BYTES);
+		rc = mdb_env_set_mapsize(s->env, map);
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(s->env, 8);
 	if (rc == 0)
 		rc = mdb_env_open(s->env, path, MDB_NOSUBDIR, 0600);
+	if (rc == 0) {
+		int err = store__check_length(s, path);
+		if (err != 0)
+			return err;
+	}
+	s->kv.env = s->env;
 	MDB_txn *txn = NULL;
 	if (rc == 0)
-		rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+		rc = store__write_begin(&s->kv, &txn);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
-	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
-		txn = NULL;
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "tenant", MDB_CREATE, &s->kv.dbi);
+	if (txn != NULL) {
+		int end = store__write_end(&s->kv, txn, rc == 0);
+		if (rc == 0)
+			rc = end;
 	}
 	if (rc != 0) {
-		MESH_LOG(env, MESH_LOG_ERROR, "store: open %s: %s", path,
+		MESH_LOG(s->menv, MESH_LOG_ERROR, "store: open %s: %s", path,
 			 mdb_strerror(rc));
-		if (txn != NULL)
-			mdb_txn_abort(txn);
+		return store__err(rc);
+	}
+	/*
+	 * LMDB never maps less than the pages in use, so a smaller size than
+	 * last time opens but leaves less room than asked for; say so.
+	 */
+	MDB_envinfo info;
+	if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize != map)
+		MESH_LOG(s->menv, MESH_LOG_WARN,
+			 "store: %s: map is %zu bytes, not the %zu asked for: "
+			 "the data already uses more",
+			 path, info.me_mapsize, map);
+	return 0;
+}
+
+int
+store_open(const char *dir, uint64_t map_bytes, const struct mesh_env *env,
+	   struct store **out)
+{
+	*out = NULL;
+	size_t map;
+	if (store__map_size(map_bytes, &map) != 0)
+		return MESH_EINVAL;
+	char path[4096];
+	if (snprintf(path, sizeof(path), "%s/mesh.mdb", dir) >=
+	    (int)sizeof(path))
+		return MESH_EINVAL;
+	struct store *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return MESH_ENOMEM;
+	s->menv = env;
+	int err = store__open_env(s, path, map);
+	if (err != 0) {
 		if (s->env != NULL)
 			mdb_env_close(s->env);
 		free(s);
-		return store__err(rc);
+		return err;
 	}
+	s->kv.menv = env;
 	*out = s;
 	return 0;
 }
@@ -91,8 +190,64 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	store__kv_destroy(&s->kv);
 	mdb_env_close(s->env);
 	free(s);
+}
+
+struct store__kv *
+store__kv_of(struct store *s)
+{
+	return &s->kv;
+}
+
+int
+store__write_begin(struct store__kv *kv, MDB_txn **txn)
+{
+	*txn = NULL;
+	if (kv->batch != NULL && kv->batch_err != 0)
+		return MDB_BAD_TXN;
+	/*
+	 * Inside a batch a child transaction: the writer lock is the batch's
+	 * already, and a failed write can be dropped without the batch.
+	 */
+	return mdb_txn_begin(kv->env, kv->batch, 0, txn);
+}
+
+int
+store__write_end(struct store__kv *kv, MDB_txn *txn, bool keep)
+{
+	if (!keep) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	int rc = mdb_txn_commit(txn);
+	/*
+	 * A child that fails to merge may already have changed its parent
+	 * and then marks it failed (LMDB leaves no way to ask which), so the
+	 * batch cannot be trusted any more. Only an allocation failure does
+	 * that; a failed put never gets here.
+	 */
+	if (rc != 0 && kv->batch != NULL)
+		kv->batch_err = rc;
+	return rc;
+}
+
+int
+store__read_begin(struct store__kv *kv, MDB_txn **txn)
+{
+	if (kv->batch != NULL) {
+		*txn = kv->batch;
+		return 0;
+	}
+	return mdb_txn_begin(kv->env, NULL, MDB_RDONLY, txn);
+}
+
+void
+store__read_end(struct store__kv *kv, MDB_txn *txn)
+{
+	if (txn != kv->batch)
+		mdb_txn_abort(txn);
 }
 
 static void
@@ -141,8 +296,9 @@ store_identity_load(struct store *s, const char *name,
 		    struct store_identity *id)
 {
 	memset(id, 0, sizeof(*id));
+	/* One write transaction, so two first starts cannot both create. */
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	int rc = store__write_begin(&s->kv, &txn);
 	if (rc != 0)
 		return store__err(rc);
 	MDB_val k = {strlen(STORE_KEY_IDENTITY), STORE_KEY_IDENTITY};
@@ -150,11 +306,11 @@ store_identity_load(struct store *s, const char *name,
 	rc = mdb_get(txn, s->meta, &k, &v);
 	if (rc == 0) {
 		int err = store__decode_identity(s, &v, name, id);
-		mdb_txn_abort(txn);
+		store__write_end(&s->kv, txn, false);
 		return err;
 	}
 	if (rc != MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
+		store__write_end(&s->kv, txn, false);
 		return store__err(rc);
 	}
 	crypto_sign_keypair(id->public_key, id->secret_key);
@@ -169,7 +325,8 @@ store_identity_load(struct store *s, const char *name,
 	uint8_t buf[256];
 	size_t n = mesh__stored_identity__get_packed_size(&rec);
 	if (n > sizeof(buf)) {
-		mdb_txn_abort(txn);
+		store__write_end(&s->kv, txn, false);
+		sodium_memzero(id, sizeof(*id));
 		return MESH_EINVAL;
 	}
 	mesh__stored_identity__pack(&rec, buf);
@@ -178,9 +335,11 @@ store_identity_load(struct store *s, const char *name,
 	rc = mdb_put(txn, s->meta, &k, &v, 0);
 	sodium_memzero(buf, sizeof(buf));
 	if (rc == 0)
-		rc = mdb_txn_commit(txn);
+		rc = store__write_end(&s->kv, txn, true);
 	else
-		mdb_txn_abort(txn);
+		store__write_end(&s->kv, txn, false);
+	if (rc != 0)
+		sodium_memzero(id, sizeof(*id));
 	return store__err(rc);
 }
 
@@ -189,7 +348,7 @@ store__incarnation_update(struct store *s, uint32_t want, int bump,
 			  uint32_t *out)
 {
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	int rc = store__write_begin(&s->kv, &txn);
 	if (rc != 0)
 		return store__err(rc);
 	MDB_val k = {strlen(STORE_KEY_INCARNATION), STORE_KEY_INCARNATION};
@@ -198,18 +357,18 @@ store__incarnation_update(struct store *s, uint32_t want, int bump,
 	rc = mdb_get(txn, s->meta, &k, &v);
 	if (rc == 0) {
 		if (v.mv_size != sizeof(cur)) {
-			mdb_txn_abort(txn);
+			store__write_end(&s->kv, txn, false);
 			return MESH_ECORRUPT;
 		}
 		memcpy(&cur, v.mv_data, sizeof(cur));
 	} else if (rc != MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
+		store__write_end(&s->kv, txn, false);
 		return store__err(rc);
 	}
 	uint32_t next = cur;
 	if (bump) {
 		if (cur == UINT32_MAX) {
-			mdb_txn_abort(txn);
+			store__write_end(&s->kv, txn, false);
 			return MESH_ERANGE;
 		}
 		next = cur + 1;
@@ -217,7 +376,7 @@ store__incarnation_update(struct store *s, uint32_t want, int bump,
 		next = want;
 	}
 	if (next == cur) {
-		mdb_txn_abort(txn);
+		store__write_end(&s->kv, txn, false);
 		*out = cur;
 		return 0;
 	}
@@ -225,9 +384,9 @@ store__incarnation_update(struct store *s, uint32_t want, int bump,
 	v.mv_data = &next;
 	rc = mdb_put(txn, s->meta, &k, &v, 0);
 	if (rc == 0)
-		rc = mdb_txn_commit(txn);
+		rc = store__write_end(&s->kv, txn, true);
 	else
-		mdb_txn_abort(txn);
+		store__write_end(&s->kv, txn, false);
 	if (rc == 0)
 		*out = next;
 	return store__err(rc);
@@ -265,7 +424,7 @@ store_flag_set(struct store *s, const char *name, bool on)
 	if (rc != 0)
 		return rc;
 	MDB_txn *txn;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = store__write_begin(&s->kv, &txn);
 	if (rc != 0)
 		return store__err(rc);
 	uint8_t v8 = on ? 1 : 0;
@@ -273,9 +432,9 @@ store_flag_set(struct store *s, const char *name, bool on)
 	MDB_val v = {1, &v8};
 	rc = mdb_put(txn, s->meta, &k, &v, 0);
 	if (rc == 0)
-		rc = mdb_txn_commit(txn);
+		rc = store__write_end(&s->kv, txn, true);
 	else
-		mdb_txn_abort(txn);
+		store__write_end(&s->kv, txn, false);
 	return store__err(rc);
 }
 
@@ -288,7 +447,7 @@ store_flag_get(struct store *s, const char *name, bool *on)
 	if (rc != 0)
 		return rc;
 	MDB_txn *txn;
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	rc = store__read_begin(&s->kv, &txn);
 	if (rc != 0)
 		return store__err(rc);
 	MDB_val k = {strlen(key), key};
@@ -298,6 +457,6 @@ store_flag_get(struct store *s, const char *name, bool *on)
 		rc = MDB_CORRUPTED;
 	if (rc == 0)
 		*on = *(const uint8_t *)v.mv_data != 0;
-	mdb_txn_abort(txn);
+	store__read_end(&s->kv, txn);
 	return rc == MDB_NOTFOUND ? 0 : store__err(rc);
 }

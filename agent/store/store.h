@@ -3,15 +3,24 @@
  *
  * One LMDB environment per data directory (file DIR/mesh.mdb). Every write is
  * one committed transaction before the function returns, so what a caller was
- * told is stored survives kill -9. Later issues add tenant state and the audit
- * log as further named databases in the same environment.
+ * told is stored survives kill -9 - except while a batch of store_kv() is
+ * open (see there): then a write of any function here joins the batch and
+ * is durable only once the batch is kept, and is lost with it if not.
+ * Named databases in the one environment: "meta" (identity, incarnation,
+ * flags) and "tenant" (the tenant core's ordered key-value store,
+ * store_kv()); the audit log will be another.
+ *
+ * A store is used from one thread at a time, and a batch is begun and
+ * ended in the same thread (LMDB ties a write transaction to its thread).
  */
 #ifndef STORE_H
 #define STORE_H
 
 #include "mesh_log.h"
+#include "tenant_kv.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define STORE_PUBKEY_BYTES 32
@@ -28,15 +37,30 @@ struct store_identity {
 	int created; /* 1 when made by this call (first start) */
 };
 
+/* Map size when store_open() is given 0; store.c says why 1 GiB. */
+#define STORE_MAP_DEFAULT_BYTES ((uint64_t)1 << 30)
+
 /**
  * Opens (creating if needed) the store in directory @dir, which must exist.
+ * @map_bytes caps the data file (0: STORE_MAP_DEFAULT_BYTES); writes beyond
+ * it fail with MESH_ENOSPC. It may differ from the last open: a larger size
+ * grows the map, a smaller one is raised by LMDB to the size already in use.
+ * Before anything is read through the map, the data file is checked to be
+ * as long as its newest meta page says, so a truncated file is refused
+ * instead of killing the process with SIGBUS.
  * On success *@out is owned by the caller; free it with store_close().
  * @env is borrowed and must outlive the store.
- * Returns 0, MESH_EIO (cannot open), MESH_ENOSPC, MESH_ENOMEM.
+ * Returns 0, MESH_EIO (cannot open), MESH_EINVAL (path too long or
+ * @map_bytes beyond the address space), MESH_ECORRUPT (truncated or not an
+ * LMDB file), MESH_ENOSPC, MESH_ENOMEM.
  */
-int store_open(const char *dir, const struct mesh_env *env, struct store **out);
+int store_open(const char *dir, uint64_t map_bytes, const struct mesh_env *env,
+	       struct store **out);
 
-/** Closes the store; NULL is fine. */
+/**
+ * Closes the store; NULL is fine. A batch still open is dropped, as by
+ * batch_end(false).
+ */
 void store_close(struct store *s);
 
 /**
@@ -52,7 +76,8 @@ int store_identity_load(struct store *s, const char *name,
  * Reads the last incarnation, adds one, commits and returns it in *@inc.
  * Called at every start, so a restarted node always outbids what the mesh
  * remembers of its previous life. Errors: MESH_ENOSPC, MESH_EIO,
- * MESH_ECORRUPT, MESH_ERANGE (the counter would wrap).
+ * MESH_ECORRUPT, MESH_ERANGE (the counter would wrap). During a batch the
+ * new value is durable only once the batch is kept: announce it after.
  */
 int store_incarnation_next(struct store *s, uint32_t *inc);
 
@@ -69,7 +94,33 @@ int store_incarnation_save(struct store *s, uint32_t inc);
  */
 int store_flag_set(struct store *s, const char *name, bool on);
 
-/** Reads a setting stored with store_flag_set(); false when never set. */
+/**
+ * Reads a setting stored with store_flag_set() (during a batch, as the
+ * batch left it); false when never set. Errors: MESH_EINVAL, MESH_ECORRUPT,
+ * MESH_EIO.
+ */
 int store_flag_get(struct store *s, const char *name, bool *on);
+
+/**
+ * Fills *@out with the tenant core's key-value store (tenant_kv.h), kept in
+ * the named database "tenant" of @s. @s is borrowed: it must outlive every
+ * use of *@out, and *@out must be used from the thread that uses @s.
+ * get() copies the value into a buffer of @s that the next call through
+ * *@out reuses.
+ *
+ * Outside a batch, each get() and scan() runs in its own short read
+ * transaction and each commit() in one write transaction that is synced
+ * before it returns, so no transaction is held between calls.
+ *
+ * batch_begin() opens a write transaction that @s keeps until batch_end():
+ * each commit() runs as a child transaction of it (merged when it
+ * succeeds, dropped whole when it fails, so the batch goes on), get() and
+ * scan() read through it, and batch_end(true) commits it with one sync.
+ * Meanwhile it holds the environment's writer lock, so other processes'
+ * writers wait: keep a batch to one event-loop iteration. The other
+ * functions of this header may be called during a batch; their writes
+ * join it (see the top of this file). Returns 0 (it cannot fail today).
+ */
+int store_kv(struct store *s, struct tenant_kv *out);
 
 #endif

@@ -51,12 +51,12 @@ test_store_identity_created_once(void **state)
 	struct fixture *f = *state;
 	struct store *s;
 	struct store_identity a, b;
-	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_open(f->dir, 0, &f->t.env, &s), 0);
 	assert_int_equal(store_identity_load(s, "node-1", &a), 0);
 	assert_true(a.created);
 	assert_int_equal(strlen(a.node_id), STORE_NODE_ID_HEX);
 	store_close(s);
-	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_open(f->dir, 0, &f->t.env, &s), 0);
 	assert_int_equal(store_identity_load(s, "node-1", &b), 0);
 	assert_false(b.created);
 	assert_memory_equal(a.public_key, b.public_key, STORE_PUBKEY_BYTES);
@@ -71,7 +71,7 @@ test_store_identity_bound_to_name(void **state)
 	struct fixture *f = *state;
 	struct store *s;
 	struct store_identity a;
-	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_open(f->dir, 0, &f->t.env, &s), 0);
 	assert_int_equal(store_identity_load(s, "node-1", &a), 0);
 	assert_int_equal(store_identity_load(s, "node-2", &a), MESH_ECONFLICT);
 	store_close(s);
@@ -83,13 +83,13 @@ test_store_incarnation_grows_across_restarts(void **state)
 	struct fixture *f = *state;
 	struct store *s;
 	uint32_t inc = 0;
-	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_open(f->dir, 0, &f->t.env, &s), 0);
 	assert_int_equal(store_incarnation_next(s, &inc), 0);
 	assert_int_equal(inc, 1);
 	assert_int_equal(store_incarnation_save(s, 7), 0);
 	assert_int_equal(store_incarnation_save(s, 3), 0); /* lower: kept 7 */
 	store_close(s);
-	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_open(f->dir, 0, &f->t.env, &s), 0);
 	assert_int_equal(store_incarnation_next(s, &inc), 0);
 	assert_int_equal(inc, 8);
 	store_close(s);
@@ -101,7 +101,7 @@ test_store_open_missing_dir_fails(void **state)
 	struct fixture *f = *state;
 	struct store *s = NULL;
 	assert_int_not_equal(
-	    store_open("/nonexistent/dir/for/test", &f->t.env, &s), 0);
+	    store_open("/nonexistent/dir/for/test", 0, &f->t.env, &s), 0);
 	assert_null(s);
 }
 
@@ -111,13 +111,13 @@ test_store_flag_survives_reopen(void **state)
 	struct fixture *f = *state;
 	struct store *s;
 	bool on = true;
-	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_open(f->dir, 0, &f->t.env, &s), 0);
 	assert_int_equal(store_flag_get(s, "draining", &on), 0);
 	assert_false(on);
 	assert_int_equal(store_flag_set(s, "draining", true), 0);
 	assert_int_equal(store_flag_set(s, "", true), MESH_EINVAL);
 	store_close(s);
-	assert_int_equal(store_open(f->dir, &f->t.env, &s), 0);
+	assert_int_equal(store_open(f->dir, 0, &f->t.env, &s), 0);
 	assert_int_equal(store_flag_get(s, "draining", &on), 0);
 	assert_true(on);
 	assert_int_equal(store_flag_set(s, "draining", false), 0);
