@@ -57,17 +57,37 @@ def free_port_base(n, lo=10000, hi=None):
     raise RuntimeError("no free port range")
 
 
+def encode_token(b):
+    """Percent-encodes one admin token (bytes or str): bytes outside
+    0x21..0x7e and '%' become %XX (agent/io/admin.h)."""
+    if isinstance(b, str):
+        b = b.encode()
+    return "".join(chr(c) if 0x21 <= c <= 0x7e and c != 0x25 else "%%%02X" % c
+                   for c in b)
+
+
 def ask(data_dir, line, timeout=5.0):
-    """Sends one admin command; returns the answer text."""
+    """Sends one admin command; returns the answer text.
+
+    @line is the request line (tokens already encoded, as typed), or a
+    list of raw tokens (str or bytes) to encode. The answer ends at the
+    NUL byte the agent writes after it, or when the agent closes."""
+    if isinstance(line, (list, tuple)):
+        line = " ".join(encode_token(t) for t in line)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(os.path.join(data_dir, "meshd.sock"))
         s.sendall((line + "\n").encode())
+        s.shutdown(socket.SHUT_WR)
         chunks = []
         while True:
             b = s.recv(65536)
             if not b:
+                break
+            nul = b.find(b"\0")
+            if nul >= 0:
+                chunks.append(b[:nul])
                 break
             chunks.append(b)
     finally:
