@@ -9,6 +9,7 @@
 #include "seal.h"
 #include "store.h"
 #include "swim.h"
+#include "tenant_svc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@ struct meshd {
 	struct seal_keyring ring;
 	struct net net;
 	struct admin admin;
+	struct tenant_svc tsvc;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t leave_timer;
 	uint64_t leave_started;
@@ -79,6 +81,15 @@ meshd_usage(FILE *f)
 	    "  --capacity W           placement weight 1..10000 (default 100)\n"
 	    "  --packs FILE           pack ids to place, one number per line\n"
 	    "  --replicas R           owners per pack, 1..8 (default 3)\n"
+	    "  --tenant-replicas R    replicas per tenant, 1..8 (default 3)\n"
+	    "  --store-max-mb N       LMDB map size in MiB (default 1024); a\n"
+	    "                         full map refuses writes, restart larger\n"
+	    "  --tenant-quota-keys N, --tenant-quota-mb N  per tenant (0: "
+	    "none)\n"
+	    "  --tenant-rate N        writes per second per tenant (default "
+	    "none)\n"
+	    "  --anti-entropy-ms N    tenant digest exchange period (default "
+	    "2000)\n"
 	    "  --probe-interval-ms N, --push-pull-interval-ms N  tunables\n");
 }
 
@@ -207,6 +218,8 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 		     place_replicas(d->place), place_pack_count(d->place),
 		     meshd_eligible(r),
 		     (unsigned long long)(r ? ring_digest(r) : 0));
+	admin_printf(b, ",");
+	tenant_svc_status_json(&d->tsvc, b);
 	admin_printf(b,
 		     ",\"counts\":{\"alive\":%zu,\"suspect\":%zu,\"dead\":%zu,"
 		     "\"left\":%zu},\"dropped\":{",
@@ -292,6 +305,7 @@ meshd_status_text(struct meshd *d, struct admin_buf *b)
 	admin_printf(
 	    b, "members      %zu alive, %zu suspect, %zu dead, %zu left\n",
 	    counts[0], counts[1], counts[2], counts[3]);
+	tenant_svc_status_text(&d->tsvc, b);
 	const char *names[16];
 	uint64_t values[16];
 	size_t n;
@@ -435,50 +449,86 @@ meshd_drain(struct meshd *d, struct admin_buf *out)
 }
 
 static void
-meshd_admin(void *ctx, const char *line, struct admin_buf *out)
+meshd_admin(void *ctx, struct admin_req *req, size_t argc,
+	    const struct admin_arg *argv)
 {
 	struct meshd *d = ctx;
-	char cmd[32] = "", a1[64] = "", a2[64] = "", a3[8] = "";
-	int n = sscanf(line, "%31s %63s %63s %7s", cmd, a1, a2, a3);
-	if (n < 1) {
+	struct admin_buf *out = admin_req_out(req);
+	if (argc == 0) {
 		admin_printf(out, "error: empty command\n");
+		admin_req_done(req);
 		return;
 	}
-	bool json = strcmp(a1, "--json") == 0 || strcmp(a2, "--json") == 0;
-	const char *arg = strcmp(a1, "--json") == 0 ? a2 : a1;
-	bool takes_arg = strcmp(cmd, "place") == 0;
-	int want = 1 + (takes_arg ? 1 : 0) + (json ? 1 : 0);
-	if (n != want ||
-	    (takes_arg && (arg[0] == 0 || strcmp(arg, "--json") == 0))) {
-		admin_printf(out, "error: bad arguments for '%.31s'\n", cmd);
-		return;
-	}
-	if (strcmp(cmd, "status") == 0) {
-		if (json)
-			meshd_status_json(d, out, true);
-		else
-			meshd_status_text(d, out);
-	} else if (strcmp(cmd, "members") == 0) {
-		if (json) {
-			admin_printf(out, "{");
-			meshd_members_json(d, out, net_now_ms());
-			admin_printf(out, "}\n");
-		} else {
-			meshd_members_text(d, out);
+	/* Tokens may hold any byte; a command name with a NUL names none. */
+	const char *cmd =
+	    argv[0].len == strlen(argv[0].data) ? argv[0].data : "";
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "members") == 0 ||
+	    strcmp(cmd, "place") == 0 || strcmp(cmd, "packs") == 0 ||
+	    strcmp(cmd, "drain") == 0 || strcmp(cmd, "leave") == 0) {
+		/* Membership and placement: CMD [ARG] [--json]. */
+		bool json = false, bad = false;
+		const char *arg = NULL;
+		for (size_t i = 1; i < argc; i++) {
+			const char *a = argv[i].data;
+			if (argv[i].len != strlen(a))
+				bad = true;
+			else if (strcmp(a, "--json") == 0 && !json)
+				json = true;
+			else if (strcmp(a, "--json") != 0 && arg == NULL)
+				arg = a;
+			else
+				bad = true;
 		}
-	} else if (strcmp(cmd, "place") == 0) {
-		meshd_place(d, arg, json, out);
-	} else if (strcmp(cmd, "packs") == 0) {
-		meshd_packs(d, json, out);
-	} else if (strcmp(cmd, "drain") == 0 && !json) {
-		meshd_drain(d, out);
-	} else if (strcmp(cmd, "leave") == 0 && !json) {
-		admin_printf(out, "leaving: announcing departure, then "
-				  "exiting\n");
-		meshd_leave(d);
-	} else {
-		admin_printf(out, "error: unknown command '%.31s'\n", cmd);
+		bool takes_arg = strcmp(cmd, "place") == 0;
+		if (bad || takes_arg != (arg != NULL)) {
+			admin_printf(out, "error: bad arguments for '%s'\n",
+				     cmd);
+		} else if (strcmp(cmd, "status") == 0) {
+			if (json)
+				meshd_status_json(d, out, true);
+			else
+				meshd_status_text(d, out);
+		} else if (strcmp(cmd, "members") == 0) {
+			if (json) {
+				admin_printf(out, "{");
+				meshd_members_json(d, out, net_now_ms());
+				admin_printf(out, "}\n");
+			} else {
+				meshd_members_text(d, out);
+			}
+		} else if (strcmp(cmd, "place") == 0) {
+			meshd_place(d, arg, json, out);
+		} else if (strcmp(cmd, "packs") == 0) {
+			meshd_packs(d, json, out);
+		} else if (strcmp(cmd, "drain") == 0 && !json) {
+			meshd_drain(d, out);
+		} else if (strcmp(cmd, "leave") == 0 && !json) {
+			admin_printf(out, "leaving: announcing departure, then "
+					  "exiting\n");
+			meshd_leave(d);
+		} else {
+			admin_printf(out, "error: unknown command '%s'\n", cmd);
+		}
+		admin_req_done(req);
+		return;
 	}
+
+	/* Tenant commands answer once replicas have (tenant_svc.c). */
+	if (argv[0].len == 6 && memcmp(argv[0].data, "tenant", 6) == 0) {
+		tenant_svc_admin(&d->tsvc, req, argc, argv);
+		return;
+	}
+
+	/* Fall-through: nothing above knew the command. */
+	bool printable = argv[0].len > 0 && argv[0].len <= 31;
+	for (size_t i = 0; printable && i < argv[0].len; i++)
+		printable = argv[0].data[i] > 0x20 && argv[0].data[i] < 0x7f;
+	if (printable)
+		admin_printf(out, "error: unknown command '%s'\n",
+			     argv[0].data);
+	else
+		admin_printf(out, "error: unknown command\n");
+	admin_req_done(req);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -501,6 +551,9 @@ meshd_after(void *ctx)
 			MESH_LOG(&d->env, MESH_LOG_ERROR,
 				 "place: cannot rebuild the ring: %s",
 				 mesh_strerror(rc));
+		else if (d->tsvc.t != NULL)
+			tenant_svc_set_view(&d->tsvc, place_ring(d->place),
+					    d->swim);
 	}
 	uint32_t inc = swim_incarnation(d->swim);
 	if (inc > d->saved_incarnation) {
@@ -517,6 +570,7 @@ meshd_after(void *ctx)
 static void
 meshd_shutdown(struct meshd *d)
 {
+	tenant_svc_stop(&d->tsvc);
 	net_stop(&d->net);
 	admin_stop(&d->admin);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -724,7 +778,9 @@ main(int argc, char **argv)
 	swim_config_default(&cfg);
 	const char *bind_s = "0.0.0.0:7946", *adv_s = NULL, *join_s = NULL;
 	const char *keyring = NULL, *packs_file = NULL;
-	uint32_t replicas = 3;
+	uint32_t replicas = 3, store_mb = 1024;
+	struct tenant_config tcfg;
+	tenant_config_default(&tcfg);
 	d.env.alloc = mesh_alloc_default();
 	d.env.log_fn = meshd_log;
 	d.env.log_level = MESH_LOG_INFO;
@@ -745,7 +801,13 @@ main(int argc, char **argv)
 		O_HELP,
 		O_CAPACITY,
 		O_PACKS,
-		O_REPLICAS
+		O_REPLICAS,
+		O_T_REPLICAS,
+		O_STORE_MB,
+		O_T_KEYS,
+		O_T_MB,
+		O_T_RATE,
+		O_T_AE
 	};
 	static const struct option opts[] = {
 	    {"name", required_argument, 0, O_NAME},
@@ -765,6 +827,12 @@ main(int argc, char **argv)
 	    {"capacity", required_argument, 0, O_CAPACITY},
 	    {"packs", required_argument, 0, O_PACKS},
 	    {"replicas", required_argument, 0, O_REPLICAS},
+	    {"tenant-replicas", required_argument, 0, O_T_REPLICAS},
+	    {"store-max-mb", required_argument, 0, O_STORE_MB},
+	    {"tenant-quota-keys", required_argument, 0, O_T_KEYS},
+	    {"tenant-quota-mb", required_argument, 0, O_T_MB},
+	    {"tenant-rate", required_argument, 0, O_T_RATE},
+	    {"anti-entropy-ms", required_argument, 0, O_T_AE},
 	    {0, 0, 0, 0},
 	};
 	int opt, longidx = 0;
@@ -845,6 +913,37 @@ main(int argc, char **argv)
 			bad = meshd_parse_uint(optarg, &replicas) != 0 ||
 			      replicas > RING_REPLICAS_MAX;
 			break;
+		case O_T_REPLICAS:
+			bad = meshd_parse_uint(optarg, &tcfg.replicas) != 0 ||
+			      tcfg.replicas > RING_REPLICAS_MAX;
+			break;
+		case O_STORE_MB:
+			bad = meshd_parse_uint(optarg, &store_mb) != 0 ||
+			      store_mb < 1;
+			break;
+		case O_T_KEYS: {
+			uint32_t v;
+			bad = meshd_parse_uint(optarg, &v) != 0;
+			tcfg.quota_keys = v;
+			break;
+		}
+		case O_T_MB: {
+			uint32_t v;
+			bad = meshd_parse_uint(optarg, &v) != 0;
+			tcfg.quota_bytes = (uint64_t)v << 20;
+			break;
+		}
+		case O_T_RATE:
+			bad = meshd_parse_uint(optarg, &tcfg.rate_per_s) != 0;
+			/* A second's worth of burst, at least 10. */
+			tcfg.rate_burst =
+			    tcfg.rate_per_s > 10 ? tcfg.rate_per_s : 10;
+			break;
+		case O_T_AE:
+			bad = meshd_parse_uint(optarg, &tcfg.anti_entropy_ms) !=
+				  0 ||
+			      tcfg.anti_entropy_ms < 10;
+			break;
 		default:
 			meshd_usage(stderr);
 			return 2;
@@ -913,7 +1012,7 @@ main(int argc, char **argv)
 	}
 	if (meshd_lock(&d, d.data_dir) != 0)
 		return 1;
-	rc = store_open(d.data_dir, &d.env, &d.store);
+	rc = store_open(d.data_dir, (uint64_t)store_mb << 20, &d.env, &d.store);
 	if (rc == 0)
 		rc = store_identity_load(d.store, cfg.name, &d.id);
 	if (rc == 0)
@@ -959,6 +1058,26 @@ main(int argc, char **argv)
 	if (net_start(&d.net, d.loop, &bind_addr, d.swim, &d.ring, &d.env,
 		      meshd_after, &d) != 0)
 		return 1;
+	/* The tenant service: dots carry the node's identity (the first 8
+	 * bytes of its public key), capability expiry reads wall time. */
+	snprintf(tcfg.name, sizeof(tcfg.name), "%s", cfg.name);
+	for (int i = 0; i < 8; i++)
+		tcfg.replica_id = tcfg.replica_id << 8 | d.id.public_key[i];
+	if (tcfg.replica_id == 0)
+		tcfg.replica_id = 1;
+	randombytes_buf(&tcfg.seed, sizeof(tcfg.seed));
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	tcfg.wall_offset_ms = (int64_t)wall.tv_sec * 1000 +
+			      wall.tv_nsec / 1000000 - (int64_t)net_now_ms();
+	rc = tenant_svc_start(&d.tsvc, d.loop, &d.net, d.store, &tcfg, &d.env,
+			      net_now_ms());
+	if (rc != 0) {
+		fprintf(stderr, "meshd: tenant service: %s\n",
+			mesh_strerror(rc));
+		return 1;
+	}
+	tenant_svc_set_view(&d.tsvc, place_ring(d.place), d.swim);
 	rc = admin_start(&d.admin, d.loop, d.data_dir, meshd_admin, &d);
 	if (rc != 0) {
 		fprintf(stderr, "meshd: admin socket in %s: %s\n", d.data_dir,

@@ -497,16 +497,19 @@ tenant__release(struct tenant *t)
 {
 	for (size_t i = 0; i < t->out_next; i++)
 		mesh_free(t->a, t->out[i].data);
-	memmove(t->out, t->out + t->out_next,
-		(t->nout - t->out_next) * sizeof(*t->out));
+	if (t->out_next > 0)
+		memmove(t->out, t->out + t->out_next,
+			(t->nout - t->out_next) * sizeof(*t->out));
 	t->nout -= t->out_next;
 	t->out_next = 0;
 	for (size_t i = 0; i < t->rep_next; i++)
 		mesh_free(t->a, t->rep[i]);
-	memmove(t->rep, t->rep + t->rep_next,
-		(t->nrep - t->rep_next) * sizeof(*t->rep));
-	memmove(t->rep_len, t->rep_len + t->rep_next,
-		(t->nrep - t->rep_next) * sizeof(*t->rep_len));
+	if (t->rep_next > 0) {
+		memmove(t->rep, t->rep + t->rep_next,
+			(t->nrep - t->rep_next) * sizeof(*t->rep));
+		memmove(t->rep_len, t->rep_len + t->rep_next,
+			(t->nrep - t->rep_next) * sizeof(*t->rep_len));
+	}
 	t->nrep -= t->rep_next;
 	t->rep_mark -= t->rep_next;
 	t->rep_next = 0;

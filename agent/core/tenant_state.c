@@ -293,10 +293,12 @@ tenant__commit(const struct mesh_env *env, const struct tenant_kv *kv,
 		}
 		if (rc != 0)
 			break;
-		vals[nw] = buf;
 		if (ld->rec[i] != NULL && ld->len[i] == len &&
-		    memcmp(ld->rec[i], buf, len) == 0)
-			continue; /* unchanged: freed with vals */
+		    memcmp(ld->rec[i], buf, len) == 0) {
+			mesh_free(a, buf); /* unchanged: nothing to write */
+			continue;
+		}
+		vals[nw] = buf;
 		w[nw++] = (struct tenant_kv_write){k, klen, buf, len, false};
 		if (ld->rec[i] == NULL) {
 			nkeys++;

@@ -34,7 +34,7 @@ struct tc_reply {
 struct tc_msg;
 
 struct tc_node {
-	char name[8];
+	char name[24];
 	struct mem_kv kv;
 	struct tenant *t;
 	bool up;      /* running (not crashed) */
