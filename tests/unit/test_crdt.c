@@ -16,6 +16,7 @@
 #include "mesh_err.h"
 #include "test_env.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -762,6 +763,137 @@ test_crdt_alloc_failure_changes_nothing(void **state)
 	}
 }
 
+/*
+ * Field-at-a-time storage (crdt.h): a replica that keeps each top-level
+ * field as its own record plus the context, and joins a delta into a
+ * partial map of just the fields the delta touches, must end where a
+ * replica joining into its whole map ends: same records, same context.
+ */
+#define FS_KEYS 6
+struct fs_store {
+	uint8_t *rec[3][FS_KEYS]; /* kinds MV, PN, ORSET */
+	size_t len[3][FS_KEYS];
+	uint8_t *cc;
+	size_t cc_len;
+};
+
+static const enum crdt_kind fs_kinds[3] = {CRDT_PNCOUNTER, CRDT_MV, CRDT_ORSET};
+
+static void
+fs_apply(struct fs_store *st, const struct crdt_ormap *delta, int key)
+{
+	char name[4] = {'k', (char)('0' + key), 0, 0};
+	const uint8_t *parts[3];
+	size_t lens[3], n = 0;
+	for (int k = 0; k < 3; k++)
+		if (st->rec[k][key] != NULL) {
+			parts[n] = st->rec[k][key];
+			lens[n++] = st->len[k][key];
+		}
+	struct crdt_ormap *m;
+	assert_int_equal(
+	    crdt_ormap_decode_parts(A, parts, lens, n, st->cc, st->cc_len, &m),
+	    0);
+	assert_int_equal(crdt_ormap_join(m, delta), 0);
+	for (int k = 0; k < 3; k++) {
+		mesh_free(A, st->rec[k][key]);
+		st->rec[k][key] = NULL;
+		int rc =
+		    crdt_ormap_field_encode(m, fs_kinds[k], name, 2,
+					    &st->rec[k][key], &st->len[k][key]);
+		assert_true(rc == 0 || rc == MESH_ENOENT);
+	}
+	mesh_free(A, st->cc);
+	assert_int_equal(
+	    crdt_cc_encode(crdt_ormap_context(m), &st->cc, &st->cc_len), 0);
+	crdt_ormap_free(m);
+}
+
+static void
+test_crdt_ormap_field_storage_matches_whole(void **state)
+{
+	(void)state;
+	struct crdt_ormap *whole = crdt_ormap_new(A), *src = crdt_ormap_new(A);
+	struct fs_store st = {0};
+	uint64_t seed = 12345;
+	for (int step = 0; step < 600; step++) {
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		int key = (int)((seed >> 33) % FS_KEYS);
+		int what = (int)((seed >> 40) % 6);
+		char name[4] = {'k', (char)('0' + key), 0, 0};
+		struct crdt_key path = {name, 2};
+		struct crdt_ormap *d = crdt_ormap_new(A);
+		char v[8];
+		snprintf(v, sizeof(v), "%d", (int)(seed >> 50) % 7);
+		switch (what) {
+		case 0:
+			crdt_ormap_mv_set(src, 7, &path, 1, v, strlen(v), d);
+			break;
+		case 1:
+			crdt_ormap_counter_add(src, 7, &path, 1, CRDT_PNCOUNTER,
+					       3, d);
+			break;
+		case 2:
+			crdt_ormap_orset_add(src, 7, &path, 1, v, strlen(v), d);
+			break;
+		case 3:
+			crdt_ormap_orset_remove(src, &path, 1, v, strlen(v), d);
+			break;
+		case 4:
+			crdt_ormap_remove(src, &path, 1, CRDT_MV, d);
+			break;
+		default: {
+			struct crdt_dot e =
+			    crdt_cc_next_dot(crdt_ormap_context(src), 7);
+			crdt_ormap_remove(src, &path, 1, CRDT_ORSET, d);
+			crdt_ormap_add_event(src, &e, d);
+			break;
+		}
+		}
+		assert_int_equal(crdt_ormap_join(whole, d), 0);
+		fs_apply(&st, d, key);
+		crdt_ormap_free(d);
+		/* Every record equals the whole map's field; contexts match. */
+		for (int k2 = 0; k2 < FS_KEYS; k2++) {
+			char n2[4] = {'k', (char)('0' + k2), 0, 0};
+			for (int k = 0; k < 3; k++) {
+				uint8_t *buf;
+				size_t len;
+				int rc = crdt_ormap_field_encode(
+				    whole, fs_kinds[k], n2, 2, &buf, &len);
+				if (rc == MESH_ENOENT) {
+					assert_null(st.rec[k][k2]);
+					continue;
+				}
+				assert_int_equal(rc, 0);
+				assert_int_equal(len, st.len[k][k2]);
+				assert_memory_equal(buf, st.rec[k][k2], len);
+				mesh_free(A, buf);
+			}
+		}
+		uint8_t *cc;
+		size_t cc_len;
+		assert_int_equal(
+		    crdt_cc_encode(crdt_ormap_context(whole), &cc, &cc_len), 0);
+		assert_int_equal(cc_len, st.cc_len);
+		assert_memory_equal(cc, st.cc, cc_len);
+		mesh_free(A, cc);
+	}
+	/* Narrowing keeps the store's dots and the extras, nothing else. */
+	struct crdt_dot extra = {99, 5};
+	assert_int_equal(crdt_ormap_narrow_context(whole, &extra, 1), 0);
+	assert_true(crdt_cc_contains(crdt_ormap_context(whole), &extra));
+	struct crdt_dot first = {7, 1};
+	/* Dot (7, 1) was overwritten long ago: no store holds it now. */
+	assert_false(crdt_cc_contains(crdt_ormap_context(whole), &first));
+	for (int k = 0; k < 3; k++)
+		for (int k2 = 0; k2 < FS_KEYS; k2++)
+			mesh_free(A, st.rec[k][k2]);
+	mesh_free(A, st.cc);
+	crdt_ormap_free(whole);
+	crdt_ormap_free(src);
+}
+
 int
 main(void)
 {
@@ -789,6 +921,8 @@ main(void)
 		test_crdt_decode_rejects_deep_nesting, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_crdt_alloc_failure_changes_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_crdt_ormap_field_storage_matches_whole, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
