@@ -120,14 +120,16 @@ tenant_svc_stop(struct tenant_svc *s)
 		tenant_batch_end(s->t, net_now_ms());
 		tenant_svc__answers(s);
 	}
-	for (size_t i = 0; i < s->nreqs; i++) {
+	for (size_t i = s->head; i < s->nreqs; i++) {
+		if (s->reqs[i].req == NULL)
+			continue;
 		admin_printf(admin_req_out(s->reqs[i].req),
 			     "error: the agent is stopping\n");
 		admin_req_done(s->reqs[i].req);
 	}
 	free(s->reqs);
 	s->reqs = NULL;
-	s->nreqs = 0;
+	s->nreqs = s->head = 0;
 	net_set_tenant(s->net, NULL, NULL);
 	uv_close((uv_handle_t *)&s->prepare, NULL);
 	tenant_free(s->t);
@@ -283,15 +285,28 @@ tenant_svc__answers(struct tenant_svc *s)
 {
 	struct tenant_reply r;
 	while (tenant_poll_reply(s->t, &r)) {
-		size_t i = 0;
-		while (i < s->nreqs && s->reqs[i].id != r.id)
-			i++;
-		if (i == s->nreqs)
+		/* Ids grow with each request: a binary search over the
+		 * waiting ones; answered slots stay as holes until the
+		 * oldest is answered. */
+		size_t lo = s->head, hi = s->nreqs;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (s->reqs[mid].id < r.id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == s->nreqs || s->reqs[lo].id != r.id ||
+		    s->reqs[lo].req == NULL)
 			continue;
-		struct tenant_svc__req q = s->reqs[i];
-		s->reqs[i] = s->reqs[--s->nreqs];
-		tenant_svc__render(&q, &r, admin_req_out(q.req));
-		admin_req_done(q.req);
+		struct tenant_svc__req *q = &s->reqs[lo];
+		tenant_svc__render(q, &r, admin_req_out(q->req));
+		admin_req_done(q->req);
+		q->req = NULL;
+		while (s->head < s->nreqs && s->reqs[s->head].req == NULL)
+			s->head++;
+		if (s->head == s->nreqs)
+			s->head = s->nreqs = 0;
 	}
 }
 
@@ -491,6 +506,12 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 	    memchr(rq.key, 0, rq.key_len) == NULL)
 		snprintf(q.key, sizeof(q.key), "%.*s", (int)rq.key_len,
 			 (const char *)rq.key);
+	if (s->head > 0 && s->nreqs == s->capreqs) {
+		memmove(s->reqs, s->reqs + s->head,
+			(s->nreqs - s->head) * sizeof(*s->reqs));
+		s->nreqs -= s->head;
+		s->head = 0;
+	}
 	if (s->nreqs == s->capreqs) {
 		size_t ncap = s->capreqs ? s->capreqs * 2 : 64;
 		struct tenant_svc__req *p = realloc(s->reqs, ncap * sizeof(*p));
@@ -506,6 +527,8 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 	tenant_svc__open(s);
 	if (tenant_submit(s->t, net_now_ms(), &rq) != 0) {
 		s->nreqs--;
+		if (s->head > s->nreqs)
+			s->head = s->nreqs;
 		admin_printf(out, "error: too many requests waiting; try "
 				  "again\n");
 		admin_req_done(req);

@@ -28,8 +28,10 @@ struct tenant_svc {
 	const struct mesh_env *env;
 	uv_prepare_t prepare;
 	bool batch;
-	struct tenant_svc__req *reqs; /* admin requests waiting for answers */
-	size_t nreqs, capreqs;
+	/* Admin requests waiting for answers, by increasing id; [head, nreqs)
+	 * are live, answered ones are holes (req NULL). */
+	struct tenant_svc__req *reqs;
+	size_t head, nreqs, capreqs;
 	uint64_t next_id;
 	unsigned replicas;
 };
