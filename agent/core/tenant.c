@@ -74,8 +74,9 @@ struct tenant__peer {
 	char name[SWIM_NAME_MAX + 1];
 	uint8_t *buf; /* frame body being built */
 	size_t len, cap;
-	size_t mark; /* len when the open batch began */
-	bool shared; /* we replicate tenants together: anti-entropy */
+	size_t mark;	    /* len when the open batch began */
+	uint64_t frame_seq; /* frames flushed to it so far */
+	bool shared;	    /* we replicate tenants together: anti-entropy */
 	/* Deltas sent and not acked yet, oldest first (a ring buffer). */
 	uint64_t *un_id, *un_ms;
 	size_t un_head, un_count;
@@ -106,6 +107,7 @@ struct tenant__pending {
 	uint8_t *req;
 	size_t req_len;
 	unsigned tries;
+	uint64_t seq; /* the frame the request went out in */
 	bool is_read;
 	char tenant[TENANT_ID_MAX + 1];
 };
@@ -115,6 +117,7 @@ struct tenant__outq {
 	struct swim_addr addr;
 	uint8_t *data;
 	size_t len;
+	uint64_t seq;
 };
 
 struct tenant {
@@ -473,6 +476,7 @@ tenant__peer_flush(struct tenant *t, struct tenant__peer *p)
 	o->addr = mi.addr;
 	o->data = f;
 	o->len = n;
+	o->seq = ++p->frame_seq;
 	t->st.frames_sent++;
 	t->st.frame_bytes_sent += n;
 	p->len = 0;
@@ -1453,6 +1457,8 @@ tenant__forward_send(struct tenant *t, struct tenant__pending *p)
 		rq->id = p->id;
 		tenant__append(t, peer, 5, &rq->base);
 		tenant__request__free_unpacked(rq, NULL);
+		/* It leaves in the next frame flushed to that peer. */
+		p->seq = peer->frame_seq + 1;
 		return true;
 	}
 	return false;
@@ -2336,6 +2342,31 @@ tenant__handoff(struct tenant *t)
 }
 
 void
+tenant_frame_lost(struct tenant *t, uint64_t now_ms, const char *name,
+		  uint64_t seq)
+{
+	tenant__enter(t);
+	for (size_t i = 0; i < t->npending;) {
+		struct tenant__pending *p = &t->pending[i];
+		if (p->kind != TENANT__P_FORWARD || p->seq != seq ||
+		    p->tries == 0 ||
+		    strcmp(p->replicas[p->tries - 1], name) != 0) {
+			i++;
+			continue;
+		}
+		if (tenant__forward_send(t, p)) {
+			p->deadline_ms = now_ms + t->cfg.request_timeout_ms;
+			i++;
+			continue;
+		}
+		tenant__fail(t, &p->origin, MESH_ETIMEDOUT,
+			     "no replica could be reached");
+		tenant__pending_del(t, p);
+	}
+	tenant__leave(t, now_ms);
+}
+
+void
 tenant_tick(struct tenant *t, uint64_t now_ms)
 {
 	tenant__enter(t);
@@ -2386,6 +2417,7 @@ tenant_poll_output(struct tenant *t, struct tenant_output *out)
 	out->addr = o->addr;
 	out->data = o->data;
 	out->len = o->len;
+	out->seq = o->seq;
 	return true;
 }
 

@@ -152,6 +152,7 @@ struct tenant_output {
 	struct swim_addr addr;
 	const uint8_t *data; /* borrowed until the next call */
 	size_t len;
+	uint64_t seq; /* this frame's number, for tenant_frame_lost() */
 };
 
 /** Counters, for status and the benchmark. */
@@ -234,6 +235,16 @@ int tenant_recv(struct tenant *t, uint64_t now_ms, const uint8_t *data,
  */
 void tenant_batch_begin(struct tenant *t);
 void tenant_batch_end(struct tenant *t, uint64_t now_ms);
+
+/**
+ * The driver could not send frame @seq to @name at all (the peer is down,
+ * or its queue is full): nothing in it reached the peer. Requests it
+ * carried are asked of the next replica at once instead of waiting for
+ * their timeout; that is safe for writes too, since the replica never saw
+ * them.
+ */
+void tenant_frame_lost(struct tenant *t, uint64_t now_ms, const char *name,
+		       uint64_t seq);
 
 /** Runs timers: anti-entropy, handoff, request timeouts. */
 void tenant_tick(struct tenant *t, uint64_t now_ms);

@@ -42,6 +42,7 @@
  * sealed bytes, ready for the wire. */
 struct net_frame {
 	struct net_frame *next;
+	uint64_t seq; /* the tenant core's frame number, for frame_lost */
 	size_t len;
 	uint8_t data[];
 };
@@ -359,9 +360,21 @@ net__frames_free(struct net_frame *f)
 	return count;
 }
 
+/* Tells the tenant core that frames it made for @name never left: they
+ * were not written to any socket, so what they carried was not seen. */
+static void
+net__frames_lost(struct net *n, const char *name, const struct net_frame *f)
+{
+	for (; f != NULL; f = f->next)
+		if (n->tenant_ops != NULL && n->tenant_ops->frame_lost != NULL)
+			n->tenant_ops->frame_lost(n->tenant, net_now_ms(), name,
+						  f->seq);
+}
+
 static void
 net__peer_drop_queue(struct net *n, struct net_peer *p)
 {
+	net__frames_lost(n, p->name, p->head);
 	n->c.tenant_drop_down += net__frames_free(p->head);
 	p->head = NULL;
 	p->tail = &p->head;
@@ -529,6 +542,7 @@ net__peer_kick(struct net *n, struct net_peer *p, uint64_t now)
 			  (unsigned)w->nframes, net__twritten);
 	if (rc < 0) {
 		c->inflight -= w->bytes;
+		net__frames_lost(n, p->name, w->frames);
 		n->c.tenant_drop_down += net__frames_free(w->frames);
 		free(w);
 		net__peer_fail(n, p, now, uv_strerror(rc));
@@ -606,14 +620,17 @@ net__tenant_send(struct net *n, const struct tenant_output *o, uint64_t now)
 		p->backoff_ms = 0;
 		p->retry_at = 0;
 	}
+	struct net_frame lost = {NULL, o->seq, 0};
 	if (p->conn == NULL) {
 		if (now < p->retry_at) {
 			n->c.tenant_drop_down++;
+			net__frames_lost(n, p->name, &lost);
 			return;
 		}
 		if (net__peer_connect(n, p, now) != 0) {
 			net__peer_fail(n, p, now, "cannot connect");
 			n->c.tenant_drop_down++;
+			net__frames_lost(n, p->name, &lost);
 			return;
 		}
 	}
@@ -621,6 +638,7 @@ net__tenant_send(struct net *n, const struct tenant_output *o, uint64_t now)
 	if (p->queued_bytes + p->conn->inflight + 4 + cap >
 	    n->tune.tenant_queue_max) {
 		n->c.tenant_drop_queue++;
+		net__frames_lost(n, p->name, &lost);
 		return;
 	}
 	struct net_frame *f = malloc(sizeof(*f) + 4 + cap);
@@ -633,6 +651,7 @@ net__tenant_send(struct net *n, const struct tenant_output *o, uint64_t now)
 	}
 	net__put_be32(f->data, (uint32_t)sealed_len | NET_TENANT_FLAG);
 	f->len = 4 + sealed_len;
+	f->seq = o->seq;
 	f->next = NULL;
 	*p->tail = f;
 	p->tail = &f->next;

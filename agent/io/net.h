@@ -106,8 +106,11 @@ struct net_tenant_ops {
 	void (*tick)(void *svc, uint64_t now_ms);
 	uint64_t (*next_deadline)(const void *svc);
 	bool (*poll_output)(void *svc, struct tenant_output *out);
+	/* Frame @seq for @name was dropped before it reached any socket
+	 * (peer down, backing off, queue full); may be NULL. */
+	void (*frame_lost)(void *svc, uint64_t now_ms, const char *name,
+			   uint64_t seq);
 };
-
 
 /**
  * Timeouts and caps, set to the NET_* defaults by net_start(). Tests

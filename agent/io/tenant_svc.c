@@ -65,11 +65,17 @@ tenant_svc__poll(void *svc, struct tenant_output *out)
 	return tenant_poll_output(s->t, out);
 }
 
+static void
+tenant_svc__lost(void *svc, uint64_t now_ms, const char *name, uint64_t seq)
+{
+	struct tenant_svc *s = svc;
+	tenant_svc__open(s);
+	tenant_frame_lost(s->t, now_ms, name, seq);
+}
+
 static const struct net_tenant_ops tenant_svc__ops = {
-    tenant_svc__recv,
-    tenant_svc__tick,
-    tenant_svc__deadline,
-    tenant_svc__poll,
+    tenant_svc__recv, tenant_svc__tick, tenant_svc__deadline,
+    tenant_svc__poll, tenant_svc__lost,
 };
 
 static void tenant_svc__answers(struct tenant_svc *s);
@@ -80,12 +86,16 @@ static void
 tenant_svc__prepare(uv_prepare_t *h)
 {
 	struct tenant_svc *s = h->data;
-	if (!s->batch)
-		return;
-	s->batch = false;
-	tenant_batch_end(s->t, net_now_ms());
-	tenant_svc__answers(s);
-	net_flush(s->net);
+	/* Sending may open a new batch (a frame that could not leave sends
+	 * its requests to the next replica): end that one too. Each round
+	 * moves a request on to a further replica, so this stops. */
+	for (int round = 0; s->batch && round < 2 * RING_REPLICAS_MAX;
+	     round++) {
+		s->batch = false;
+		tenant_batch_end(s->t, net_now_ms());
+		tenant_svc__answers(s);
+		net_flush(s->net);
+	}
 }
 
 int
