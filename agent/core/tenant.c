@@ -1394,7 +1394,13 @@ tenant__run(struct tenant *t, uint64_t now_ms, const struct tenant__origin *o,
 		return;
 	}
 	if (h == NULL || tenant__pubkey(t, h) != 0) {
-		tenant__fail(t, o, MESH_ENOENT, "no such tenant");
+		Tenant__Reply r = TENANT__REPLY__INIT;
+		r.rc = MESH_ENOENT;
+		r.error = "no such tenant (or its replicas are still taking "
+			  "it over: retry in a few seconds)";
+		r.served_by = t->cfg.name;
+		r.not_held = true;
+		tenant__answer(t, o, &r);
 		return;
 	}
 	uint32_t need = tenant__is_write(op->op) ? TENANT_WRITE : TENANT_READ;
@@ -1464,6 +1470,34 @@ tenant__forward_send(struct tenant *t, struct tenant__pending *p)
 	return false;
 }
 
+/* Runs the packed request of forward @p here; false when it does not
+ * decode (it always does: we packed it). */
+static bool
+tenant__run_packed(struct tenant *t, uint64_t now_ms,
+		   const struct tenant__pending *p)
+{
+	Tenant__Request *rq = tenant__request__unpack(NULL, p->req_len, p->req);
+	if (rq == NULL)
+		return false;
+	struct tenant__op op = {
+	    (enum tenant_op)rq->op,
+	    rq->tenant,
+	    rq->cap.data,
+	    rq->cap.len,
+	    rq->key.data,
+	    rq->key.len,
+	    rq->value.data ? rq->value.data : (const uint8_t *)"",
+	    rq->value.len,
+	    rq->has_value,
+	    rq->n,
+	    (enum tenant_ack)rq->ack,
+	    rq->tenant_key.len == TENANT_PUBKEY_BYTES ? rq->tenant_key.data
+						      : NULL};
+	tenant__run(t, now_ms, &p->origin, &op);
+	tenant__request__free_unpacked(rq, NULL);
+	return true;
+}
+
 static int
 tenant__submit(struct tenant *t, uint64_t now_ms,
 	       const struct tenant_request *rq)
@@ -1521,6 +1555,7 @@ tenant__submit(struct tenant *t, uint64_t now_ms,
 	tenant__request__pack(&req, p->req);
 	p->origin = o;
 	p->is_read = !tenant__is_write(rq->op);
+	memcpy(p->tenant, rq->tenant, strlen(rq->tenant) + 1);
 	for (int i = 0; i < n; i++)
 		strcpy(p->replicas[p->nreplicas++],
 		       ring_node(t->ring, idx[i])->name);
@@ -2209,6 +2244,20 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 		    tenant__pending_find(t, TENANT__P_FORWARD, r->id);
 		if (w == NULL)
 			continue;
+		/* A replica that does not hold the tenant yet did nothing:
+		 * another may have it. */
+		if (r->not_held && tenant__forward_send(t, w)) {
+			w->deadline_ms = now_ms + t->cfg.request_timeout_ms;
+			continue;
+		}
+		/* No new replica has it yet, but we do (we are handing it
+		 * over): serve it here; handoff carries any write on. */
+		struct tenant__held *h = tenant__find(t, w->tenant);
+		if (r->not_held && h != NULL && tenant__pubkey(t, h) == 0 &&
+		    tenant__run_packed(t, now_ms, w)) {
+			tenant__pending_del(t, w);
+			continue;
+		}
 		tenant__answer(t, &w->origin, r);
 		tenant__pending_del(t, w);
 	}

@@ -377,6 +377,97 @@ test_tenant_big_state_moves_in_parts(void **state)
 	tc_destroy(c);
 }
 
+/* Right after a view change the new replicas hold nothing yet; a request
+ * forwarded to one of them goes on to the next replica, and a node whose
+ * replicas are all new is told to retry, until one round has passed. */
+static void
+test_tenant_new_replica_passes_requests_on(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(8, 3);
+	/* A tenant whose primary in the full view is new (n3..n7) and whose
+	 * second replica is an old holder (n0..n2). */
+	struct ring_member m[8];
+	for (size_t i = 0; i < 8; i++)
+		m[i] = (struct ring_member){
+		    c->node[i].name, NULL, NULL, NULL, 0, true, false};
+	struct ring *full;
+	assert_int_equal(ring_new(&c->te.env, NULL, m, 8, &full), 0);
+	char name[16] = "";
+	uint32_t idx[3];
+	for (int k = 0; k < 1000 && name[0] == 0; k++) {
+		char cand[16];
+		snprintf(cand, sizeof(cand), "t%d", k);
+		ring_lookup(full, ring_hash_key(full, cand, strlen(cand)), 3,
+			    idx);
+		if (idx[0] >= 3 && idx[1] < 3)
+			snprintf(name, sizeof(name), "%s", cand);
+	}
+	ring_free(full);
+	assert_true(name[0] != 0);
+	uint8_t cap[512];
+	size_t cap_len = tc_cap(name, TENANT_READ | TENANT_WRITE, 0, c->pk,
+				c->sk, cap, sizeof(cap));
+	for (size_t i = 3; i < c->n; i++)
+		c->node[i].in_view = false;
+	tc_view(c);
+	assert_int_equal(tc_create(c, 0, name)->rc, 0);
+	/* "acme" has only new replicas in the full view (n3, n5, n6). */
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	op(c, 2, TENANT_OP_PUT, "a", "old", 0, TENANT_ACK_ALL);
+	uint64_t id = tc_submit(c, 1, TENANT_OP_PUT, name, "k", "v", 0,
+				TENANT_ACK_ALL, cap, cap_len);
+	tc_run(c, 50);
+	assert_int_equal(tc_find(c, id)->rc, 0);
+	for (size_t i = 3; i < c->n; i++)
+		c->node[i].in_view = true;
+	tc_view(c);
+	/* At once, from every node: the new primary does not hold it yet,
+	 * the second replica does and answers. */
+	uint64_t ids[8];
+	for (size_t i = 0; i < c->n; i++)
+		ids[i] = tc_submit(c, i, TENANT_OP_GET, name, "k", NULL, 0,
+				   TENANT_ACK_ONE, cap, cap_len);
+	tc_run(c, 20);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct tc_reply *r = tc_find(c, ids[i]);
+		assert_non_null(r);
+		assert_int_equal(r->rc, 0);
+		assert_string_equal(r->values[0], "v");
+	}
+	/* A tenant whose replicas are all new: a node that still holds it
+	 * serves it at once; others are told to retry until a round has
+	 * passed. */
+	for (size_t i = 0; i < c->n; i++)
+		ids[i] = tc_submit(c, i, TENANT_OP_GET, "acme", "a", NULL, 0,
+				   TENANT_ACK_ONE, NULL, 0);
+	tc_run(c, 20);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct tc_reply *r = tc_find(c, ids[i]);
+		assert_non_null(r);
+		if (i < 3) {
+			assert_int_equal(r->rc, 0);
+			assert_string_equal(r->values[0], "old");
+		} else if (r->rc != 0) {
+			assert_int_equal(r->rc, MESH_ENOENT);
+			assert_non_null(strstr(r->error, "retry"));
+		}
+	}
+	tc_run(c, 400);
+	const struct tc_reply *ra =
+	    op(c, 7, TENANT_OP_GET, "a", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(ra->rc, 0);
+	for (size_t i = 0; i < c->n; i++) {
+		id = tc_submit(c, i, TENANT_OP_GET, name, "k", NULL, 0,
+			       TENANT_ACK_ONE, cap, cap_len);
+		tc_run(c, 20);
+		const struct tc_reply *r = tc_find(c, id);
+		assert_non_null(r);
+		assert_int_equal(r->rc, 0);
+	}
+	tc_destroy(c);
+}
+
 static void
 test_tenant_store_full_refuses_cleanly(void **state)
 {
@@ -515,6 +606,7 @@ main(void)
 	    cmocka_unit_test(test_tenant_anti_entropy_brings_removals),
 	    cmocka_unit_test(test_tenant_handoff_keeps_data),
 	    cmocka_unit_test(test_tenant_big_state_moves_in_parts),
+	    cmocka_unit_test(test_tenant_new_replica_passes_requests_on),
 	    cmocka_unit_test(test_tenant_store_full_refuses_cleanly),
 	    cmocka_unit_test(test_tenant_restart_keeps_dots),
 	    cmocka_unit_test(test_tenant_quota_and_rate),
