@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""make demo: five agents form a mesh on loopback; one is killed and every
-other marks it dead; it restarts and is alive again at a higher
-incarnation; then all leave. Everything stops by itself."""
+"""make demo: five agents form a mesh on loopback; a tenant is created and
+written at one agent and read at another; one agent is killed and every
+other marks it dead while the tenant stays readable and writable at
+quorum; it restarts, is alive again at a higher incarnation and catches up
+on the tenant (equal digests); then all leave. Everything stops by
+itself."""
 import argparse
 import json
 import os
@@ -14,9 +17,22 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import meshlab  # noqa: E402
 
 
-def show(lab, agent, what):
+def show(lab, agent, what, env=None):
     print("\n$ meshctl --data-dir %s %s" % (agent.dir, what), flush=True)
-    subprocess.run([lab.meshctl, "--data-dir", agent.dir] + what.split())
+    subprocess.run([lab.meshctl, "--data-dir", agent.dir] + what.split(),
+                   env=env)
+
+
+def digests(lab, tenant):
+    """{agent: digest} of the agents that replicate @tenant."""
+    res = {}
+    for a in lab.live():
+        out = subprocess.run([lab.meshctl, "--data-dir", a.dir, "tenant",
+                              "ls", "--json"], capture_output=True, text=True)
+        for t in json.loads(out.stdout or "{}").get("tenants", []):
+            if t["tenant"] == tenant and t["replica"]:
+                res[a.name] = t["digest"]
+    return res
 
 
 def main():
@@ -39,14 +55,33 @@ def main():
         print("every agent sees %d alive after %.2f s" % (args.nodes, t))
         show(lab, lab.agents[0], "status")
         show(lab, lab.agents[0], "members")
-        # A pack the victim holds, to watch it move.
-        out = subprocess.run([lab.meshctl, "--data-dir", lab.agents[-1].dir,
+        # Tenant state: create at one agent, write and read anywhere.
+        capfile = os.path.join(lab.root, "demo.cap")
+        print("\n$ meshctl --data-dir %s tenant create demo > %s" %
+              (lab.agents[0].dir, capfile), flush=True)
+        out = subprocess.run([lab.meshctl, "--data-dir", lab.agents[0].dir,
+                              "tenant", "create", "demo"],
+                             capture_output=True, text=True)
+        with open(capfile, "w") as f:
+            f.write(out.stdout)
+        env = dict(os.environ, MESH_CAP=out.stdout)
+        show(lab, lab.agents[1], "tenant put demo greeting hello --ack quorum",
+             env)
+        show(lab, lab.agents[3], "tenant inc demo visits 3", env)
+        show(lab, lab.agents[2], "tenant get demo greeting --json", env)
+
+        # The tenant's primary replica is the one we kill; watch one of
+        # its packs move too.
+        out = subprocess.run([lab.meshctl, "--data-dir", lab.agents[2].dir,
+                              "tenant", "digest", "demo", "--json"],
+                             capture_output=True, text=True, env=env)
+        primary = json.loads(out.stdout)["replicas"][0]
+        victim = next(a for a in lab.agents if a.name == primary)
+        out = subprocess.run([lab.meshctl, "--data-dir", victim.dir,
                               "packs", "--json"], capture_output=True,
                              text=True)
         pack = json.loads(out.stdout)["packs"][0]
         show(lab, lab.agents[2], "place %d" % pack)
-
-        victim = lab.agents[-1]
         print("\nkill -9 %s (pid %d)" % (victim.name, victim.proc.pid))
         victim.kill9()
         t = lab.wait(lambda: lab.all_see(victim.name, "dead"), 30)
@@ -55,6 +90,10 @@ def main():
         show(lab, lab.agents[0], "members")
 
         show(lab, lab.agents[2], "place %d" % pack)
+        others = [a for a in lab.agents if a is not victim]
+        show(lab, others[0], "tenant put demo after-kill yes --ack quorum",
+             env)
+        show(lab, others[1], "tenant get demo visits", env)
 
         print("\nrestarting %s" % victim.name)
         victim.start(extra=["--packs", packs])
@@ -62,6 +101,12 @@ def main():
         t = lab.wait(lambda: lab.all_see(victim.name, "alive", min_inc=2), 30)
         print("%s is alive again everywhere after %.2f s" % (victim.name, t))
         show(lab, lab.agents[1], "members")
+        t = lab.wait(lambda: len(digests(lab, "demo")) == 3 and
+                     len(set(digests(lab, "demo").values())) == 1, 30)
+        print("\nthe tenant's three replicas hold equal digests after %s s:"
+              " %s" % ("%.2f" % t if t is not None else "(not within 30)",
+                       digests(lab, "demo")))
+        show(lab, victim, "tenant ls")
 
         print("\nall agents leave (SIGTERM)")
         for a in lab.agents:
