@@ -558,7 +558,10 @@ crdt__dec_dvs(const struct mesh_allocator *a, Crdt__DotValue *const *v,
 		int rc = crdt__dec_dot(m->dot, cc, seen, &x.dot);
 		if (rc != 0)
 			return rc;
-		if (i > 0 && crdt_dot_compare(&out->v[i - 1].dot, &x.dot) >= 0)
+		/* Sorted, and one dot per replica (crdt__dvs_latest). */
+		if (i > 0 &&
+		    (crdt_dot_compare(&out->v[i - 1].dot, &x.dot) >= 0 ||
+		     out->v[i - 1].dot.replica == x.dot.replica))
 			return MESH_EDECODE;
 		bool counter = kind == CRDT_GCOUNTER || kind == CRDT_PNCOUNTER;
 		if (m->value.len > CRDT_MAX_VALUE ||
@@ -620,7 +623,9 @@ crdt__dec_es(const struct mesh_allocator *a, Crdt__OrSetEntry *const *v,
 			int rc = crdt__dec_dot(m->dots[j], cc, seen, &ds[j]);
 			if (rc != 0)
 				return rc;
-			if (j > 0 && crdt_dot_compare(&ds[j - 1], &ds[j]) >= 0)
+			if (j > 0 &&
+			    (crdt_dot_compare(&ds[j - 1], &ds[j]) >= 0 ||
+			     ds[j - 1].replica == ds[j].replica))
 				return MESH_EDECODE;
 		}
 	}

@@ -279,6 +279,13 @@ crdt__es_join(const struct mesh_allocator *a, struct crdt__es *s,
 				q++;
 			}
 		}
+		/* One dot per replica per element, the newest: a replica's
+		 * re-add retires its own older dot (see crdt__dvs_latest). */
+		size_t m = 0;
+		for (size_t z = 0; z < n; z++)
+			if (z + 1 == n || tmp[z + 1].replica != tmp[z].replica)
+				tmp[m++] = tmp[z];
+		n = m;
 		if (c <= 0)
 			i++;
 		if (c >= 0)

@@ -46,6 +46,29 @@ crdt__dv_copy(const struct mesh_allocator *a, struct crdt__dv *dst,
 	return 0;
 }
 
+/*
+ * Keeps one dot per replica: the newest. A replica's newer write to a
+ * register or counter always follows its own older one (it made both), so
+ * the older is superseded even when the delta that retired it has not
+ * arrived yet. Without this, a replica that got deltas out of order held
+ * two running totals of one counter replica, and its context (which the
+ * newer delta completed) hid the difference from anti-entropy.
+ */
+static void
+crdt__dvs_latest(const struct mesh_allocator *a, struct crdt__dvs *s)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (i + 1 < s->n &&
+		    s->v[i + 1].dot.replica == s->v[i].dot.replica) {
+			mesh_free(a, s->v[i].val);
+			continue;
+		}
+		s->v[k++] = s->v[i];
+	}
+	s->n = k;
+}
+
 int
 crdt__dvs_join(const struct mesh_allocator *a, struct crdt__dvs *s,
 	       const struct crdt_cc *sc, const struct crdt__dvs *o,
@@ -96,6 +119,7 @@ crdt__dvs_join(const struct mesh_allocator *a, struct crdt__dvs *s,
 	s->v = r;
 	s->n = k;
 	s->cap = max;
+	crdt__dvs_latest(a, s);
 	return 0;
 fail:
 	/* Values in r that came from o were copied; the rest belong to s. */

@@ -894,6 +894,49 @@ test_crdt_ormap_field_storage_matches_whole(void **state)
 	crdt_ormap_free(src);
 }
 
+/* Deltas that arrive out of order (a lost one repaired later) must not
+ * leave two running totals of one replica, nor two values of one writer:
+ * the state would differ from the sender's while the contexts agree. */
+static void
+test_crdt_ormap_out_of_order_deltas(void **state)
+{
+	(void)state;
+	struct crdt_ormap *a = crdt_ormap_new(A), *r = crdt_ormap_new(A);
+	struct crdt_ormap *d[3];
+	for (int i = 0; i < 3; i++) {
+		d[i] = crdt_ormap_new(A);
+		crdt_ormap_counter_add(a, 1, K_C, 1, CRDT_PNCOUNTER, 5, d[i]);
+		crdt_ormap_orset_add(a, 1, K_S, 1, "x", 1, d[i]);
+	}
+	int64_t v;
+	assert_int_equal(crdt_ormap_join(r, d[0]), 0);
+	assert_int_equal(crdt_ormap_join(r, d[2]), 0);
+	assert_int_equal(
+	    crdt_ormap_counter_value(r, K_C, 1, CRDT_PNCOUNTER, &v), 0);
+	assert_int_equal(v, 15);
+	assert_true(
+	    crdt_ormap_equal(r, a) ||
+	    !crdt_cc_equal(crdt_ormap_context(r), crdt_ormap_context(a)));
+	assert_int_equal(crdt_ormap_join(r, d[1]), 0);
+	assert_true(crdt_ormap_equal(r, a));
+	assert_int_equal(
+	    crdt_ormap_counter_value(r, K_C, 1, CRDT_PNCOUNTER, &v), 0);
+	assert_int_equal(v, 15);
+	/* A state with two dots of one replica in a field is not canonical. */
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(crdt_ormap_encode(r, &buf, &len), 0);
+	struct crdt_ormap *back;
+	assert_int_equal(crdt_ormap_decode(A, buf, len, &back), 0);
+	assert_true(crdt_ormap_equal(back, r));
+	crdt_ormap_free(back);
+	mesh_free(A, buf);
+	for (int i = 0; i < 3; i++)
+		crdt_ormap_free(d[i]);
+	crdt_ormap_free(a);
+	crdt_ormap_free(r);
+}
+
 int
 main(void)
 {
@@ -923,6 +966,8 @@ main(void)
 		test_crdt_alloc_failure_changes_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_crdt_ormap_field_storage_matches_whole, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crdt_ormap_out_of_order_deltas,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
