@@ -77,9 +77,10 @@ struct tenant__peer {
 	size_t mark;	    /* len when the open batch began */
 	uint64_t frame_seq; /* frames flushed to it so far */
 	bool shared;	    /* we replicate tenants together: anti-entropy */
-	/* Deltas sent and not acked yet, oldest first (a ring buffer). */
+	/* Deltas sent and not acked yet, oldest first (a ring buffer that
+	 * grows to TENANT__UNACKED_MAX: most peers never need much). */
 	uint64_t *un_id, *un_ms;
-	size_t un_head, un_count;
+	size_t un_head, un_count, un_cap;
 };
 
 enum tenant__pkind {
@@ -125,7 +126,6 @@ struct tenant {
 	const struct mesh_env *env;
 	const struct mesh_allocator *a;
 	struct mesh_rand rng;
-	struct crdt_hlc_clock clock;
 	const struct ring *ring;
 	const struct swim *swim;
 	struct tenant__held **held; /* sorted by id */
@@ -378,14 +378,6 @@ tenant__peer(struct tenant *t, const char *name)
 	struct tenant__peer *p = mesh_calloc(t->a, 1, sizeof(*p));
 	if (p == NULL)
 		return NULL;
-	p->un_id = mesh_calloc(t->a, TENANT__UNACKED_MAX, sizeof(uint64_t));
-	p->un_ms = mesh_calloc(t->a, TENANT__UNACKED_MAX, sizeof(uint64_t));
-	if (p->un_id == NULL || p->un_ms == NULL) {
-		mesh_free(t->a, p->un_id);
-		mesh_free(t->a, p->un_ms);
-		mesh_free(t->a, p);
-		return NULL;
-	}
 	strcpy(p->name, name);
 	memmove(&t->peers[i + 1], &t->peers[i],
 		(t->npeers - i) * sizeof(*t->peers));
@@ -481,7 +473,7 @@ tenant__peer_flush(struct tenant *t, struct tenant__peer *p)
 	t->st.frame_bytes_sent += n;
 	p->len = 0;
 	/* A big buffer is not kept for an idle peer. */
-	if (p->cap > 4 * TENANT__FRAME_SOFT) {
+	if (p->cap > TENANT__FRAME_SOFT / 4) {
 		mesh_free(t->a, p->buf);
 		p->buf = NULL;
 		p->cap = 0;
@@ -781,19 +773,27 @@ tenant__pubkey(struct tenant *t, struct tenant__held *h)
 {
 	if (h->has_pubkey)
 		return 0;
-	struct tenant__ref ref = {CRDT_LWW, (const uint8_t *)TENANT__KEY_FIELD,
+	struct tenant__ref ref = {CRDT_MV, (const uint8_t *)TENANT__KEY_FIELD,
 				  TENANT__KEY_FIELD_LEN};
 	struct tenant__loaded ld;
 	struct crdt_ormap *m;
 	int rc = tenant__load(t->env, &t->cfg.kv, h, &ref, 1, &ld, &m);
 	if (rc != 0)
 		return rc;
+	/* Two creates can only both succeed when their replicas could not
+	 * see each other (a partition); then the earlier one keeps the
+	 * tenant, so a create on the far side of a split cannot take a
+	 * tenant over: its capabilities stop working at the heal. */
 	struct crdt_key k = {TENANT__KEY_FIELD, TENANT__KEY_FIELD_LEN};
 	const void *v;
 	size_t len;
-	rc = crdt_ormap_lww_get(m, &k, 1, &v, &len);
-	if (rc == 0 && len == TENANT_PUBKEY_BYTES) {
-		memcpy(h->pubkey, v, len);
+	const uint8_t *best = NULL;
+	for (size_t i = 0; crdt_ormap_mv_value(m, &k, 1, i, &v, &len) == 0; i++)
+		if (len == TENANT__KEY_RECORD &&
+		    (best == NULL || memcmp(v, best, TENANT__KEY_RECORD) < 0))
+			best = v;
+	if (best != NULL) {
+		memcpy(h->pubkey, best + 8, TENANT_PUBKEY_BYTES);
 		h->has_pubkey = true;
 	} else {
 		rc = MESH_ENOENT;
@@ -853,14 +853,34 @@ tenant__rate_ok(struct tenant *t, uint64_t now_ms, struct tenant__held *h)
  */
 
 static void
-tenant__unacked_push(struct tenant__peer *p, uint64_t id, uint64_t now_ms)
+tenant__unacked_push(struct tenant *t, struct tenant__peer *p, uint64_t id,
+		     uint64_t now_ms)
 {
-	if (p->un_count == TENANT__UNACKED_MAX) {
-		/* Keep the oldest: it is what status reports. Drop the
-		 * newest record instead of growing. */
-		return;
+	if (p->un_count == p->un_cap) {
+		/* Keep the oldest: it is what status reports. At the cap the
+		 * newest record is dropped instead. */
+		if (p->un_cap == TENANT__UNACKED_MAX)
+			return;
+		size_t ncap = p->un_cap ? p->un_cap * 2 : 16;
+		uint64_t *ids = mesh_calloc(t->a, ncap, sizeof(*ids));
+		uint64_t *ms = mesh_calloc(t->a, ncap, sizeof(*ms));
+		if (ids == NULL || ms == NULL) {
+			mesh_free(t->a, ids);
+			mesh_free(t->a, ms);
+			return;
+		}
+		for (size_t k = 0; k < p->un_count; k++) {
+			ids[k] = p->un_id[(p->un_head + k) % p->un_cap];
+			ms[k] = p->un_ms[(p->un_head + k) % p->un_cap];
+		}
+		mesh_free(t->a, p->un_id);
+		mesh_free(t->a, p->un_ms);
+		p->un_id = ids;
+		p->un_ms = ms;
+		p->un_head = 0;
+		p->un_cap = ncap;
 	}
-	size_t i = (p->un_head + p->un_count) % TENANT__UNACKED_MAX;
+	size_t i = (p->un_head + p->un_count) % p->un_cap;
 	p->un_id[i] = id;
 	p->un_ms[i] = now_ms;
 	p->un_count++;
@@ -870,7 +890,7 @@ static void
 tenant__unacked_pop(struct tenant__peer *p, uint64_t id)
 {
 	while (p->un_count > 0 && p->un_id[p->un_head] <= id) {
-		p->un_head = (p->un_head + 1) % TENANT__UNACKED_MAX;
+		p->un_head = (p->un_head + 1) % p->un_cap;
 		p->un_count--;
 	}
 }
@@ -917,7 +937,7 @@ tenant__send_delta(struct tenant *t, uint64_t now_ms,
 		if (p == NULL)
 			continue;
 		tenant__append(t, p, 3, &d.base);
-		tenant__unacked_push(p, ack_id, now_ms);
+		tenant__unacked_push(t, p, ack_id, now_ms);
 		t->st.deltas_sent++;
 		t->st.delta_bytes_sent += map_len;
 	}
@@ -1034,7 +1054,7 @@ tenant__op_refs(const struct tenant__op *op, struct tenant__ref *refs)
 		break;
 	case TENANT_OP_CREATE:
 		refs[n++] = (struct tenant__ref){
-		    CRDT_LWW, (const uint8_t *)TENANT__KEY_FIELD,
+		    CRDT_MV, (const uint8_t *)TENANT__KEY_FIELD,
 		    TENANT__KEY_FIELD_LEN};
 		break;
 	default:
@@ -1074,11 +1094,18 @@ tenant__mutate(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 		rc = crdt_ormap_orset_add(m, h->replica, &path, 1, op->value,
 					  op->value_len, d);
 		break;
-	case TENANT_OP_CREATE:
-		rc = crdt_ormap_lww_set(m, &t->clock,
-					tenant__wall_ms(t, now_ms), &path, 1,
-					op->tenant_key, TENANT_PUBKEY_BYTES, d);
+	case TENANT_OP_CREATE: {
+		/* The record: creation time (big-endian ms), then the key;
+		 * byte order is age order (tenant__pubkey). */
+		uint8_t rec[TENANT__KEY_RECORD];
+		uint64_t w = tenant__wall_ms(t, now_ms);
+		for (int i = 7; i >= 0; i--, w >>= 8)
+			rec[i] = (uint8_t)w;
+		memcpy(rec + 8, op->tenant_key, TENANT_PUBKEY_BYTES);
+		rc = crdt_ormap_mv_set(m, h->replica, &path, 1, rec,
+				       sizeof(rec), d);
 		break;
+	}
 	case TENANT_OP_RM:
 		for (size_t i = 0; i < nrefs && rc == 0; i++) {
 			if (ld->rec[i] == NULL)
@@ -1169,12 +1196,18 @@ tenant__do_write(struct tenant *t, uint64_t now_ms,
 		h->has_pubkey = true;
 	}
 	t->st.writes_local++;
-	unsigned others = h->nowners > 0 && h->is_replica ? h->nowners - 1 : 0;
-	unsigned needed = op->ack == TENANT_ACK_ALL	 ? others + 1
-			  : op->ack == TENANT_ACK_QUORUM ? (others + 1) / 2 + 1
+	/* A quorum is a majority of the configured replicas, never of the
+	 * members this node happens to see (alone after a restart it would
+	 * be itself); "all" is every current replica, and never fewer than
+	 * a quorum. Our own commit counts only when we are a replica. */
+	unsigned quorum = t->cfg.replicas / 2 + 1;
+	unsigned needed = op->ack == TENANT_ACK_ALL
+			      ? (h->nowners > quorum ? h->nowners : quorum)
+			  : op->ack == TENANT_ACK_QUORUM ? quorum
 							 : 1;
+	bool self_counts = h->is_replica || op->ack == TENANT_ACK_ONE;
 	struct tenant__pending one, *p = NULL;
-	if (needed > 1 && nev > 0)
+	if (needed > (self_counts ? 1u : 0u) && nev > 0)
 		p = tenant__pending_add(t, TENANT__P_WRITE, now_ms);
 	uint64_t ack_id = p != NULL ? p->id : ++t->next_id;
 	if (nev > 0) {
@@ -1189,13 +1222,14 @@ tenant__do_write(struct tenant *t, uint64_t now_ms,
 		memset(&one, 0, sizeof(one));
 	w->origin = *o;
 	w->needed = needed;
-	w->acks = 1;
-	strcpy(w->acked[0], t->cfg.name);
+	w->acks = 0;
+	if (self_counts)
+		strcpy(w->acked[w->acks++], t->cfg.name);
 	for (unsigned i = 0; i < h->nowners; i++)
 		strcpy(w->replicas[w->nreplicas++], h->owners[i]);
 	if (p == NULL) {
 		/* A remove of nothing changed nothing: every replica agrees. */
-		if (needed > 1 && nev > 0)
+		if (needed > w->acks && nev > 0)
 			tenant__write_answer(t, w, MESH_EFULL,
 					     "too many writes waiting for "
 					     "acks; committed here only");
@@ -1698,7 +1732,7 @@ tenant__apply(struct tenant *t, const Tenant__Delta *d)
 	if (rc == 0) {
 		t->st.deltas_applied++;
 		for (size_t i = 0; i < nrefs; i++)
-			if (sorted[i].kind == CRDT_LWW &&
+			if (sorted[i].kind == CRDT_MV &&
 			    sorted[i].len == TENANT__KEY_FIELD_LEN &&
 			    memcmp(sorted[i].key, TENANT__KEY_FIELD,
 				   TENANT__KEY_FIELD_LEN) == 0)
@@ -1815,8 +1849,7 @@ tenant__send_digests(struct tenant *t, struct tenant__peer *p, bool reply)
 		td.digest = h->digest;
 		tenant__append(t, p, 8, &td.base);
 	}
-	if (reply)
-		tenant__append_flag(t, p, 9);
+	tenant__append_flag(t, p, reply ? 9 : 13);
 }
 
 static int
@@ -2113,6 +2146,33 @@ tenant__serve_pull(struct tenant *t, struct tenant__peer *p,
 	crdt_cc_free(have);
 }
 
+/* Whether @a has seen every dot of @b. */
+static bool
+tenant__cc_covers(const struct crdt_cc *a, const struct crdt_cc *b)
+{
+	size_t nvv = crdt_cc_vv_count(b), ncl = crdt_cc_cloud_size(b);
+	for (size_t i = 0; i < nvv; i++) {
+		struct crdt_dot d;
+		crdt_cc_vv_at(b, i, &d);
+		if (crdt_cc_vv(a, d.replica) >= d.counter)
+			continue;
+		/* The rest of b's run may sit in a's cloud: check each. */
+		for (uint64_t c = crdt_cc_vv(a, d.replica) + 1; c <= d.counter;
+		     c++) {
+			struct crdt_dot x = {d.replica, c};
+			if (!crdt_cc_contains(a, &x))
+				return false;
+		}
+	}
+	for (size_t i = 0; i < ncl; i++) {
+		struct crdt_dot d;
+		crdt_cc_cloud_at(b, i, &d);
+		if (!crdt_cc_contains(a, &d))
+			return false;
+	}
+	return true;
+}
+
 /* Handoff: a tenant we hold but no longer replicate. */
 static void
 tenant__recv_handoff(struct tenant *t, struct tenant__peer *p,
@@ -2124,12 +2184,25 @@ tenant__recv_handoff(struct tenant *t, struct tenant__peer *p,
 			t->st.drop_decode++;
 			continue;
 		}
+		/* Covered: we have seen every operation the old holder has
+		 * (we may have more: new writes come to us, not to it). */
 		struct tenant__held *h = tenant__find(t, td->tenant);
-		if (h == NULL || h->digest != td->digest)
+		struct crdt_cc *theirs = NULL;
+		bool covers = false;
+		if (h != NULL && h->digest == td->digest) {
+			covers = true;
+		} else if (h != NULL && td->ctx.len > 0 &&
+			   crdt_cc_decode(t->a, td->ctx.data, td->ctx.len,
+					  &theirs) == 0) {
+			covers = tenant__cc_covers(h->cc, theirs);
+		}
+		crdt_cc_free(theirs);
+		if (!covers)
 			tenant__send_pull(t, p, td->tenant);
 		Tenant__TenantDigest r = TENANT__TENANT_DIGEST__INIT;
 		r.tenant = td->tenant;
 		r.digest = h != NULL ? h->digest : 0;
+		r.covers = covers;
 		tenant__append(t, p, 12, &r.base);
 	}
 	for (size_t i = 0; i < f->n_handoff_reply; i++) {
@@ -2139,7 +2212,7 @@ tenant__recv_handoff(struct tenant *t, struct tenant__peer *p,
 		struct tenant__held *h = tenant__find(t, td->tenant);
 		if (h == NULL || h->is_replica)
 			continue;
-		if (td->digest == h->digest)
+		if (td->covers)
 			tenant__mark_same(h, p->name);
 		else
 			tenant__mark_differs(h, p->name);
@@ -2275,7 +2348,7 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 			tenant__send_digests(t, p, false);
 		}
 	}
-	if (f->n_digests > 0)
+	if (f->n_digests > 0 || f->digests_follow || f->digests_reply)
 		tenant__recv_digests(t, p, f);
 	for (size_t i = 0; i < f->n_pulls; i++)
 		tenant__serve_pull(t, p, f->pulls[i]);
@@ -2347,10 +2420,12 @@ tenant__anti_entropy(struct tenant *t, uint64_t now_ms)
 				p->shared = true;
 				continue;
 			}
-			/* Handoff: offer our digest to each new owner. */
+			/* Handoff: offer our context to each new owner. */
 			Tenant__TenantDigest td = TENANT__TENANT_DIGEST__INIT;
 			td.tenant = h->id;
 			td.digest = h->digest;
+			td.ctx.data = h->cc_buf;
+			td.ctx.len = h->cc_len;
 			tenant__append(t, p, 11, &td.base);
 		}
 	}
@@ -2616,7 +2691,6 @@ tenant_new(const struct tenant_config *cfg, const struct mesh_env *env,
 	t->env = env;
 	t->a = env->alloc;
 	mesh_rand_seed(&t->rng, cfg->seed);
-	crdt_hlc_init(&t->clock, cfg->replica_id, 0);
 	t->next_ae_ms =
 	    now_ms + mesh_rand_below(&t->rng, cfg->anti_entropy_ms + 1);
 	uint8_t prefix[1] = {TENANT__TAG_META};

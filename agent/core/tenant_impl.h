@@ -26,10 +26,13 @@
 #define TENANT__TAG_EVENT 'e'
 #define TENANT__TAG_EPOCH 'r'
 
-/* The field that holds the tenant's public key: kind LWW, a key no user
- * can write (user keys never start with a NUL byte). */
+/* The field that holds the tenant's public key: an MV register under a key
+ * no user can write (user keys never start with a NUL byte). Its value is
+ * the creation time (8 bytes, big-endian ms) and the key; the earliest
+ * value wins when a partition let two creates through. */
 #define TENANT__KEY_FIELD "\0key"
 #define TENANT__KEY_FIELD_LEN 4
+#define TENANT__KEY_RECORD (8 + TENANT_PUBKEY_BYTES)
 
 /* A field's name: (kind, key). @key is borrowed. */
 struct tenant__ref {

@@ -594,6 +594,152 @@ test_tenant_hostile_frames(void **state)
 	tc_destroy(c);
 }
 
+/* A quorum is a majority of the configured replicas: a node that sees
+ * only itself (just restarted) cannot acknowledge a quorum write alone. */
+static void
+test_tenant_quorum_needs_majority_of_rf(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(3, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	op(c, 0, TENANT_OP_PUT, "a", "1", 0, TENANT_ACK_ALL);
+	c->node[1].in_view = c->node[2].in_view = false;
+	c->node[1].group = c->node[2].group = 1;
+	tc_view(c);
+	uint64_t id = tc_submit(c, 0, TENANT_OP_PUT, "acme", "b", "2", 0,
+				TENANT_ACK_QUORUM, NULL, 0);
+	tc_run(c, 600);
+	const struct tc_reply *r = tc_find(c, id);
+	assert_non_null(r);
+	assert_int_equal(r->rc, MESH_ETIMEDOUT);
+	assert_int_equal(r->acks, 1);
+	/* `one` still works, and is honest about it. */
+	r = op(c, 0, TENANT_OP_PUT, "c", "3", 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, 0);
+	assert_int_equal(r->acks, 1);
+	tc_destroy(c);
+}
+
+/* A replica that lost its copy (or never had one) and takes no writes is
+ * still filled: a pair digest mismatch makes it hear the tenant list even
+ * though it has none of its own to send. */
+static void
+test_tenant_empty_replica_is_filled(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(4, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	op(c, 0, TENANT_OP_PUT, "a", "1", 0, TENANT_ACK_ALL);
+	tc_run(c, 300);
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	tc_crash(c, h[0]);
+	c->node[h[0]].in_view = false;
+	tc_view(c);
+	tc_run(c, 1000);
+	assert_int_equal(holders(c, h), 3);
+	assert_int_equal(tc_digest(c, h[0], "acme"),
+			 tc_digest(c, h[1], "acme"));
+	assert_int_equal(tc_digest(c, h[0], "acme"),
+			 tc_digest(c, h[2], "acme"));
+	tc_destroy(c);
+}
+
+/* Handoff ends even while the new replicas keep taking writes: an old
+ * copy is dropped once every new replica has seen all it holds. */
+static void
+test_tenant_handoff_ends_under_writes(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(8, 3);
+	for (size_t i = 3; i < c->n; i++)
+		c->node[i].in_view = false;
+	tc_view(c);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	op(c, 0, TENANT_OP_PUT, "a", "1", 0, TENANT_ACK_ALL);
+	for (size_t i = 3; i < c->n; i++)
+		c->node[i].in_view = true;
+	tc_view(c);
+	uint64_t ids[200];
+	for (int i = 0; i < 200; i++) {
+		ids[i] = tc_submit(c, (size_t)i % c->n, TENANT_OP_INC, "acme",
+				   "n", NULL, 1, TENANT_ACK_ONE, NULL, 0);
+		tc_run(c, 10);
+	}
+	int64_t acked = 0;
+	for (int i = 0; i < 200; i++) {
+		const struct tc_reply *x = tc_find(c, ids[i]);
+		assert_non_null(x);
+		if (x->rc == 0)
+			acked++;
+		else
+			assert_non_null(strstr(x->error, "retry"));
+	}
+	assert_true(acked > 150);
+	tc_run(c, 600);
+	size_t stale = 0, reps = 0;
+	for (size_t i = 0; i < c->n; i++)
+		for (size_t k = 0; k < tenant_count(c->node[i].t); k++) {
+			struct tenant_info ti;
+			tenant_info_at(c->node[i].t, c->now, k, &ti);
+			stale += !ti.replica;
+			reps += ti.replica;
+		}
+	assert_int_equal(stale, 0);
+	assert_int_equal(reps, 3);
+	const struct tc_reply *r =
+	    op(c, 5, TENANT_OP_GET, "n", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->counter, acked);
+	tc_destroy(c);
+}
+
+/* A create on the far side of a partition, where no replica holds the
+ * tenant, succeeds there; at the heal the earlier create keeps the tenant
+ * and the later one's capabilities stop working: no takeover. */
+static void
+test_tenant_create_in_split_cannot_take_over(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(5, 3);
+	uint32_t idx[3];
+	assert_int_equal(
+	    ring_lookup(c->ring, ring_hash_key(c->ring, "acme", 4), 3, idx), 3);
+	/* The owner creates at the first replica, cut off from the others. */
+	for (size_t i = 0; i < c->n; i++)
+		c->node[i].group = i == idx[0] ? 0 : 1;
+	assert_int_equal(tc_create(c, idx[0], "acme")->rc, 0);
+	op(c, idx[0], TENANT_OP_PUT, "secret", "owner", 0, TENANT_ACK_ONE);
+	tc_run(c, 100);
+	/* A second create, later, on the side that holds nothing. */
+	unsigned char pk1[32], sk1[64], pk2[32], sk2[64];
+	memcpy(pk1, c->pk, 32);
+	memcpy(sk1, c->sk, 64);
+	crypto_sign_keypair(pk2, sk2);
+	memcpy(c->pk, pk2, 32);
+	assert_int_equal(tc_create(c, idx[1], "acme")->rc, 0);
+	memcpy(c->pk, pk1, 32);
+	uint8_t cap2[512];
+	size_t cap2_len = tc_cap("acme", TENANT_READ | TENANT_WRITE, 0, pk2,
+				 sk2, cap2, sizeof(cap2));
+	for (size_t i = 0; i < c->n; i++)
+		c->node[i].group = 0;
+	tc_run(c, 1500);
+	for (size_t k = 0; k < 3; k++) {
+		uint64_t id =
+		    tc_submit(c, idx[k], TENANT_OP_GET, "acme", "secret", NULL,
+			      0, TENANT_ACK_ONE, cap2, cap2_len);
+		tc_run(c, 20);
+		assert_int_equal(tc_find(c, id)->rc, MESH_EAUTH);
+		const struct tc_reply *r =
+		    op(c, idx[k], TENANT_OP_GET, "secret", NULL, 0,
+		       TENANT_ACK_ONE);
+		assert_int_equal(r->rc, 0);
+		assert_string_equal(r->values[0], "owner");
+	}
+	(void)sk1;
+	tc_destroy(c);
+}
+
 int
 main(void)
 {
@@ -611,6 +757,10 @@ main(void)
 	    cmocka_unit_test(test_tenant_restart_keeps_dots),
 	    cmocka_unit_test(test_tenant_quota_and_rate),
 	    cmocka_unit_test(test_tenant_hostile_frames),
+	    cmocka_unit_test(test_tenant_quorum_needs_majority_of_rf),
+	    cmocka_unit_test(test_tenant_empty_replica_is_filled),
+	    cmocka_unit_test(test_tenant_handoff_ends_under_writes),
+	    cmocka_unit_test(test_tenant_create_in_split_cannot_take_over),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
