@@ -2,14 +2,20 @@
  * meshsim.c - the deterministic membership simulator.
  *
  *   meshsim --nodes N --seed S --scenario NAME [--loss P] [--json] ...
+ *   meshsim tenants --nodes N --tenants T --seed S [--writes W] ...
  *
  * Runs N real membership cores (agent/core/swim.c) in one process with
  * virtual time and a virtual network, and prints what the scenario
  * measured; `meshsim --help` lists every option. MESH_SEED=<n> in the
  * environment replaces --seed, to replay a run a test reported.
  * docs/simulator.md describes the scenarios, the fault model and results.
+ *
+ * `tenants` (also `--scenario tenants`) runs the tenant core instead, on
+ * an oracle membership view (sim_tenants.h, docs/tenants-sim.md); it exits
+ * with 1 when a tenant diverged or an acknowledged write is missing.
  */
 #include "sim_scenario.h"
+#include "sim_tenants.h"
 
 #include "mesh_err.h"
 
@@ -25,7 +31,9 @@ meshsim_usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: meshsim --nodes N --seed S --scenario NAME [options]\n"
-	    "scenarios: join crash1 crash10pct partition slow1\n"
+	    "       meshsim tenants --nodes N --tenants T --seed S [options]\n"
+	    "scenarios: join crash1 crash10pct partition slow1 tenants\n"
+	    "(meshsim tenants --help lists the options of tenants)\n"
 	    "  --loss P            datagram loss, a fraction (0.1 = 10%%)\n"
 	    "  --dup P             datagram duplication, a fraction\n"
 	    "  --latency MS        smallest one-way link latency (1)\n"
@@ -83,9 +91,186 @@ meshsim_frac(const char *s, double *out)
 	return 0;
 }
 
+static int
+meshsim_level(const char *v, enum mesh_log_level *out)
+{
+	if (strcmp(v, "debug") == 0)
+		*out = MESH_LOG_DEBUG;
+	else if (strcmp(v, "info") == 0)
+		*out = MESH_LOG_INFO;
+	else if (strcmp(v, "warn") == 0)
+		*out = MESH_LOG_WARN;
+	else if (strcmp(v, "error") == 0)
+		*out = MESH_LOG_ERROR;
+	else
+		return MESH_EINVAL;
+	return 0;
+}
+
+static void
+meshsim_tenants_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: meshsim tenants --nodes N --tenants T --seed S [options]\n"
+	    "  --writes W          client writes (20000): 60%% put, 20%% inc,\n"
+	    "                      20%% set add; half ack=quorum, half one\n"
+	    "  --replicas R        replicas per tenant (3)\n"
+	    "  --loss P            TCP segment loss, a fraction: retransmits\n"
+	    "  --rto MS            first retransmission timeout (200)\n"
+	    "  --latency MS        smallest one-way link latency (1)\n"
+	    "  --latency-spread MS link latencies spread over (9)\n"
+	    "  --jitter MS         per-frame jitter, uniform (5)\n"
+	    "  --write-ms MS       length of the write phase (40000)\n"
+	    "  --crash F           nodes crashed during it, a fraction (0.05)\n"
+	    "  --restart F         of those, restarted later (0.5)\n"
+	    "  --partition F       nodes cut off, a fraction < 0.5 (0.3)\n"
+	    "  --partition-ms MS   cut length; healed as writes end (10000)\n"
+	    "  --detect-ms MS      crash or cut -> out of the view (3000)\n"
+	    "  --rejoin-ms MS      restart or heal -> back in it (1000)\n"
+	    "  --view-spread MS    a view reaches the nodes over (300)\n"
+	    "  --anti-entropy-ms MS --request-timeout-ms MS\n"
+	    "                      override the tenant core defaults\n"
+	    "  --settle-ms MS      give up converging after (120000)\n"
+	    "  --json              one JSON object instead of text\n"
+	    "  --explain           every failed check in detail on stderr\n"
+	    "                      (diverged tenants, missing writes, "
+	    "counters,\n"
+	    "                      copies left on non-replicas)\n"
+	    "  --log, --log-level L  tenant core logs on stderr\n"
+	    "MESH_SEED=<n> in the environment overrides --seed.\n");
+}
+
+static int
+meshsim_tenants(int argc, char **argv)
+{
+	struct simt_opts o;
+	simt_opts_default(&o);
+	bool json = false;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int rc = 0;
+		bool takes = true;
+		if (strcmp(a, "tenants") == 0) {
+			takes = false;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			meshsim_tenants_usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
+			json = true;
+			takes = false;
+		} else if (strcmp(a, "--log") == 0) {
+			o.log_level = MESH_LOG_INFO;
+			takes = false;
+		} else if (strcmp(a, "--explain") == 0) {
+			o.explain = true;
+			takes = false;
+		} else if (v == NULL) {
+			rc = MESH_EINVAL;
+		} else if (strcmp(a, "--scenario") == 0) {
+			rc = strcmp(v, "tenants") == 0 ? 0 : MESH_EINVAL;
+		} else if (strcmp(a, "--nodes") == 0) {
+			rc = meshsim_u32(v, &o.nodes);
+		} else if (strcmp(a, "--tenants") == 0) {
+			rc = meshsim_u32(v, &o.tenants);
+		} else if (strcmp(a, "--seed") == 0) {
+			rc = meshsim_u64(v, &o.seed);
+		} else if (strcmp(a, "--writes") == 0) {
+			rc = meshsim_u32(v, &o.writes);
+		} else if (strcmp(a, "--replicas") == 0) {
+			uint32_t x = 0;
+			rc = meshsim_u32(v, &x);
+			o.replicas = x;
+		} else if (strcmp(a, "--loss") == 0) {
+			rc = meshsim_frac(v, &o.loss);
+		} else if (strcmp(a, "--rto") == 0) {
+			rc = meshsim_u32(v, &o.rto_ms);
+		} else if (strcmp(a, "--latency") == 0) {
+			rc = meshsim_u32(v, &o.latency_ms);
+		} else if (strcmp(a, "--latency-spread") == 0) {
+			rc = meshsim_u32(v, &o.latency_spread_ms);
+		} else if (strcmp(a, "--jitter") == 0) {
+			rc = meshsim_u32(v, &o.jitter_ms);
+		} else if (strcmp(a, "--write-ms") == 0) {
+			rc = meshsim_u64(v, &o.write_ms);
+		} else if (strcmp(a, "--crash") == 0) {
+			rc = meshsim_frac(v, &o.crash_frac);
+		} else if (strcmp(a, "--restart") == 0) {
+			rc = meshsim_frac(v, &o.restart_frac);
+		} else if (strcmp(a, "--partition") == 0) {
+			rc = meshsim_frac(v, &o.partition_frac);
+		} else if (strcmp(a, "--partition-ms") == 0) {
+			rc = meshsim_u64(v, &o.partition_ms);
+		} else if (strcmp(a, "--detect-ms") == 0) {
+			rc = meshsim_u64(v, &o.detect_ms);
+		} else if (strcmp(a, "--rejoin-ms") == 0) {
+			rc = meshsim_u64(v, &o.rejoin_ms);
+		} else if (strcmp(a, "--view-spread") == 0) {
+			rc = meshsim_u64(v, &o.view_spread_ms);
+		} else if (strcmp(a, "--anti-entropy-ms") == 0) {
+			rc = meshsim_u32(v, &o.anti_entropy_ms);
+		} else if (strcmp(a, "--request-timeout-ms") == 0) {
+			rc = meshsim_u32(v, &o.request_timeout_ms);
+		} else if (strcmp(a, "--settle-ms") == 0) {
+			rc = meshsim_u64(v, &o.settle_max_ms);
+		} else if (strcmp(a, "--log-level") == 0) {
+			rc = meshsim_level(v, &o.log_level);
+		} else {
+			fprintf(stderr, "meshsim: unknown option %s\n", a);
+			meshsim_tenants_usage(stderr);
+			return 2;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "meshsim: bad value for %s: %s\n", a,
+				v ? v : "(missing)");
+			return 2;
+		}
+		if (takes)
+			i++;
+	}
+	const char *env = getenv("MESH_SEED");
+	if (env != NULL && meshsim_u64(env, &o.seed) != 0) {
+		fprintf(stderr, "meshsim: bad MESH_SEED=%s\n", env);
+		return 2;
+	}
+	if (o.nodes < 2 || o.nodes > SIM_MAX_NODES) {
+		fprintf(stderr, "meshsim: --nodes must be 2..%u\n",
+			SIM_MAX_NODES);
+		return 2;
+	}
+	struct simt_result r;
+	int rc = simt_run(&o, &r);
+	if (rc != 0) {
+		fprintf(stderr, "meshsim: tenants: %s (seed %" PRIu64 ")\n",
+			mesh_strerror(rc), o.seed);
+		return 1;
+	}
+	if (json)
+		simt_result_json(&o, &r, stdout);
+	else
+		simt_result_text(&o, &r, stdout);
+	if (!simt_result_ok(&r)) {
+		fprintf(stderr,
+			"meshsim: tenants: replicas diverged or acknowledged "
+			"writes are missing (seed %" PRIu64
+			"; replay with MESH_SEED=%" PRIu64 ", details with "
+			"--explain)\n",
+			o.seed, o.seed);
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	/* `meshsim tenants ...` or `--scenario tenants` anywhere. */
+	for (int i = 1; i < argc; i++)
+		if ((i == 1 && strcmp(argv[i], "tenants") == 0) ||
+		    (strcmp(argv[i], "--scenario") == 0 && i + 1 < argc &&
+		     strcmp(argv[i + 1], "tenants") == 0))
+			return meshsim_tenants(argc - 1, argv + 1);
 	struct sim_opts o;
 	sim_opts_default(&o);
 	bool json = false;
@@ -150,16 +335,7 @@ main(int argc, char **argv)
 				 ? 0
 				 : MESH_EINVAL;
 		} else if (strcmp(a, "--log-level") == 0) {
-			if (strcmp(v, "debug") == 0)
-				o.log_level = MESH_LOG_DEBUG;
-			else if (strcmp(v, "info") == 0)
-				o.log_level = MESH_LOG_INFO;
-			else if (strcmp(v, "warn") == 0)
-				o.log_level = MESH_LOG_WARN;
-			else if (strcmp(v, "error") == 0)
-				o.log_level = MESH_LOG_ERROR;
-			else
-				rc = MESH_EINVAL;
+			rc = meshsim_level(v, &o.log_level);
 		} else {
 			fprintf(stderr, "meshsim: unknown option %s\n", a);
 			meshsim_usage(stderr);
