@@ -12,9 +12,16 @@ A scenario file, one statement a line, `#` starts a comment:
     at 75 dup n4,n6 20%        for 10
     at 80 pause n7             for 8
 
+    tenants 4 writers 6 rate 12      # tenant workload (tenants.py)
+    at 8  crash replica:t1:2   for 6    # the 2nd replica of tenant t1
+
 `at T` is seconds after the start; every fault has `for D` seconds and is
-undone when they are over. Node sets: `n3`, `n1..n4`, `all`, joined by
-spaces or commas. A partition's groups are split by `|`; `oneway A -> B`
+undone when they are over. `tenants N [writers W] [rate R]` creates
+tenants t1..tN before t=0 and runs W writers at about R operations a
+second each until the last fault ends; crash and pause may then name
+`replica:tI[:K]`, the K-th replica (default 1st) the mesh placed tenant tI
+on when it was created, resolved when the fault starts. Node sets: `n3`,
+`n1..n4`, `all`, joined by spaces or commas. A partition's groups are split by `|`; `oneway A -> B`
 drops only A's packets to B. Faults may overlap, except that one node
 cannot be in two crash/pause faults or two delay faults at once.
 """
@@ -35,11 +42,24 @@ DISRUPTIVE = ("crash", "pause", "partition", "oneway")
 MAX_LENGTH_S = 3600  # every scenario is bounded
 
 
-def _nodes(tokens, n, where):
+def _nodes(tokens, n, where, tenants=0):
     out = []
     for tok in " ".join(tokens).replace(",", " ").split():
+        m = re.fullmatch(r"replica:t(\d+)(?::(\d+))?", tok)
+        if m and tenants:
+            if not 1 <= int(m.group(1)) <= tenants:
+                raise LabError("%s: '%s': there are tenants t1..t%d"
+                               % (where, tok, tenants))
+            if m.group(2) is not None and not 1 <= int(m.group(2)) <= 8:
+                raise LabError("%s: '%s': a tenant has at most 8 replicas"
+                               % (where, tok))
+            out.append(tok)
+            continue
+        if tok.startswith("replica:"):
+            raise LabError("%s: '%s' needs a 'tenants N' line (and is "
+                           "replica:tI or replica:tI:K)" % (where, tok))
         if tok == "all":
-            out.extend(range(1, n + 1))
+            out.extend("n%d" % i for i in range(1, n + 1))
             continue
         m = re.fullmatch(r"n(\d+)(?:\.\.n?(\d+))?", tok)
         if not m:
@@ -49,14 +69,14 @@ def _nodes(tokens, n, where):
         hi = int(m.group(2) or lo)
         if not 1 <= lo <= hi <= n:
             raise LabError("%s: '%s' is outside n1..n%d" % (where, tok, n))
-        out.extend(range(lo, hi + 1))
+        out.extend("n%d" % i for i in range(lo, hi + 1))
     if not out:
         raise LabError("%s: no nodes named" % where)
     seen = []
     for i in out:
         if i not in seen:
             seen.append(i)
-    return ["n%d" % i for i in seen]
+    return seen
 
 
 def _pct(tok, where):
@@ -74,7 +94,8 @@ def _ms(tok, where):
 
 
 def parse(text, name="scenario"):
-    sc = {"name": name, "nodes": None, "settle": 3.0, "events": []}
+    sc = {"name": name, "nodes": None, "settle": 3.0, "events": [],
+          "tenants": None}
     lines = []
     for no, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -87,13 +108,15 @@ def parse(text, name="scenario"):
             sc["nodes"] = int(toks[1])
         elif toks[0] == "settle" and len(toks) == 2:
             sc["settle"] = float(toks[1])
+        elif toks[0] == "tenants":
+            sc["tenants"] = _tenants(toks, where)
     if not sc["nodes"]:
         raise LabError("%s: missing 'nodes N'" % name)
     n = sc["nodes"]
     for no, line in lines:
         toks = line.split()
         where = "%s:%d" % (name, no)
-        if toks[0] in ("nodes", "settle"):
+        if toks[0] in ("nodes", "settle", "tenants"):
             continue
         if toks[0] != "at" or len(toks) < 5 or toks[-2] != "for":
             raise LabError("%s: expected 'at T KIND ... for D': %s"
@@ -107,7 +130,8 @@ def parse(text, name="scenario"):
             raise LabError("%s: T must be >= 0 and D > 0" % where)
         ev = {"at": at, "dur": dur, "kind": kind, "line": line}
         if kind in ("crash", "pause"):
-            ev["targets"] = _nodes(args, n, where)
+            ev["targets"] = _nodes(args, n, where, (sc["tenants"] or {})
+                                   .get("tenants", 0))
         elif kind == "partition":
             parts = " ".join(args).split("|")
             if len(parts) < 2:
@@ -145,6 +169,31 @@ def parse(text, name="scenario"):
     if sc["events"] and length(sc) > MAX_LENGTH_S:
         raise LabError("%s: longer than %d s" % (name, MAX_LENGTH_S))
     return sc
+
+
+def _tenants(toks, where):
+    """`tenants N [writers W] [rate R]`: the tenant workload."""
+    spec = {"tenants": 0, "writers": 4, "rate": 10.0}
+    if len(toks) < 2 or not toks[1].isdigit() or len(toks) % 2 != 0:
+        raise LabError("%s: expected 'tenants N [writers W] [rate R]'"
+                       % where)
+    spec["tenants"] = int(toks[1])
+    for k, v in zip(toks[2::2], toks[3::2]):
+        try:
+            if k == "writers":
+                spec["writers"] = int(v)
+            elif k == "rate":
+                spec["rate"] = float(v)
+            else:
+                raise ValueError
+        except ValueError:
+            raise LabError("%s: bad '%s %s' (writers W, rate R)"
+                           % (where, k, v))
+    if not (1 <= spec["tenants"] <= 64 and 1 <= spec["writers"] <= 64 and
+            0 < spec["rate"] <= 200):
+        raise LabError("%s: tenants 1..64, writers 1..64, rate (0, 200] "
+                       "per writer" % where)
+    return spec
 
 
 def _check_overlaps(sc):
@@ -250,10 +299,30 @@ class Sampler(threading.Thread):
         self.join(5)
 
 
-def execute(lab, sc, t0, log=print, seed=1, deadline=None):
+def _resolved(ev, resolve):
+    """ev with its `replica:tI[:K]` targets named (resolve(token) gives a
+    node name); ev itself when it has none."""
+    sym = [x for x in ev.get("targets", []) if x.startswith("replica:")]
+    if not sym:
+        return ev
+    if resolve is None:
+        raise LabError("'%s' names a tenant replica: only chaos/run with a "
+                       "'tenants' line knows them" % ev["line"])
+    out = dict(ev)
+    out["targets"] = []
+    for x in ev["targets"]:
+        name = resolve(x) if x.startswith("replica:") else x
+        if name not in out["targets"]:
+            out["targets"].append(name)
+    ev["resolved"] = out["targets"]
+    return out
+
+
+def execute(lab, sc, t0, log=print, seed=1, deadline=None, resolve=None):
     """Runs the events of sc with t=0 at wall time t0. Fills in each
     event's real start/end (wall clock) and returns the events. Undoes
-    whatever is still active if interrupted."""
+    whatever is still active if interrupted. resolve(token) names the node
+    of a `replica:tI[:K]` target when the fault starts."""
     actions = []
     for i, ev in enumerate(sc["events"]):
         actions.append((ev["at"], 0, i, "start"))
@@ -274,13 +343,17 @@ def execute(lab, sc, t0, log=print, seed=1, deadline=None):
                     fid = st["next_fault"]
                     st["next_fault"] += 1
                     st["faults"].append({"fid": fid, "line": ev["line"]})
-                rec = faults.apply(lab, ev, fid, seed=seed + i)
+                real = _resolved(ev, resolve)
+                rec = faults.apply(lab, real, fid, seed=seed + i)
+                rec["ev"] = real
                 ev["t_start"] = time.time()
                 active[i] = rec
-                log("t=%5.1f  start  %s" % (time.time() - t0, ev["line"]))
+                log("t=%5.1f  start  %s%s" % (
+                    time.time() - t0, ev["line"], "  (= %s)" % ",".join(
+                        ev["resolved"]) if "resolved" in ev else ""))
             else:
                 rec = active.pop(i)
-                faults.undo(lab, ev, rec)
+                faults.undo(lab, rec["ev"], rec)
                 ev["t_end"] = time.time()
                 with lab.state() as st:
                     st["faults"] = [f for f in st["faults"]
@@ -289,7 +362,7 @@ def execute(lab, sc, t0, log=print, seed=1, deadline=None):
     finally:
         for i, rec in active.items():
             try:
-                faults.undo(lab, sc["events"][i], rec)
+                faults.undo(lab, rec["ev"], rec)
             except LabError as e:
                 log("undo failed: %s" % e)
             sc["events"][i]["t_end"] = time.time()
