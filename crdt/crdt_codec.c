@@ -23,6 +23,7 @@
 #include "crdt_impl.h"
 
 #include "crdt.pb-c.h"
+#include "mesh_budget.h"
 #include "mesh_err.h"
 
 #include <stdlib.h>
@@ -382,57 +383,18 @@ crdt_ormap_field_encode(const struct crdt_ormap *mp, enum crdt_kind kind,
 /* protobuf-c allocator that counts live bytes against a budget. */
 struct crdt__budget {
 	ProtobufCAllocator pc;
-	const struct mesh_allocator *a;
-	size_t live, limit;
-	bool over, oom;
+	struct mesh_budget m;
 };
-
-/* Header in front of each block, keeping max_align_t alignment. */
-union crdt__hdr {
-	size_t size;
-	max_align_t align;
-};
-
-static void *
-crdt__budget_alloc(void *ctx, size_t size)
-{
-	struct crdt__budget *b = ctx;
-	if (size > b->limit - b->live ||
-	    size > SIZE_MAX - sizeof(union crdt__hdr)) {
-		b->over = true;
-		return NULL;
-	}
-	union crdt__hdr *h = mesh_malloc(b->a, sizeof(*h) + size);
-	if (h == NULL) {
-		b->oom = true;
-		return NULL;
-	}
-	h->size = size;
-	b->live += size;
-	return h + 1;
-}
-
-static void
-crdt__budget_free(void *ctx, void *p)
-{
-	struct crdt__budget *b = ctx;
-	if (p == NULL)
-		return;
-	union crdt__hdr *h = (union crdt__hdr *)p - 1;
-	b->live -= h->size;
-	mesh_free(b->a, h);
-}
 
 static void
 crdt__budget_init(struct crdt__budget *b, const struct mesh_allocator *a,
 		  size_t len)
 {
-	memset(b, 0, sizeof(*b));
-	b->pc.alloc = crdt__budget_alloc;
-	b->pc.free = crdt__budget_free;
-	b->pc.allocator_data = b;
-	b->a = a;
-	b->limit = len * CRDT_DECODE_BUDGET_FACTOR + (64u << 10);
+	mesh_budget_init(&b->m, a,
+			 len * CRDT_DECODE_BUDGET_FACTOR + (64u << 10));
+	b->pc.alloc = mesh_budget_alloc;
+	b->pc.free = mesh_budget_free;
+	b->pc.allocator_data = &b->m;
 }
 
 /* Checks the size, unpacks. On failure *@rc says why. */
@@ -452,9 +414,9 @@ crdt__unpack(struct crdt__budget *b, const ProtobufCMessageDescriptor *desc,
 	ProtobufCMessage *m =
 	    protobuf_c_message_unpack(desc, &b->pc, len, len ? buf : none);
 	if (m == NULL)
-		*rc = b->oom	? MESH_ENOMEM
-		      : b->over ? MESH_ETOOBIG
-				: MESH_EDECODE;
+		*rc = b->m.oom	  ? MESH_ENOMEM
+		      : b->m.over ? MESH_ETOOBIG
+				  : MESH_EDECODE;
 	else
 		*rc = 0;
 	return m;

@@ -47,6 +47,7 @@
 #include "tenant_cap.h"
 #include "tenant_impl.h"
 
+#include "mesh_budget.h"
 #include "mesh_err.h"
 #include "mesh_hash.h"
 #include "mesh_text.h"
@@ -211,50 +212,17 @@ tenant__ref_qcmp(const void *x, const void *y)
  * a hostile frame cannot make us allocate much more than it weighs. */
 struct tenant__budget {
 	ProtobufCAllocator pc;
-	const struct mesh_allocator *a;
-	size_t live, limit;
+	struct mesh_budget m;
 };
-
-union tenant__hdr {
-	size_t size;
-	max_align_t align;
-};
-
-static void *
-tenant__budget_alloc(void *ctx, size_t size)
-{
-	struct tenant__budget *b = ctx;
-	if (size > b->limit || b->live > b->limit - size)
-		return NULL;
-	union tenant__hdr *h = mesh_malloc(b->a, sizeof(*h) + size);
-	if (h == NULL)
-		return NULL;
-	h->size = size;
-	b->live += size;
-	return h + 1;
-}
-
-static void
-tenant__budget_free(void *ctx, void *p)
-{
-	struct tenant__budget *b = ctx;
-	if (p == NULL)
-		return;
-	union tenant__hdr *h = (union tenant__hdr *)p - 1;
-	b->live -= h->size;
-	mesh_free(b->a, h);
-}
 
 static void
 tenant__budget_init(struct tenant__budget *b, const struct mesh_allocator *a,
 		    size_t len)
 {
-	b->pc.alloc = tenant__budget_alloc;
-	b->pc.free = tenant__budget_free;
-	b->pc.allocator_data = b;
-	b->a = a;
-	b->live = 0;
-	b->limit = 64 * len + (64u << 10);
+	mesh_budget_init(&b->m, a, 64 * len + (64u << 10));
+	b->pc.alloc = mesh_budget_alloc;
+	b->pc.free = mesh_budget_free;
+	b->pc.allocator_data = &b->m;
 }
 
 /* ---- held tenants ----------------------------------------------------------
