@@ -173,6 +173,10 @@ meshd_drops(struct meshd *d, const char *names[], uint64_t values[], size_t *n)
 	MESHD_DROP("bad_update", st->drop_bad_update);
 	MESHD_DROP("relay_full", st->drop_relay_full);
 	MESHD_DROP("outbox_full", st->drop_outbox_full);
+	MESHD_DROP("partial_frame", c->drop_partial);
+	MESHD_DROP("tenant_queue_full", c->tenant_drop_queue);
+	MESHD_DROP("tenant_peer_down", c->tenant_drop_down);
+	MESHD_DROP("tenant_refused", c->tenant_drop_core);
 #undef MESHD_DROP
 	*n = i;
 }
@@ -236,7 +240,10 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 		     "\"udp_recv\":%llu,\"udp_recv_bytes\":%llu,"
 		     "\"tcp_frames_sent\":%llu,\"tcp_sent_bytes\":%llu,"
 		     "\"tcp_frames_recv\":%llu,\"tcp_recv_bytes\":%llu,"
-		     "\"stream_errors\":%llu,\"send_errors\":%llu},",
+		     "\"stream_errors\":%llu,\"send_errors\":%llu,"
+		     "\"tenant_frames_sent\":%llu,\"tenant_bytes_sent\":%llu,"
+		     "\"tenant_frames_recv\":%llu,\"tenant_bytes_recv\":%llu,"
+		     "\"tenant_writes\":%llu,\"tenant_connects\":%llu},",
 		     (unsigned long long)c->udp_sent,
 		     (unsigned long long)c->udp_sent_bytes,
 		     (unsigned long long)c->udp_recv,
@@ -246,7 +253,13 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 		     (unsigned long long)c->tcp_frames_recv,
 		     (unsigned long long)c->tcp_recv_bytes,
 		     (unsigned long long)c->stream_errors,
-		     (unsigned long long)c->send_errors);
+		     (unsigned long long)c->send_errors,
+		     (unsigned long long)c->tenant_frames_sent,
+		     (unsigned long long)c->tenant_bytes_sent,
+		     (unsigned long long)c->tenant_frames_recv,
+		     (unsigned long long)c->tenant_bytes_recv,
+		     (unsigned long long)c->tenant_writes,
+		     (unsigned long long)c->tenant_connects);
 	admin_printf(b,
 		     "\"swim\":{\"probes\":%llu,\"probe_failures\":%llu,"
 		     "\"indirect_probes\":%llu,\"suspicions\":%llu,"

@@ -68,6 +68,10 @@
 #define TENANT__UNACKED_MAX 4096
 /* Keys or elements one answer lists at most. */
 #define TENANT__LIST_MAX 10000
+/* Acks the sender does not wait for go back at most this late, in one
+ * cumulative ack, or sooner with any other frame to that peer: at low
+ * rates an ack frame of its own would cost as much as the delta. */
+#define TENANT__LAZY_ACK_MS 250
 /* Verified capabilities remembered (direct-mapped). */
 #define TENANT__CAP_CACHE 256
 
@@ -75,9 +79,11 @@ struct tenant__peer {
 	char name[SWIM_NAME_MAX + 1];
 	uint8_t *buf; /* frame body being built */
 	size_t len, cap;
-	size_t mark;	    /* len when the open batch began */
-	uint64_t frame_seq; /* frames flushed to it so far */
-	bool shared;	    /* we replicate tenants together: anti-entropy */
+	size_t mark;		/* len when the open batch began */
+	uint64_t lazy_ack;	/* highest delta of its to ack, 0: none */
+	uint64_t lazy_since_ms; /* when lazy_ack became non-zero */
+	uint64_t frame_seq;	/* frames flushed to it so far */
+	bool shared; /* we replicate tenants together: anti-entropy */
 	/* Deltas sent and not acked yet, oldest first (a ring buffer that
 	 * grows to TENANT__UNACKED_MAX: most peers never need much). */
 	uint64_t *un_id, *un_ms;
@@ -407,6 +413,13 @@ tenant__peer_flush(struct tenant *t, struct tenant__peer *p)
 {
 	if (p->len == 0)
 		return;
+	if (p->lazy_ack != 0) {
+		/* A frame goes anyway: the waiting ack rides along. */
+		Tenant__DeltaAck a = TENANT__DELTA_ACK__INIT;
+		a.ack_id = p->lazy_ack;
+		p->lazy_ack = 0;
+		tenant__append(t, p, 4, &a.base);
+	}
 	/* Without a swim (simulator, tests) the driver routes by name. */
 	struct swim_member_info mi;
 	memset(&mi, 0, sizeof(mi));
@@ -869,7 +882,7 @@ tenant__send_delta(struct tenant *t, uint64_t now_ms,
 		   const struct tenant__held *h, const uint8_t *map,
 		   size_t map_len, const struct tenant__ref *extra,
 		   size_t nextra, const struct tenant__event *ev, size_t nev,
-		   uint64_t ack_id)
+		   uint64_t ack_id, bool urgent)
 {
 	Tenant__Delta d = TENANT__DELTA__INIT;
 	Tenant__FieldRef fr[8], *frp[8];
@@ -898,6 +911,7 @@ tenant__send_delta(struct tenant *t, uint64_t now_ms,
 	d.n_events = nev;
 	d.events = ep;
 	d.ack_id = ack_id;
+	d.urgent = urgent;
 	for (unsigned i = 0; i < h->nowners; i++) {
 		if (strcmp(h->owners[i], t->cfg.name) == 0)
 			continue;
@@ -1183,7 +1197,7 @@ tenant__do_write(struct tenant *t, uint64_t now_ms,
 		for (size_t i = 0; i < nev; i++)
 			ev[i].field = pos[ev[i].field];
 		tenant__send_delta(t, now_ms, h, dbuf, dlen, extra, nextra, ev,
-				   nev, ack_id);
+				   nev, ack_id, p != NULL);
 	}
 	struct tenant__pending *w = p != NULL ? p : &one;
 	if (p == NULL)
@@ -2231,11 +2245,16 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 			MESH_LOG(t->env, MESH_LOG_DEBUG,
 				 "tenant: bad delta from %s", f->from);
 		}
-		if (d->ack_id != 0) {
+		if (d->ack_id != 0 && (d->urgent || arc != 0)) {
 			Tenant__DeltaAck a = TENANT__DELTA_ACK__INIT;
 			a.ack_id = d->ack_id;
 			a.rc = arc;
 			tenant__append(t, p, 4, &a.base);
+		} else if (d->ack_id != 0) {
+			if (p->lazy_ack == 0)
+				p->lazy_since_ms = now_ms;
+			if (d->ack_id > p->lazy_ack)
+				p->lazy_ack = d->ack_id;
 		}
 	}
 	for (size_t i = 0; i < f->n_acks; i++) {
@@ -2462,6 +2481,16 @@ void
 tenant_tick(struct tenant *t, uint64_t now_ms)
 {
 	tenant__enter(t);
+	for (size_t i = 0; i < t->npeers; i++) {
+		struct tenant__peer *p = t->peers[i];
+		if (p->lazy_ack != 0 &&
+		    now_ms >= p->lazy_since_ms + TENANT__LAZY_ACK_MS) {
+			Tenant__DeltaAck a = TENANT__DELTA_ACK__INIT;
+			a.ack_id = p->lazy_ack;
+			p->lazy_ack = 0;
+			tenant__append(t, p, 4, &a.base);
+		}
+	}
 	tenant__timeouts(t, now_ms);
 	if (now_ms >= t->next_ae_ms) {
 		tenant__handoff(t);
@@ -2478,6 +2507,10 @@ uint64_t
 tenant_next_deadline(const struct tenant *t)
 {
 	uint64_t next = t->next_ae_ms;
+	for (size_t i = 0; i < t->npeers; i++)
+		if (t->peers[i]->lazy_ack != 0 &&
+		    t->peers[i]->lazy_since_ms + TENANT__LAZY_ACK_MS < next)
+			next = t->peers[i]->lazy_since_ms + TENANT__LAZY_ACK_MS;
 	for (size_t i = 0; i < t->npending; i++)
 		if (t->pending[i].deadline_ms < next)
 			next = t->pending[i].deadline_ms;

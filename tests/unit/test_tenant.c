@@ -740,6 +740,42 @@ test_tenant_create_in_split_cannot_take_over(void **state)
 	tc_destroy(c);
 }
 
+/* An ack nobody waits for (ack=one) does not get a frame of its own: it
+ * waits up to 250 ms for other traffic, then goes back as one cumulative
+ * ack; a quorum write's ack goes at once. */
+static void
+test_tenant_lazy_acks(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(3, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	tc_run(c, 1000);
+	uint64_t frames[3];
+	for (size_t i = 0; i < 3; i++)
+		frames[i] = tenant_stats(c->node[i].t)->frames_sent;
+	for (int k = 0; k < 5; k++)
+		tc_submit(c, 0, TENANT_OP_INC, "acme", "n", NULL, 1,
+			  TENANT_ACK_ONE, NULL, 0);
+	tc_run(c, 20);
+	/* Node 0 sent the deltas; the others answered nothing yet. */
+	assert_true(tenant_stats(c->node[0].t)->frames_sent - frames[0] >= 2);
+	assert_int_equal(tenant_stats(c->node[1].t)->frames_sent, frames[1]);
+	assert_int_equal(tenant_stats(c->node[2].t)->frames_sent, frames[2]);
+	struct tenant_info ti;
+	tenant_info_at(c->node[0].t, c->now, 0, &ti);
+	assert_true(ti.oldest_unacked_ms >= 10);
+	tc_run(c, 300);
+	tenant_info_at(c->node[0].t, c->now, 0, &ti);
+	assert_int_equal(ti.oldest_unacked_ms, 0);
+	/* A quorum write is answered within a few steps. */
+	uint64_t id = tc_submit(c, 0, TENANT_OP_INC, "acme", "n", NULL, 1,
+				TENANT_ACK_QUORUM, NULL, 0);
+	tc_run(c, 5);
+	assert_non_null(tc_find(c, id));
+	assert_int_equal(tc_find(c, id)->rc, 0);
+	tc_destroy(c);
+}
+
 int
 main(void)
 {
@@ -761,6 +797,7 @@ main(void)
 	    cmocka_unit_test(test_tenant_empty_replica_is_filled),
 	    cmocka_unit_test(test_tenant_handoff_ends_under_writes),
 	    cmocka_unit_test(test_tenant_create_in_split_cannot_take_over),
+	    cmocka_unit_test(test_tenant_lazy_acks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
