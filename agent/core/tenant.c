@@ -62,6 +62,11 @@
 /* Field bytes per pull answer chunk, and events per pull answer. */
 #define TENANT__PULL_CHUNK (1u << 20)
 #define TENANT__PULL_EVENTS 20000
+/* What one delta may name at most: a pull part holds up to 4,096 fields
+ * and one answer up to TENANT__PULL_EVENTS events. More is refused. */
+#define TENANT__DELTA_FIELDS_MAX 8192
+/* Pulls served per frame; a peer asks again next round for the rest. */
+#define TENANT__PULLS_PER_FRAME 64
 /* Largest frame we decode; the stream layer refuses bigger ones. */
 #define TENANT__FRAME_MAX (16u << 20)
 /* Unacked deltas remembered per peer (status: oldest unreplicated). */
@@ -73,7 +78,7 @@
  * rates an ack frame of its own would cost as much as the delta. */
 #define TENANT__LAZY_ACK_MS 250
 /* Verified capabilities remembered (direct-mapped). */
-#define TENANT__CAP_CACHE 256
+#define TENANT__CAP_CACHE 64
 
 struct tenant__peer {
 	char name[SWIM_NAME_MAX + 1];
@@ -132,6 +137,7 @@ struct tenant {
 	struct tenant_config cfg;
 	const struct mesh_env *env;
 	const struct mesh_allocator *a;
+	ProtobufCAllocator pa; /* protobuf-c over @a, for our own bytes */
 	struct mesh_rand rng;
 	const struct ring *ring;
 	const struct swim *swim;
@@ -143,19 +149,31 @@ struct tenant {
 	size_t npending, cappending;
 	uint64_t next_id;
 	uint64_t next_ae_ms;
-	/* Frames ready for the driver; [0, out_next) were handed out. */
+	/* Frames for the driver: [0, out_next) were handed out, [0,
+	 * out_mark) may be (the rest wait for their batch to commit). */
 	struct tenant__outq *out;
-	size_t nout, capout, out_next;
+	size_t nout, capout, out_next, out_mark, out_batch;
 	/* Packed answers for local requests; [0, rep_next) handed out. */
-	uint8_t **rep;
-	size_t *rep_len, nrep, caprep, rep_next;
-	Tenant__Reply *cur; /* the answer last handed out */
+	struct tenant__rep {
+		uint8_t *data;
+		size_t len;
+		/* Does not depend on the open batch (a write committed in an
+		 * earlier one, answered now that acks came). */
+		bool settled;
+	} * rep;
+	size_t nrep, caprep, rep_next;
+	bool answer_settled; /* tenant__answer() marks what it queues so */
+	Tenant__Reply *cur;  /* the answer last handed out */
 	const char *cur_names[2][RING_REPLICAS_MAX];
 	struct tenant_bytes *cur_values;
-	struct {
-		uint64_t hash;
-		uint64_t expires_unix_s;
-	} capcache[TENANT__CAP_CACHE];
+	/* Capabilities whose signature checked out, with the tenant key
+	 * they were checked against: compared byte for byte, never by a
+	 * hash an attacker could aim at. */
+	struct tenant__capslot {
+		uint16_t len;
+		uint8_t key[TENANT_PUBKEY_BYTES];
+		uint8_t cap[TENANT_CAP_MAX];
+	} * capcache;
 	/* Group commit: what a batch produced is released at its end. */
 	bool batch_open, batch_auto;
 	size_t rep_mark; /* answers [0, rep_mark) are committed */
@@ -229,6 +247,18 @@ tenant__budget_init(struct tenant__budget *b, const struct mesh_allocator *a,
 	b->pc.alloc = mesh_budget_alloc;
 	b->pc.free = mesh_budget_free;
 	b->pc.allocator_data = &b->m;
+}
+
+static void *
+tenant__pb_alloc(void *ctx, size_t size)
+{
+	return mesh_malloc(ctx, size);
+}
+
+static void
+tenant__pb_free(void *ctx, void *p)
+{
+	mesh_free(ctx, p);
 }
 
 /* ---- held tenants ----------------------------------------------------------
@@ -393,7 +423,7 @@ tenant__append(struct tenant *t, struct tenant__peer *p, unsigned field,
 	n += tenant__varint(p->buf + p->len + n, len);
 	protobuf_c_message_pack(msg, p->buf + p->len + n);
 	p->len += n + len;
-	if (p->len >= TENANT__FRAME_SOFT && !t->batch_open)
+	if (p->len >= TENANT__FRAME_SOFT)
 		tenant__peer_flush(t, p);
 }
 
@@ -478,20 +508,19 @@ tenant__release(struct tenant *t)
 		memmove(t->out, t->out + t->out_next,
 			(t->nout - t->out_next) * sizeof(*t->out));
 	t->nout -= t->out_next;
+	t->out_mark -= t->out_next;
+	t->out_batch -= t->out_next;
 	t->out_next = 0;
 	for (size_t i = 0; i < t->rep_next; i++)
-		mesh_free(t->a, t->rep[i]);
-	if (t->rep_next > 0) {
+		mesh_free(t->a, t->rep[i].data);
+	if (t->rep_next > 0)
 		memmove(t->rep, t->rep + t->rep_next,
 			(t->nrep - t->rep_next) * sizeof(*t->rep));
-		memmove(t->rep_len, t->rep_len + t->rep_next,
-			(t->nrep - t->rep_next) * sizeof(*t->rep_len));
-	}
 	t->nrep -= t->rep_next;
 	t->rep_mark -= t->rep_next;
 	t->rep_next = 0;
 	if (t->cur != NULL) {
-		tenant__reply__free_unpacked(t->cur, NULL);
+		tenant__reply__free_unpacked(t->cur, &t->pa);
 		t->cur = NULL;
 	}
 	mesh_free(t->a, t->cur_values);
@@ -521,6 +550,7 @@ tenant__batch_open(struct tenant *t)
 		return; /* each commit is then durable on its own */
 	t->batch_open = true;
 	t->batch_first_id = t->next_id;
+	t->out_batch = t->nout;
 	for (size_t i = 0; i < t->npeers; i++)
 		t->peers[i]->mark = t->peers[i]->len;
 }
@@ -533,11 +563,18 @@ tenant__batch_failed(struct tenant *t, int rc)
 		 "refused",
 		 mesh_strerror(rc));
 	t->st.store_errors++;
+	/* Frames of the batch never leave: replicas did not get deltas that
+	 * did not happen; forwarders time out on requests that did not. */
 	for (size_t i = 0; i < t->npeers; i++)
 		t->peers[i]->len = t->peers[i]->mark;
+	for (size_t i = t->out_batch; i < t->nout; i++)
+		mesh_free(t->a, t->out[i].data);
+	t->nout = t->out_batch;
 	for (size_t i = t->rep_mark; i < t->nrep; i++) {
-		Tenant__Reply *r =
-		    tenant__reply__unpack(NULL, t->rep_len[i], t->rep[i]);
+		if (t->rep[i].settled)
+			continue;
+		Tenant__Reply *r = tenant__reply__unpack(&t->pa, t->rep[i].len,
+							 t->rep[i].data);
 		if (r == NULL)
 			continue;
 		Tenant__Reply e = TENANT__REPLY__INIT;
@@ -550,11 +587,11 @@ tenant__batch_failed(struct tenant *t, int rc)
 		uint8_t *b = mesh_malloc(t->a, len ? len : 1);
 		if (b != NULL) {
 			tenant__reply__pack(&e, b);
-			mesh_free(t->a, t->rep[i]);
-			t->rep[i] = b;
-			t->rep_len[i] = len;
+			mesh_free(t->a, t->rep[i].data);
+			t->rep[i].data = b;
+			t->rep[i].len = len;
 		}
-		tenant__reply__free_unpacked(r, NULL);
+		tenant__reply__free_unpacked(r, &t->pa);
 	}
 	for (size_t i = 0; i < t->npending;) {
 		struct tenant__pending *p = &t->pending[i];
@@ -582,6 +619,7 @@ tenant__batch_close(struct tenant *t)
 		tenant__batch_failed(t, rc);
 	t->rep_mark = t->nrep;
 	tenant__flush(t);
+	t->out_mark = t->nout;
 }
 
 static void
@@ -605,6 +643,7 @@ tenant__leave(struct tenant *t, uint64_t now_ms)
 	if (!t->batch_open) {
 		t->rep_mark = t->nrep;
 		tenant__flush(t);
+		t->out_mark = t->nout;
 	}
 }
 
@@ -646,20 +685,9 @@ tenant__answer(struct tenant *t, const struct tenant__origin *o,
 			mesh_free(t->a, b);
 			return;
 		}
-		size_t cap2 = t->caprep;
-		size_t cur2 = t->nrep;
-		/* rep_len grows with rep: same capacity. */
-		size_t *nl =
-		    mesh_realloc(t->a, t->rep_len, cap2 * sizeof(*t->rep_len));
-		if (nl == NULL) {
-			mesh_free(t->a, b);
-			return;
-		}
-		t->rep_len = nl;
 		tenant__reply__pack(r, b);
-		t->rep[cur2] = b;
-		t->rep_len[cur2] = len;
-		t->nrep++;
+		t->rep[t->nrep++] =
+		    (struct tenant__rep){b, len, t->answer_settled};
 		return;
 	}
 	r->id = o->id;
@@ -791,18 +819,23 @@ tenant__authorize(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 		  const char **why)
 {
 	uint64_t wall_s = tenant__wall_ms(t, now_ms) / 1000;
+	/* A signature checked once need not be checked again: the cache
+	 * holds the capability bytes and the tenant key they verified
+	 * under; the hash only picks the slot. */
 	uint64_t hash =
 	    mesh_hash_bytes(cap, cap_len, mesh_hash_bytes(h->pubkey, 32, 1));
-	size_t slot = hash % TENANT__CAP_CACHE;
-	/* A signature checked once need not be checked again: the cache
-	 * keys on the capability bytes and the tenant key together. */
-	bool known = t->capcache[slot].hash == hash;
+	struct tenant__capslot *cs =
+	    t->capcache != NULL ? &t->capcache[hash % TENANT__CAP_CACHE] : NULL;
+	bool known = cs != NULL && cap_len <= TENANT_CAP_MAX &&
+		     cs->len == cap_len && memcmp(cs->cap, cap, cap_len) == 0 &&
+		     memcmp(cs->key, h->pubkey, TENANT_PUBKEY_BYTES) == 0;
 	int rc = tenant_cap_check(cap, cap_len, h->id, h->pubkey, need, wall_s,
 				  known ? tenant__trust : t->cfg.verify,
 				  t->cfg.verify_ctx, why);
-	if (rc == 0 && !known) {
-		t->capcache[slot].hash = hash;
-		t->capcache[slot].expires_unix_s = 0;
+	if (rc == 0 && !known && cs != NULL && cap_len <= TENANT_CAP_MAX) {
+		cs->len = (uint16_t)cap_len;
+		memcpy(cs->cap, cap, cap_len);
+		memcpy(cs->key, h->pubkey, TENANT_PUBKEY_BYTES);
 	}
 	if (rc != 0)
 		t->st.denied++;
@@ -1473,12 +1506,12 @@ tenant__forward_send(struct tenant *t, struct tenant__pending *p)
 		if (peer == NULL)
 			continue;
 		Tenant__Request *rq =
-		    tenant__request__unpack(NULL, p->req_len, p->req);
+		    tenant__request__unpack(&t->pa, p->req_len, p->req);
 		if (rq == NULL)
 			return false;
 		rq->id = p->id;
 		tenant__append(t, peer, 5, &rq->base);
-		tenant__request__free_unpacked(rq, NULL);
+		tenant__request__free_unpacked(rq, &t->pa);
 		/* It leaves in the next frame flushed to that peer. */
 		p->seq = peer->frame_seq + 1;
 		return true;
@@ -1492,7 +1525,8 @@ static bool
 tenant__run_packed(struct tenant *t, uint64_t now_ms,
 		   const struct tenant__pending *p)
 {
-	Tenant__Request *rq = tenant__request__unpack(NULL, p->req_len, p->req);
+	Tenant__Request *rq =
+	    tenant__request__unpack(&t->pa, p->req_len, p->req);
 	if (rq == NULL)
 		return false;
 	struct tenant__op op = {
@@ -1510,7 +1544,7 @@ tenant__run_packed(struct tenant *t, uint64_t now_ms,
 	    rq->tenant_key.len == TENANT_PUBKEY_BYTES ? rq->tenant_key.data
 						      : NULL};
 	tenant__run(t, now_ms, &p->origin, &op);
-	tenant__request__free_unpacked(rq, NULL);
+	tenant__request__free_unpacked(rq, &t->pa);
 	return true;
 }
 
@@ -1602,12 +1636,21 @@ tenant__kind_ok(uint32_t k)
 	return k >= CRDT_GCOUNTER && k <= CRDT_ORMAP;
 }
 
+static bool tenant__replicates(const struct tenant *t, const char *id);
+
 /* Applies a received delta to the store. */
 static int
 tenant__apply(struct tenant *t, const Tenant__Delta *d)
 {
-	if (!tenant__id_ok(d->tenant))
+	if (!tenant__id_ok(d->tenant) ||
+	    d->n_fields > TENANT__DELTA_FIELDS_MAX ||
+	    d->n_events > TENANT__PULL_EVENTS)
 		return MESH_EDECODE;
+	/* Only a replica (by our view) takes a tenant it does not hold yet:
+	 * anyone else's delta would make us keep a copy nobody hands over. */
+	bool fresh = tenant__find(t, d->tenant) == NULL;
+	if (fresh && !tenant__replicates(t, d->tenant))
+		return MESH_ESTATE;
 	struct crdt_ormap *dm = NULL;
 	int rc = crdt_ormap_decode(t->a, d->map.data, d->map.len, &dm);
 	if (rc != 0)
@@ -1615,6 +1658,10 @@ tenant__apply(struct tenant *t, const Tenant__Delta *d)
 	/* The fields it touches: its own, then those listed. */
 	size_t nmap = crdt_ormap_count(dm, NULL, 0);
 	size_t nrefs = nmap + d->n_fields;
+	if (nmap > TENANT__DELTA_FIELDS_MAX) {
+		crdt_ormap_free(dm);
+		return MESH_EDECODE;
+	}
 	struct tenant__ref *refs =
 	    mesh_calloc(t->a, nrefs ? nrefs : 1, sizeof(*refs));
 	struct tenant__event *ev =
@@ -1723,6 +1770,10 @@ tenant__apply(struct tenant *t, const Tenant__Delta *d)
 		t->st.store_errors++;
 	}
 out:
+	/* A tenant opened for this delta and left empty is not held. */
+	if (rc != 0 && fresh && h != NULL && crdt_cc_vv_count(h->cc) == 0 &&
+	    crdt_cc_cloud_size(h->cc) == 0)
+		tenant__held_remove(t, h);
 	crdt_ormap_free(m);
 	crdt_ormap_free(dm);
 	tenant__loaded_free(t->env, &ld);
@@ -1948,20 +1999,45 @@ tenant__pull_visit(void *arg, const void *key, size_t klen, const void *val,
 
 /* Sends @h's fields named in @refs[0..n) (sorted, unique) with @h's whole
  * context and the events @ev (field indexes into @refs). */
-static void
+static bool
 tenant__send_chunk(struct tenant *t, struct tenant__peer *p,
 		   struct tenant__held *h, const struct tenant__ref *refs,
-		   size_t n, const struct tenant__event *ev, size_t nev,
-		   bool part)
+		   size_t n, const struct tenant__event *ev, size_t nev)
 {
 	struct tenant__loaded ld;
 	struct crdt_ormap *m;
 	if (tenant__load(t->env, &t->cfg.kv, h, refs, n, &ld, &m) != 0) {
 		t->st.store_errors++;
-		return;
+		return false;
+	}
+	size_t bytes = 0;
+	for (size_t i = 0; i < ld.n; i++)
+		bytes += ld.len[i];
+	if (bytes > TENANT__PULL_CHUNK && n > 1) {
+		/* Too big for one part: halve it (events are in field order,
+		 * so they split at the first event of the second half). */
+		crdt_ormap_free(m);
+		tenant__loaded_free(t->env, &ld);
+		size_t k = n / 2, e = 0;
+		while (e < nev && ev[e].field < k)
+			e++;
+		struct tenant__event *rest =
+		    mesh_calloc(t->a, nev - e ? nev - e : 1, sizeof(*rest));
+		if (rest == NULL)
+			return false;
+		for (size_t i = e; i < nev; i++) {
+			rest[i - e] = ev[i];
+			rest[i - e].field -= (uint32_t)k;
+		}
+		bool ok =
+		    tenant__send_chunk(t, p, h, refs, k, ev, e) &&
+		    tenant__send_chunk(t, p, h, refs + k, n - k, rest, nev - e);
+		mesh_free(t->a, rest);
+		return ok;
 	}
 	uint8_t *buf;
 	size_t len;
+	bool sent = false;
 	if (crdt_ormap_encode(m, &buf, &len) == 0) {
 		Tenant__Delta d = TENANT__DELTA__INIT;
 		Tenant__FieldRef *fr =
@@ -1987,7 +2063,6 @@ tenant__send_chunk(struct tenant *t, struct tenant__peer *p,
 				fr[i].key.len = extra[i].len;
 				frp[i] = &fr[i];
 			}
-			mesh_free(t->a, extra);
 			for (size_t i = 0; i < nev; i++) {
 				tenant__event__init(&e[i]);
 				e[i].replica = ev[i].dot.replica;
@@ -2002,9 +2077,11 @@ tenant__send_chunk(struct tenant *t, struct tenant__peer *p,
 			d.fields = frp;
 			d.n_events = nev;
 			d.events = ep;
-			d.part = part;
+			d.part = true;
 			tenant__append(t, p, 3, &d.base);
 			t->st.ae_bytes_sent += len;
+			sent = extra != NULL;
+			mesh_free(t->a, extra);
 		}
 		mesh_free(t->a, fr);
 		mesh_free(t->a, frp);
@@ -2015,6 +2092,7 @@ tenant__send_chunk(struct tenant *t, struct tenant__peer *p,
 	}
 	crdt_ormap_free(m);
 	tenant__loaded_free(t->env, &ld);
+	return sent;
 }
 
 struct tenant__evsort {
@@ -2038,8 +2116,8 @@ tenant__serve_pull(struct tenant *t, struct tenant__peer *p,
 		return;
 	}
 	struct tenant__held *h = tenant__find(t, pl->tenant);
-	if (h == NULL)
-		return; /* nothing to give */
+	if (h == NULL || !tenant__owned_by(h, p->name, NULL))
+		return; /* nothing to give, or not to this node */
 	struct crdt_cc *have = NULL;
 	if (pl->have && pl->ctx.len > 0 &&
 	    crdt_cc_decode(t->a, pl->ctx.data, pl->ctx.len, &have) != 0) {
@@ -2052,14 +2130,16 @@ tenant__serve_pull(struct tenant *t, struct tenant__peer *p,
 	 * asker has contiguously. */
 	size_t nvv = crdt_cc_vv_count(h->cc), ncl = crdt_cc_cloud_size(h->cc);
 	uint64_t last = 0;
-	bool partial = false;
+	bool partial = false, complete = true;
 	for (size_t i = 0; i < nvv + ncl && c.rc == 0 && !partial; i++) {
 		struct crdt_dot d;
 		if (i < nvv)
 			crdt_cc_vv_at(h->cc, i, &d);
 		else
 			crdt_cc_cloud_at(h->cc, i - nvv, &d);
-		if (i > 0 && d.replica == last)
+		/* Each replica once: the cloud repeats those of the vector. */
+		if ((i > 0 && d.replica == last) ||
+		    (i >= nvv && crdt_cc_vv(h->cc, d.replica) > 0))
 			continue;
 		last = d.replica;
 		uint8_t prefix[TENANT_KV_KEY_MAX], from[TENANT_KV_KEY_MAX];
@@ -2111,16 +2191,20 @@ tenant__serve_pull(struct tenant *t, struct tenant__peer *p,
 					ev[ne++].field = (uint32_t)(nr - 1);
 					i++;
 				}
-				tenant__send_chunk(t, p, h, refs, nr, ev, ne,
-						   true);
+				complete &= tenant__send_chunk(t, p, h, refs,
+							       nr, ev, ne);
 			}
 		}
 		mesh_free(t->a, es);
 		mesh_free(t->a, refs);
 		mesh_free(t->a, ev);
 	}
-	if (c.rc == 0 && !partial)
-		tenant__send_chunk(t, p, h, NULL, 0, NULL, 0, false);
+	/* No closing "whole context" part: every dot has an index entry, so
+	 * the parts carry all the asker lacks, each claiming only its own.
+	 * A part that could not be built (or applied there) leaves its dots
+	 * unclaimed, and the next round asks again. */
+	if (!complete || partial)
+		t->st.ae_partial++;
 	for (size_t i = 0; i < c.n; i++)
 		mesh_free(t->a, (void *)c.refs[i].key);
 	mesh_free(t->a, c.refs);
@@ -2231,6 +2315,13 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 		rc = MESH_EDECODE;
 		goto out;
 	}
+	/* Only members talk to us: a name from nowhere would cost a peer
+	 * entry for good. */
+	if (t->ring != NULL && ring_find(t->ring, f->from) < 0) {
+		t->st.drop_stranger++;
+		rc = MESH_ESTATE;
+		goto out;
+	}
 	struct tenant__peer *p = tenant__peer(t, f->from);
 	if (p == NULL) {
 		rc = MESH_ENOMEM;
@@ -2264,14 +2355,21 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 		    tenant__pending_find(t, TENANT__P_WRITE, a->ack_id);
 		if (w == NULL || a->rc != 0)
 			continue;
-		bool dup = false;
+		/* Only the write's replicas count, each once. */
+		bool dup = false, owner = false;
 		for (unsigned k = 0; k < w->acks; k++)
 			dup |= strcmp(w->acked[k], f->from) == 0;
-		if (dup || w->acks == RING_REPLICAS_MAX)
+		for (unsigned k = 0; k < w->nreplicas; k++)
+			owner |= strcmp(w->replicas[k], f->from) == 0;
+		if (dup || !owner || w->acks == RING_REPLICAS_MAX)
 			continue;
 		strcpy(w->acked[w->acks++], f->from);
 		if (w->acks >= w->needed) {
+			/* Committed in an earlier batch: this answer stands
+			 * whatever becomes of the open one. */
+			t->answer_settled = w->id <= t->batch_first_id;
 			tenant__write_answer(t, w, 0, NULL);
+			t->answer_settled = false;
 			tenant__pending_del(t, w);
 		}
 	}
@@ -2313,9 +2411,16 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 		/* No new replica has it yet, but we do (we are handing it
 		 * over): serve it here; handoff carries any write on. */
 		struct tenant__held *h = tenant__find(t, w->tenant);
-		if (r->not_held && h != NULL && tenant__pubkey(t, h) == 0 &&
-		    tenant__run_packed(t, now_ms, w)) {
+		if (r->not_held && h != NULL && tenant__pubkey(t, h) == 0) {
+			/* Running it may add pending entries (and move the
+			 * array): take it out first. */
+			struct tenant__pending copy = *w;
+			w->req = NULL;
 			tenant__pending_del(t, w);
+			bool ran = tenant__run_packed(t, now_ms, &copy);
+			if (!ran)
+				tenant__answer(t, &copy.origin, r);
+			mesh_free(t->a, copy.req);
 			continue;
 		}
 		tenant__answer(t, &w->origin, r);
@@ -2337,7 +2442,7 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 	}
 	if (f->n_digests > 0 || f->digests_follow || f->digests_reply)
 		tenant__recv_digests(t, p, f);
-	for (size_t i = 0; i < f->n_pulls; i++)
+	for (size_t i = 0; i < f->n_pulls && i < TENANT__PULLS_PER_FRAME; i++)
 		tenant__serve_pull(t, p, f->pulls[i]);
 	if (f->n_handoff > 0 || f->n_handoff_reply > 0)
 		tenant__recv_handoff(t, p, f);
@@ -2535,7 +2640,7 @@ tenant_set_view(struct tenant *t, uint64_t now_ms, const struct ring *ring,
 bool
 tenant_poll_output(struct tenant *t, struct tenant_output *out)
 {
-	if (t->out_next == t->nout)
+	if (t->out_next >= t->out_mark)
 		return false;
 	const struct tenant__outq *o = &t->out[t->out_next++];
 	out->to = o->to;
@@ -2552,14 +2657,14 @@ tenant_poll_reply(struct tenant *t, struct tenant_reply *out)
 	if (t->rep_next >= t->rep_mark)
 		return false;
 	if (t->cur != NULL) {
-		tenant__reply__free_unpacked(t->cur, NULL);
+		tenant__reply__free_unpacked(t->cur, &t->pa);
 		t->cur = NULL;
 	}
 	mesh_free(t->a, t->cur_values);
 	t->cur_values = NULL;
 	size_t i = t->rep_next++;
 	Tenant__Reply *r =
-	    tenant__reply__unpack(NULL, t->rep_len[i], t->rep[i]);
+	    tenant__reply__unpack(&t->pa, t->rep[i].len, t->rep[i].data);
 	memset(out, 0, sizeof(*out));
 	if (r == NULL) {
 		out->rc = MESH_ENOMEM;
@@ -2691,7 +2796,12 @@ tenant_new(const struct tenant_config *cfg, const struct mesh_env *env,
 	t->cfg = *cfg;
 	t->env = env;
 	t->a = env->alloc;
+	t->pa = (ProtobufCAllocator){tenant__pb_alloc, tenant__pb_free,
+				     (void *)t->a};
 	mesh_rand_seed(&t->rng, cfg->seed);
+	/* A small cache: 64 capabilities in use at once per node. */
+	t->capcache =
+	    mesh_calloc(env->alloc, TENANT__CAP_CACHE, sizeof(*t->capcache));
 	t->next_ae_ms =
 	    now_ms + mesh_rand_below(&t->rng, cfg->anti_entropy_ms + 1);
 	uint8_t prefix[1] = {TENANT__TAG_META};
@@ -2733,8 +2843,8 @@ tenant_free(struct tenant *t)
 		mesh_free(t->a, t->out[i].data);
 	mesh_free(t->a, t->out);
 	for (size_t i = 0; i < t->nrep; i++)
-		mesh_free(t->a, t->rep[i]);
+		mesh_free(t->a, t->rep[i].data);
 	mesh_free(t->a, t->rep);
-	mesh_free(t->a, t->rep_len);
+	mesh_free(t->a, t->capcache);
 	mesh_free(t->a, t);
 }

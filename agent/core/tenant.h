@@ -163,11 +163,13 @@ struct tenant_stats {
 	uint64_t frames_sent, frame_bytes_sent, frames_recv;
 	uint64_t ae_rounds, ae_digest_mismatch, ae_pulls_sent, ae_pulls_served,
 	    ae_bytes_sent;
+	uint64_t ae_partial;	/* pull answers cut short (size cap, errors) */
 	uint64_t handoffs_done; /* tenants dropped after new owners had them */
 	uint64_t drop_decode, drop_version, drop_bad_delta;
-	uint64_t drop_output;  /* frames lost: no address or no memory */
-	uint64_t store_errors; /* commits that failed (disk or map full) */
-	uint64_t denied;       /* capability refused */
+	uint64_t drop_output;	/* frames lost: no address or no memory */
+	uint64_t drop_stranger; /* frames from a node not in the view */
+	uint64_t store_errors;	/* commits that failed (disk or map full) */
+	uint64_t denied;	/* capability refused */
 	uint64_t over_quota;
 	uint64_t timeouts;
 };

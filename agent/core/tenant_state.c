@@ -376,6 +376,8 @@ tenant__commit(const struct mesh_env *env, const struct tenant_kv *kv,
 		    tenant__digest(h->id, h->id_len, h->cc_buf, h->cc_len);
 		h->keys = nkeys;
 		h->bytes = nbytes;
+		/* What owners confirmed no longer covers us (handoff). */
+		h->owner_same = 0;
 	}
 	for (size_t i = 0; vals != NULL && i < cap; i++)
 		mesh_free(a, vals[i]);

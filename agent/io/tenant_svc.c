@@ -586,7 +586,8 @@ tenant_svc_status_json(struct tenant_svc *s, struct admin_buf *b)
 	    ",\"over_quota\":%" PRIu64 ",\"store_errors\":%" PRIu64
 	    ",\"timeouts\":%" PRIu64 ",\"dropped\":{\"malformed\":%" PRIu64
 	    ",\"protocol_version\":%" PRIu64 ",\"bad_delta\":%" PRIu64
-	    ",\"output\":%" PRIu64 "}}",
+	    ",\"output\":%" PRIu64 ",\"stranger\":%" PRIu64
+	    "},\"ae_partial\":%" PRIu64 "}",
 	    tenant_count(s->t), keys, s->replicas, behind, oldest, st->ops,
 	    st->ops_failed, st->forwarded, st->deltas_sent, st->deltas_applied,
 	    st->delta_bytes_sent, st->frames_sent, st->frame_bytes_sent,
@@ -594,7 +595,7 @@ tenant_svc_status_json(struct tenant_svc *s, struct admin_buf *b)
 	    st->ae_pulls_served, st->ae_bytes_sent, st->handoffs_done,
 	    st->denied, st->over_quota, st->store_errors, st->timeouts,
 	    st->drop_decode, st->drop_version, st->drop_bad_delta,
-	    st->drop_output);
+	    st->drop_output, st->drop_stranger, st->ae_partial);
 }
 
 void

@@ -776,6 +776,47 @@ test_tenant_lazy_acks(void **state)
 	tc_destroy(c);
 }
 
+/* Fields of a pull answer are sized by their records, not counted: 40
+ * values of 60 KB (2.4 MB) go in parts of about 1 MB each. */
+static void
+test_tenant_big_values_move_in_parts(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(4, 3);
+	c->node[3].in_view = false;
+	tc_view(c);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	static char big[60001];
+	for (int i = 0; i < 40; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "big%02d", i);
+		memset(big, 'a' + i % 26, sizeof(big) - 1);
+		tc_submit(c, 0, TENANT_OP_PUT, "acme", k, big, 0,
+			  TENANT_ACK_ONE, NULL, 0);
+	}
+	tc_run(c, 300);
+	uint64_t frames = tenant_stats(c->node[0].t)->frames_sent +
+			  tenant_stats(c->node[1].t)->frames_sent +
+			  tenant_stats(c->node[2].t)->frames_sent;
+	c->node[3].in_view = true;
+	tc_view(c);
+	tc_run(c, 2000);
+	size_t h[TC_NODES_MAX];
+	assert_int_equal(holders(c, h), 3);
+	uint64_t d = tc_digest(c, h[0], "acme");
+	for (size_t i = 1; i < 3; i++)
+		assert_int_equal(tc_digest(c, h[i], "acme"), d);
+	assert_int_equal(tc_digest(c, 3, "acme"), d);
+	uint64_t after = tenant_stats(c->node[0].t)->frames_sent +
+			 tenant_stats(c->node[1].t)->frames_sent +
+			 tenant_stats(c->node[2].t)->frames_sent;
+	assert_true(after - frames >= 3); /* 2.4 MB took several frames */
+	struct tenant_info ti;
+	tenant_info_at(c->node[3].t, c->now, 0, &ti);
+	assert_int_equal(ti.keys, 41);
+	tc_destroy(c);
+}
+
 int
 main(void)
 {
@@ -798,6 +839,7 @@ main(void)
 	    cmocka_unit_test(test_tenant_handoff_ends_under_writes),
 	    cmocka_unit_test(test_tenant_create_in_split_cannot_take_over),
 	    cmocka_unit_test(test_tenant_lazy_acks),
+	    cmocka_unit_test(test_tenant_big_values_move_in_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
