@@ -634,6 +634,15 @@ int crdt_ormap_add_event(struct crdt_ormap *m, const struct crdt_dot *dot,
 			 struct crdt_ormap *delta);
 
 /**
+ * When @m's store holds exactly one dot (a delta of one write), gives it
+ * in *@dot and the index of its top-level field (crdt_ormap_field()
+ * order) in *@field. Returns 0, MESH_ENOENT (no dot, or more than one)
+ * or MESH_ENOMEM.
+ */
+int crdt_ormap_only_dot(const struct crdt_ormap *m, struct crdt_dot *dot,
+			size_t *field);
+
+/**
  * Narrows @m's context to the dots its store holds plus @extra[0..@n):
  * what a part of a state sent on its own may claim to have seen. Errors:
  * MESH_ENOMEM (@m unchanged).

@@ -935,3 +935,27 @@ out:
 	mesh_free(m->a, b.v);
 	return rc;
 }
+
+int
+crdt_ormap_only_dot(const struct crdt_ormap *m, struct crdt_dot *dot,
+		    size_t *field)
+{
+	struct crdt__dotbuf b = {NULL, 0, 0};
+	int rc = 0;
+	size_t at = 0;
+	for (size_t i = 0; i < m->s.n && rc == 0 && b.n <= 1; i++) {
+		size_t before = b.n;
+		if (crdt__field_dots(m->a, &m->s.v[i], &b) != 0)
+			rc = MESH_ENOMEM;
+		else if (b.n > before)
+			at = i;
+	}
+	if (rc == 0 && b.n != 1)
+		rc = MESH_ENOENT;
+	if (rc == 0) {
+		*dot = b.v[0];
+		*field = at;
+	}
+	mesh_free(m->a, b.v);
+	return rc;
+}

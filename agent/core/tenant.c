@@ -294,6 +294,7 @@ tenant__held_view(struct tenant *t, struct tenant__held *h)
 	h->nowners = 0;
 	h->is_replica = false;
 	h->owner_same = 0;
+	memset(h->mismatches, 0, sizeof(h->mismatches));
 	if (t->ring == NULL)
 		return;
 	h->ring_hash = ring_hash_key(t->ring, h->id, h->id_len);
@@ -915,7 +916,7 @@ tenant__send_delta(struct tenant *t, uint64_t now_ms,
 		   const struct tenant__held *h, const uint8_t *map,
 		   size_t map_len, const struct tenant__ref *extra,
 		   size_t nextra, const struct tenant__event *ev, size_t nev,
-		   uint64_t ack_id, bool urgent)
+		   uint64_t ack_id, bool urgent, bool nmapdot)
 {
 	Tenant__Delta d = TENANT__DELTA__INIT;
 	Tenant__FieldRef fr[8], *frp[8];
@@ -943,6 +944,10 @@ tenant__send_delta(struct tenant *t, uint64_t now_ms,
 	}
 	d.n_events = nev;
 	d.events = ep;
+	/* One write's delta holds one dot, its event: receivers derive it
+	 * (tenant__apply), so it need not travel (16 bytes of ~160). */
+	if (nev == 1 && nmapdot)
+		d.n_events = 0;
 	d.ack_id = ack_id;
 	d.urgent = urgent;
 	for (unsigned i = 0; i < h->nowners; i++) {
@@ -1225,12 +1230,18 @@ tenant__do_write(struct tenant *t, uint64_t now_ms,
 	if (needed > (self_counts ? 1u : 0u) && nev > 0)
 		p = tenant__pending_add(t, TENANT__P_WRITE, now_ms);
 	uint64_t ack_id = p != NULL ? p->id : ++t->next_id;
+	bool single = false;
 	if (nev > 0) {
 		tenant__ref_positions(d, refs, nrefs, pos, extra, &nextra);
 		for (size_t i = 0; i < nev; i++)
 			ev[i].field = pos[ev[i].field];
+		struct crdt_dot only;
+		size_t at;
+		single = nev == 1 && crdt_ormap_only_dot(d, &only, &at) == 0 &&
+			 crdt_dot_compare(&only, &ev[0].dot) == 0 &&
+			 at == ev[0].field;
 		tenant__send_delta(t, now_ms, h, dbuf, dlen, extra, nextra, ev,
-				   nev, ack_id, p != NULL);
+				   nev, ack_id, p != NULL, single);
 	}
 	struct tenant__pending *w = p != NULL ? p : &one;
 	if (p == NULL)
@@ -1719,6 +1730,15 @@ tenant__apply(struct tenant *t, const Tenant__Delta *d)
 		order[i] = (uint32_t)lo;
 	}
 	const struct crdt_cc *dcc = crdt_ormap_context(dm);
+	/* A one-write delta leaves its event out: it is its only dot. */
+	size_t nev = d->n_events;
+	if (nev == 0 && !d->part) {
+		size_t at;
+		if (crdt_ormap_only_dot(dm, &ev[0].dot, &at) == 0) {
+			ev[0].field = order[at];
+			nev = 1;
+		}
+	}
 	for (size_t i = 0; i < d->n_events; i++) {
 		const Tenant__Event *e = d->events[i];
 		struct crdt_dot dot = {e->replica, e->counter};
@@ -1756,8 +1776,7 @@ tenant__apply(struct tenant *t, const Tenant__Delta *d)
 			goto out;
 		cc = crdt_ormap_context(dm);
 	}
-	rc = tenant__commit(t->env, &t->cfg.kv, h, m, cc, &ld, ev, d->n_events,
-			    0, 0);
+	rc = tenant__commit(t->env, &t->cfg.kv, h, m, cc, &ld, ev, nev, 0, 0);
 	if (rc == 0) {
 		t->st.deltas_applied++;
 		for (size_t i = 0; i < nrefs; i++)
@@ -1827,8 +1846,33 @@ static void
 tenant__mark_same(struct tenant__held *h, const char *peer)
 {
 	unsigned slot;
-	if (tenant__owned_by(h, peer, &slot))
+	if (tenant__owned_by(h, peer, &slot)) {
 		h->owner_same |= 1u << slot;
+		h->mismatches[slot] = 0;
+	}
+}
+
+/*
+ * Whether a digest that differs from ours means something is missing, not
+ * just deltas still in flight. While writes flow, two replicas' digests
+ * differ in most rounds and a pull would fetch what the next frame brings
+ * anyway. So pull when the peer's digest has not moved since the last
+ * round (it is quiet: the difference is real), or after three rounds of
+ * difference in a row (it is busy, but something may still be missing).
+ */
+static bool
+tenant__gap(struct tenant__held *h, const char *peer, uint64_t digest)
+{
+	unsigned slot;
+	if (!tenant__owned_by(h, peer, &slot))
+		return true;
+	bool quiet = h->mismatches[slot] > 0 && h->seen_digest[slot] == digest;
+	h->seen_digest[slot] = digest;
+	if (quiet || ++h->mismatches[slot] >= 3) {
+		h->mismatches[slot] = 0;
+		return true;
+	}
+	return false;
 }
 
 static void
@@ -1913,8 +1957,9 @@ tenant__recv_digests(struct tenant *t, struct tenant__peer *p,
 		}
 		if (h != NULL)
 			tenant__mark_differs(h, p->name);
-		if (h != NULL ? h->is_replica
-			      : tenant__replicates(t, td->tenant))
+		if (h != NULL
+			? h->is_replica && tenant__gap(h, p->name, td->digest)
+			: tenant__replicates(t, td->tenant))
 			tenant__send_pull(t, p, td->tenant);
 	}
 	if (!f->digests_reply) {

@@ -68,6 +68,11 @@ struct tenant__held {
 	/* Owners (by slot) whose last digest equalled ours: handoff may drop
 	 * the tenant when every owner has it. */
 	uint32_t owner_same;
+	/* Per owner slot: its digest when it last differed from ours, and in
+	 * how many rounds in a row (anti-entropy waits out deltas in
+	 * flight before it pulls). */
+	uint64_t seen_digest[RING_REPLICAS_MAX];
+	uint8_t mismatches[RING_REPLICAS_MAX];
 	/* Write rate limit (token bucket, in thousandths of a write). */
 	uint64_t tokens_milli;
 	uint64_t tokens_ms;
