@@ -80,21 +80,100 @@ static const struct net_tenant_ops tenant_svc__ops = {
 
 static void tenant_svc__answers(struct tenant_svc *s);
 
-/* Once per loop iteration, before it waits: one durable commit for all
- * that happened, then answers and frames. */
-static void
-tenant_svc__prepare(uv_prepare_t *h)
+/* The store, passed through; commit() marks the batch as having writes. */
+static int
+tenant_svc__kv_get(void *ctx, const void *key, size_t klen, const void **val,
+		   size_t *vlen)
 {
-	struct tenant_svc *s = h->data;
+	struct tenant_svc *s = ctx;
+	return s->kv.get(s->kv.ctx, key, klen, val, vlen);
+}
+
+static int
+tenant_svc__kv_scan(void *ctx, const void *prefix, size_t plen,
+		    const void *from, size_t flen, tenant_kv_visit_fn *fn,
+		    void *arg)
+{
+	struct tenant_svc *s = ctx;
+	return s->kv.scan(s->kv.ctx, prefix, plen, from, flen, fn, arg);
+}
+
+static int
+tenant_svc__kv_commit(void *ctx, const struct tenant_kv_write *w, size_t n)
+{
+	struct tenant_svc *s = ctx;
+	int rc = s->kv.commit(s->kv.ctx, w, n);
+	if (rc == 0 && n > 0)
+		s->dirty = true;
+	return rc;
+}
+
+static int
+tenant_svc__kv_begin(void *ctx)
+{
+	struct tenant_svc *s = ctx;
+	return s->kv.batch_begin(s->kv.ctx);
+}
+
+static int
+tenant_svc__kv_end(void *ctx, bool keep)
+{
+	struct tenant_svc *s = ctx;
+	return s->kv.batch_end(s->kv.ctx, keep);
+}
+
+/* Commits the open batch (and any a send reopens), answers, sends. */
+static void
+tenant_svc__commit(struct tenant_svc *s)
+{
 	/* Sending may open a new batch (a frame that could not leave sends
 	 * its requests to the next replica): end that one too. Each round
 	 * moves a request on to a further replica, so this stops. */
 	for (int round = 0; s->batch && round < 2 * RING_REPLICAS_MAX;
 	     round++) {
 		s->batch = false;
+		s->dirty = false;
 		tenant_batch_end(s->t, net_now_ms());
 		tenant_svc__answers(s);
 		net_flush(s->net);
+	}
+	s->last_commit_ns = uv_hrtime();
+}
+
+static void
+tenant_svc__commit_timer(uv_timer_t *h)
+{
+	tenant_svc__commit(h->data);
+}
+
+/*
+ * Once per loop iteration, before it waits: one durable commit for all
+ * that happened, then answers and frames. Adaptive group commit: when the
+ * last commit was less than TENANT_SVC_COMMIT_GAP_US ago, wait out the
+ * rest of that gap (gathering what arrives meanwhile) instead of syncing
+ * again at once. An idle agent commits at once; a busy one syncs at most
+ * once per gap, so eight agents on one disk do not queue their syncs
+ * behind each other.
+ */
+static void
+tenant_svc__prepare(uv_prepare_t *h)
+{
+	struct tenant_svc *s = h->data;
+	if (!s->batch)
+		return;
+	uint64_t now = uv_hrtime();
+	uint64_t gap = (uint64_t)TENANT_SVC_COMMIT_GAP_US * 1000;
+	/* A batch that wrote nothing (acks, reads, digests) costs no sync:
+	 * end it at once. */
+	if (!s->dirty || now - s->last_commit_ns >= gap) {
+		tenant_svc__commit(s);
+		return;
+	}
+	if (!uv_is_active((uv_handle_t *)&s->commit_timer)) {
+		uint64_t wait_ms =
+		    (s->last_commit_ns + gap - now + 999999) / 1000000;
+		uv_timer_start(&s->commit_timer, tenant_svc__commit_timer,
+			       wait_ms, 0);
 	}
 }
 
@@ -105,7 +184,16 @@ tenant_svc_start(struct tenant_svc *s, uv_loop_t *loop, struct net *net,
 {
 	memset(s, 0, sizeof(*s));
 	struct tenant_config c = *cfg;
-	store_kv(store, &c.kv);
+	store_kv(store, &s->kv);
+	/* The core commits through us, so we know when a batch has writes
+	 * to sync. */
+	c.kv = s->kv;
+	c.kv.ctx = s;
+	c.kv.get = tenant_svc__kv_get;
+	c.kv.scan = tenant_svc__kv_scan;
+	c.kv.commit = tenant_svc__kv_commit;
+	c.kv.batch_begin = tenant_svc__kv_begin;
+	c.kv.batch_end = tenant_svc__kv_end;
 	c.verify = capfile_verify;
 	s->net = net;
 	s->env = env;
@@ -115,6 +203,8 @@ tenant_svc_start(struct tenant_svc *s, uv_loop_t *loop, struct net *net,
 		return rc;
 	uv_prepare_init(loop, &s->prepare);
 	s->prepare.data = s;
+	uv_timer_init(loop, &s->commit_timer);
+	s->commit_timer.data = s;
 	uv_prepare_start(&s->prepare, tenant_svc__prepare);
 	net_set_tenant(net, &tenant_svc__ops, s);
 	return 0;
@@ -142,6 +232,7 @@ tenant_svc_stop(struct tenant_svc *s)
 	s->nreqs = s->head = 0;
 	net_set_tenant(s->net, NULL, NULL);
 	uv_close((uv_handle_t *)&s->prepare, NULL);
+	uv_close((uv_handle_t *)&s->commit_timer, NULL);
 	tenant_free(s->t);
 	s->t = NULL;
 }

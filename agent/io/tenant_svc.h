@@ -20,6 +20,10 @@
 
 #include <uv.h>
 
+/* Least time between two durable commits of a busy agent (see
+ * tenant_svc__prepare). */
+#define TENANT_SVC_COMMIT_GAP_US 2000
+
 struct tenant_svc__req;
 
 struct tenant_svc {
@@ -27,6 +31,10 @@ struct tenant_svc {
 	struct net *net;
 	const struct mesh_env *env;
 	uv_prepare_t prepare;
+	uv_timer_t commit_timer;
+	uint64_t last_commit_ns;
+	bool dirty;	     /* the open batch has writes to sync */
+	struct tenant_kv kv; /* the store's; the core gets ours around it */
 	bool batch;
 	/* Admin requests waiting for answers, by increasing id; [head, nreqs)
 	 * are live, answered ones are holes (req NULL). */
