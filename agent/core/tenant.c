@@ -139,6 +139,7 @@ struct tenant {
 	const struct mesh_allocator *a;
 	ProtobufCAllocator pa; /* protobuf-c over @a, for our own bytes */
 	struct mesh_rand rng;
+	struct crdt_hlc_clock clock; /* stamps of LWW writes */
 	const struct ring *ring;
 	const struct swim *swim;
 	struct tenant__held **held; /* sorted by id */
@@ -980,6 +981,7 @@ struct tenant__op {
 	int64_t n;
 	enum tenant_ack ack;
 	const uint8_t *tenant_key;
+	bool lww;
 };
 
 static bool
@@ -1052,7 +1054,8 @@ tenant__op_refs(const struct tenant__op *op, struct tenant__ref *refs)
 	size_t n = 0;
 	switch (op->op) {
 	case TENANT_OP_PUT:
-		refs[n++] = (struct tenant__ref){CRDT_MV, op->key, op->key_len};
+		refs[n++] = (struct tenant__ref){op->lww ? CRDT_LWW : CRDT_MV,
+						 op->key, op->key_len};
 		break;
 	case TENANT_OP_INC:
 		refs[n++] =
@@ -1103,8 +1106,13 @@ tenant__mutate(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 	*nev = 0;
 	switch (op->op) {
 	case TENANT_OP_PUT:
-		rc = crdt_ormap_mv_set(m, h->replica, &path, 1, op->value,
-				       op->value_len, d);
+		if (op->lww)
+			rc = crdt_ormap_lww_set(
+			    m, &t->clock, tenant__wall_ms(t, now_ms), &path, 1,
+			    op->value, op->value_len, d);
+		else
+			rc = crdt_ormap_mv_set(m, h->replica, &path, 1,
+					       op->value, op->value_len, d);
 		break;
 	case TENANT_OP_INC:
 		rc = crdt_ormap_counter_add(m, h->replica, &path, 1,
@@ -1364,14 +1372,15 @@ tenant__do_read(struct tenant *t, const struct tenant__origin *o,
 		return;
 	}
 	/* GET: every kind a key may hold, the first found answers. */
-	struct tenant__ref refs[3] = {
+	struct tenant__ref refs[4] = {
 	    {CRDT_PNCOUNTER, op->key, op->key_len},
+	    {CRDT_LWW, op->key, op->key_len},
 	    {CRDT_MV, op->key, op->key_len},
 	    {CRDT_ORSET, op->key, op->key_len},
 	};
 	struct tenant__loaded ld;
 	struct crdt_ormap *m;
-	int rc = tenant__load(t->env, &t->cfg.kv, h, refs, 3, &ld, &m);
+	int rc = tenant__load(t->env, &t->cfg.kv, h, refs, 4, &ld, &m);
 	if (rc != 0) {
 		tenant__fail(t, o, rc, "cannot read the tenant's state");
 		return;
@@ -1389,6 +1398,15 @@ tenant__do_read(struct tenant *t, const struct tenant__origin *o,
 		       crdt_ormap_mv_value(m, &path, 1, nv, &v, &len) == 0) {
 			vals[nv].data = (uint8_t *)v;
 			vals[nv++].len = len;
+		}
+	} else if (crdt_ormap_has(m, &path, 1, CRDT_LWW)) {
+		r.kind = CRDT_LWW;
+		const void *v;
+		size_t len;
+		if (crdt_ormap_lww_get(m, &path, 1, &v, &len) == 0) {
+			vals[0].data = (uint8_t *)v;
+			vals[0].len = len;
+			nv = 1;
 		}
 	} else if (crdt_ormap_counter_value(m, &path, 1, CRDT_PNCOUNTER,
 					    &counter) == 0) {
@@ -1497,6 +1515,7 @@ tenant__op_to_request(const struct tenant__op *op, Tenant__Request *rq)
 	rq->value.data = (uint8_t *)op->value;
 	rq->value.len = op->value_len;
 	rq->has_value = op->has_value;
+	rq->lww = op->lww;
 	rq->n = op->n;
 	rq->ack = (Tenant__Ack)op->ack;
 	if (op->tenant_key != NULL) {
@@ -1530,6 +1549,29 @@ tenant__forward_send(struct tenant *t, struct tenant__pending *p)
 	return false;
 }
 
+/* A forwarded request as an operation; pointers borrow from @rq. */
+static void
+tenant__op_from_request(const Tenant__Request *rq, struct tenant__op *op)
+{
+	*op = (struct tenant__op){
+	    .op = (enum tenant_op)rq->op,
+	    .tenant = rq->tenant,
+	    .cap = rq->cap.data,
+	    .cap_len = rq->cap.len,
+	    .key = rq->key.data,
+	    .key_len = rq->key.len,
+	    .value = rq->value.data ? rq->value.data : (const uint8_t *)"",
+	    .value_len = rq->value.len,
+	    .has_value = rq->has_value,
+	    .n = rq->n,
+	    .ack = rq->ack <= TENANT__ACK__ACK_ALL ? (enum tenant_ack)rq->ack
+						   : TENANT_ACK_ONE,
+	    .tenant_key = rq->tenant_key.len == TENANT_PUBKEY_BYTES
+			      ? rq->tenant_key.data
+			      : NULL,
+	    .lww = rq->lww};
+}
+
 /* Runs the packed request of forward @p here; false when it does not
  * decode (it always does: we packed it). */
 static bool
@@ -1540,20 +1582,8 @@ tenant__run_packed(struct tenant *t, uint64_t now_ms,
 	    tenant__request__unpack(&t->pa, p->req_len, p->req);
 	if (rq == NULL)
 		return false;
-	struct tenant__op op = {
-	    (enum tenant_op)rq->op,
-	    rq->tenant,
-	    rq->cap.data,
-	    rq->cap.len,
-	    rq->key.data,
-	    rq->key.len,
-	    rq->value.data ? rq->value.data : (const uint8_t *)"",
-	    rq->value.len,
-	    rq->has_value,
-	    rq->n,
-	    (enum tenant_ack)rq->ack,
-	    rq->tenant_key.len == TENANT_PUBKEY_BYTES ? rq->tenant_key.data
-						      : NULL};
+	struct tenant__op op;
+	tenant__op_from_request(rq, &op);
 	tenant__run(t, now_ms, &p->origin, &op);
 	tenant__request__free_unpacked(rq, &t->pa);
 	return true;
@@ -1564,10 +1594,10 @@ tenant__submit(struct tenant *t, uint64_t now_ms,
 	       const struct tenant_request *rq)
 {
 	struct tenant__origin o = {true, rq->id, ""};
-	struct tenant__op op = {rq->op,	     rq->tenant,    rq->cap,
-				rq->cap_len, rq->key,	    rq->key_len,
-				rq->value,   rq->value_len, rq->has_value,
-				rq->n,	     rq->ack,	    rq->tenant_key};
+	struct tenant__op op = {
+	    rq->op,	 rq->tenant,	 rq->cap,	rq->cap_len,   rq->key,
+	    rq->key_len, rq->value,	 rq->value_len, rq->has_value, rq->n,
+	    rq->ack,	 rq->tenant_key, rq->lww};
 	const char *why = tenant__check_op(&op);
 	if (why != NULL) {
 		t->st.ops++;
@@ -2422,23 +2452,8 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 		const Tenant__Request *rq = f->requests[i];
 		struct tenant__origin o = {false, rq->id, ""};
 		strcpy(o.peer, f->from);
-		struct tenant__op op = {
-		    (enum tenant_op)rq->op,
-		    rq->tenant,
-		    rq->cap.data,
-		    rq->cap.len,
-		    rq->key.data,
-		    rq->key.len,
-		    rq->value.data ? rq->value.data : (const uint8_t *)"",
-		    rq->value.len,
-		    rq->has_value,
-		    rq->n,
-		    (enum tenant_ack)rq->ack,
-		    rq->tenant_key.len == TENANT_PUBKEY_BYTES
-			? rq->tenant_key.data
-			: NULL};
-		if (op.ack > TENANT_ACK_ALL)
-			op.ack = TENANT_ACK_ONE;
+		struct tenant__op op;
+		tenant__op_from_request(rq, &op);
 		tenant__run(t, now_ms, &o, &op);
 	}
 	for (size_t i = 0; i < f->n_replies; i++) {
@@ -2844,6 +2859,7 @@ tenant_new(const struct tenant_config *cfg, const struct mesh_env *env,
 	t->pa = (ProtobufCAllocator){tenant__pb_alloc, tenant__pb_free,
 				     (void *)t->a};
 	mesh_rand_seed(&t->rng, cfg->seed);
+	crdt_hlc_init(&t->clock, cfg->replica_id, 0);
 	/* A small cache: 64 capabilities in use at once per node. */
 	t->capcache =
 	    mesh_calloc(env->alloc, TENANT__CAP_CACHE, sizeof(*t->capcache));

@@ -53,7 +53,7 @@ enum tenant_right {
 };
 
 enum tenant_op {
-	TENANT_OP_PUT = 1,    /* MV register := value */
+	TENANT_OP_PUT = 1,    /* MV register := value (LWW with @lww) */
 	TENANT_OP_GET = 2,    /* every field named key */
 	TENANT_OP_INC = 3,    /* PN-counter += n */
 	TENANT_OP_ADD = 4,    /* OR-set add value */
@@ -118,6 +118,7 @@ struct tenant_request {
 	int64_t n;	/* INC */
 	enum tenant_ack ack;
 	const uint8_t *tenant_key; /* CREATE: TENANT_PUBKEY_BYTES */
+	bool lww; /* PUT: a last-writer-wins register (by hybrid clock) */
 };
 
 /** A byte string borrowed from the core. */

@@ -285,6 +285,8 @@ tenant_svc__kind_name(enum crdt_kind k)
 	switch (k) {
 	case CRDT_MV:
 		return "register";
+	case CRDT_LWW:
+		return "lww";
 	case CRDT_PNCOUNTER:
 		return "counter";
 	case CRDT_ORSET:
@@ -476,13 +478,15 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 	struct admin_buf *out = admin_req_out(req);
 	const struct admin_arg *pos[8];
 	size_t npos = 0;
-	bool json = false;
+	bool json = false, lww = false;
 	const struct admin_arg *cap = NULL, *ack = NULL, *key = NULL;
 	const char *bad = NULL;
 	for (size_t i = 1; i < argc && bad == NULL; i++) {
 		const struct admin_arg *a = &argv[i];
 		if (tenant_svc__is(a, "--json")) {
 			json = true;
+		} else if (tenant_svc__is(a, "--lww")) {
+			lww = true;
 		} else if (tenant_svc__is(a, "--cap") ||
 			   tenant_svc__is(a, "--ack") ||
 			   tenant_svc__is(a, "--key")) {
@@ -551,6 +555,9 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 	uint8_t capbuf[TENANT_CAP_MAX], pub[TENANT_PUBKEY_BYTES];
 	rq.op = cmds[c].op;
 	rq.tenant = pos[1]->data;
+	rq.lww = lww;
+	if (lww && rq.op != TENANT_OP_PUT)
+		bad = "--lww is for put only";
 	if (pos[1]->len > TENANT_ID_MAX || strlen(rq.tenant) != pos[1]->len)
 		bad = "tenant id must be 1..128 bytes of [A-Za-z0-9._-]";
 	if (nargs >= 1) {

@@ -219,6 +219,7 @@ tc_submit(struct tc *c, size_t i, enum tenant_op op, const char *tenant,
 	rq.n = n;
 	rq.ack = ack;
 	rq.tenant_key = c->pk;
+	rq.lww = c->lww;
 	if (tenant_submit(c->node[i].t, c->now, &rq) != 0)
 		return 0;
 	tc__drain(c, i);

@@ -55,6 +55,7 @@ struct tc {
 	/* Given to nodes started after they are set. */
 	uint64_t quota_keys, quota_bytes;
 	uint32_t rate_per_s, rate_burst;
+	bool lww; /* tc_submit: puts are last-writer-wins */
 	uint64_t rng;
 	struct tc_reply replies[TC_REPLIES_MAX];
 	size_t nreplies;

@@ -817,6 +817,36 @@ test_tenant_big_values_move_in_parts(void **state)
 	tc_destroy(c);
 }
 
+/* put --lww: concurrent writes leave one value, the same everywhere, and
+ * it is the last one by the hybrid clock; a plain put keeps both. */
+static void
+test_tenant_lww_register(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(3, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	c->lww = true;
+	uint64_t a = tc_submit(c, 0, TENANT_OP_PUT, "acme", "k", "first", 0,
+			       TENANT_ACK_ONE, NULL, 0);
+	c->now += 5;
+	uint64_t b = tc_submit(c, 1, TENANT_OP_PUT, "acme", "k", "second", 0,
+			       TENANT_ACK_ONE, NULL, 0);
+	c->lww = false;
+	tc_run(c, 500);
+	assert_int_equal(tc_find(c, a)->rc, 0);
+	assert_int_equal(tc_find(c, b)->rc, 0);
+	for (size_t i = 0; i < 3; i++) {
+		const struct tc_reply *r =
+		    op(c, i, TENANT_OP_GET, "k", NULL, 0, TENANT_ACK_ONE);
+		assert_int_equal(r->rc, 0);
+		assert_int_equal(r->kind, CRDT_LWW);
+		assert_int_equal(r->nvalues, 1);
+		assert_string_equal(r->values[0], "second");
+	}
+	assert_int_equal(tc_digest(c, 0, "acme"), tc_digest(c, 2, "acme"));
+	tc_destroy(c);
+}
+
 int
 main(void)
 {
@@ -840,6 +870,7 @@ main(void)
 	    cmocka_unit_test(test_tenant_create_in_split_cannot_take_over),
 	    cmocka_unit_test(test_tenant_lazy_acks),
 	    cmocka_unit_test(test_tenant_big_values_move_in_parts),
+	    cmocka_unit_test(test_tenant_lww_register),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
