@@ -55,7 +55,7 @@ meshctl_usage(FILE *f)
 	       "       meshctl tenant grant T --rights R [--ttl D] [--json]\n"
 	       "       meshctl [--data-dir DIR] tenant ls [--json]\n"
 	       "       meshctl [--data-dir DIR] tenant put T KEY VALUE "
-	       "[--ack one|quorum|all] [--lww] [--json]\n"
+	       "[--ack one|quorum|all] [--lww] [--map M] [--json]\n"
 	       "       meshctl [--data-dir DIR] tenant get T KEY [--json]\n"
 	       "       meshctl [--data-dir DIR] tenant inc T KEY [N] "
 	       "[--json]\n"

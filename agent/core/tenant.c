@@ -982,6 +982,8 @@ struct tenant__op {
 	enum tenant_ack ack;
 	const uint8_t *tenant_key;
 	bool lww;
+	const uint8_t *map; /* NULL: the key is top-level; else in this map */
+	size_t map_len;
 };
 
 static bool
@@ -1009,11 +1011,22 @@ tenant__check_op(const struct tenant__op *op)
 			       "a NUL byte";
 		if (op->value_len > TENANT_VALUE_MAX)
 			return "value is longer than 64 KiB";
+		if (op->map != NULL &&
+		    (op->map_len < 1 || op->map_len > TENANT_KEY_MAX ||
+		     op->map[0] == 0))
+			return "map name must be 1..256 bytes, not starting "
+			       "with a NUL byte";
 		if ((op->op == TENANT_OP_PUT || op->op == TENANT_OP_ADD) &&
 		    op->value == NULL)
 			return "a value is needed";
 		return NULL;
 	case TENANT_OP_KEYS:
+		if (op->map != NULL &&
+		    (op->map_len < 1 || op->map_len > TENANT_KEY_MAX ||
+		     op->map[0] == 0))
+			return "map name must be 1..256 bytes, not starting "
+			       "with a NUL byte";
+		return NULL;
 	case TENANT_OP_DIGEST:
 		return NULL;
 	case TENANT_OP_CREATE:
@@ -1052,6 +1065,12 @@ static size_t
 tenant__op_refs(const struct tenant__op *op, struct tenant__ref *refs)
 {
 	size_t n = 0;
+	/* Inside a nested map, the map is the one top-level field. */
+	if (op->map != NULL && op->op != TENANT_OP_CREATE) {
+		refs[n++] =
+		    (struct tenant__ref){CRDT_ORMAP, op->map, op->map_len};
+		return n;
+	}
 	switch (op->op) {
 	case TENANT_OP_PUT:
 		refs[n++] = (struct tenant__ref){op->lww ? CRDT_LWW : CRDT_MV,
@@ -1099,7 +1118,13 @@ tenant__mutate(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 	       struct crdt_ormap *m, struct crdt_ormap *d,
 	       struct tenant__event *ev, size_t *nev)
 {
-	struct crdt_key path = {refs[0].key, refs[0].len};
+	/* The field's path: its key, or the nested map and its key. */
+	struct crdt_key pv[2] = {{refs[0].key, refs[0].len},
+				 {op->key, op->key_len}};
+	const struct crdt_key *path = pv;
+	size_t depth = 1;
+	if (op->map != NULL && op->op != TENANT_OP_CREATE)
+		depth = 2;
 	struct crdt_dot dot =
 	    crdt_cc_next_dot(crdt_ormap_context(m), h->replica);
 	int rc = 0;
@@ -1108,18 +1133,18 @@ tenant__mutate(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 	case TENANT_OP_PUT:
 		if (op->lww)
 			rc = crdt_ormap_lww_set(
-			    m, &t->clock, tenant__wall_ms(t, now_ms), &path, 1,
-			    op->value, op->value_len, d);
+			    m, &t->clock, tenant__wall_ms(t, now_ms), path,
+			    depth, op->value, op->value_len, d);
 		else
-			rc = crdt_ormap_mv_set(m, h->replica, &path, 1,
+			rc = crdt_ormap_mv_set(m, h->replica, path, depth,
 					       op->value, op->value_len, d);
 		break;
 	case TENANT_OP_INC:
-		rc = crdt_ormap_counter_add(m, h->replica, &path, 1,
+		rc = crdt_ormap_counter_add(m, h->replica, path, depth,
 					    CRDT_PNCOUNTER, op->n, d);
 		break;
 	case TENANT_OP_ADD:
-		rc = crdt_ormap_orset_add(m, h->replica, &path, 1, op->value,
+		rc = crdt_ormap_orset_add(m, h->replica, path, depth, op->value,
 					  op->value_len, d);
 		break;
 	case TENANT_OP_CREATE: {
@@ -1130,19 +1155,46 @@ tenant__mutate(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 		for (int i = 7; i >= 0; i--, w >>= 8)
 			rec[i] = (uint8_t)w;
 		memcpy(rec + 8, op->tenant_key, TENANT_PUBKEY_BYTES);
-		rc = crdt_ormap_mv_set(m, h->replica, &path, 1, rec,
+		rc = crdt_ormap_mv_set(m, h->replica, path, depth, rec,
 				       sizeof(rec), d);
 		break;
 	}
 	case TENANT_OP_RM:
+		if (depth == 2) {
+			/* One top-level field (the map): one event per kind
+			 * removed inside it, all naming that field. */
+			for (int k = CRDT_GCOUNTER; k <= CRDT_ORMAP && rc == 0;
+			     k++) {
+				enum crdt_kind kind = (enum crdt_kind)k;
+				if (op->has_value && kind != CRDT_ORSET)
+					continue;
+				if (!crdt_ormap_has(m, path, depth, kind))
+					continue;
+				rc = op->has_value
+					 ? crdt_ormap_orset_remove(
+					       m, path, depth, op->value,
+					       op->value_len, d)
+					 : crdt_ormap_remove(m, path, depth,
+							     kind, d);
+				if (rc == 0)
+					rc = crdt_ormap_add_event(m, &dot, d);
+				if (rc == 0) {
+					ev[(*nev)++] =
+					    (struct tenant__event){dot, 0};
+					dot.counter++;
+				}
+			}
+			return rc;
+		}
 		for (size_t i = 0; i < nrefs && rc == 0; i++) {
 			if (ld->rec[i] == NULL)
 				continue;
 			if (op->has_value)
-				rc = crdt_ormap_orset_remove(
-				    m, &path, 1, op->value, op->value_len, d);
+				rc = crdt_ormap_orset_remove(m, path, depth,
+							     op->value,
+							     op->value_len, d);
 			else
-				rc = crdt_ormap_remove(m, &path, 1,
+				rc = crdt_ormap_remove(m, path, depth,
 						       refs[i].kind, d);
 			if (rc == 0)
 				rc = crdt_ormap_add_event(m, &dot, d);
@@ -1337,7 +1389,7 @@ tenant__do_read(struct tenant *t, const struct tenant__origin *o,
 		tenant__answer(t, o, &r);
 		return;
 	}
-	if (op->op == TENANT_OP_KEYS) {
+	if (op->op == TENANT_OP_KEYS && op->map == NULL) {
 		struct tenant__keys_ctx c = {t->a, 2 + h->id_len, NULL, 0, 0,
 					     0};
 		uint8_t prefix[TENANT_KV_KEY_MAX];
@@ -1371,50 +1423,93 @@ tenant__do_read(struct tenant *t, const struct tenant__origin *o,
 		mesh_free(t->a, c.v);
 		return;
 	}
-	/* GET: every kind a key may hold, the first found answers. */
+	/* GET: every kind a key may hold, the first found answers; inside
+	 * a nested map, the map's one record holds them all. */
 	struct tenant__ref refs[4] = {
 	    {CRDT_PNCOUNTER, op->key, op->key_len},
 	    {CRDT_LWW, op->key, op->key_len},
 	    {CRDT_MV, op->key, op->key_len},
 	    {CRDT_ORSET, op->key, op->key_len},
 	};
+	size_t nrefs = 4, depth = 1;
+	struct crdt_key pv[2] = {{op->key, op->key_len}, {NULL, 0}};
+	if (op->map != NULL) {
+		refs[0] =
+		    (struct tenant__ref){CRDT_ORMAP, op->map, op->map_len};
+		nrefs = 1;
+		pv[0] = (struct crdt_key){op->map, op->map_len};
+		pv[1] = (struct crdt_key){op->key, op->key_len};
+		depth = 2;
+	}
+	const struct crdt_key *path = pv;
 	struct tenant__loaded ld;
 	struct crdt_ormap *m;
-	int rc = tenant__load(t->env, &t->cfg.kv, h, refs, 4, &ld, &m);
+	int rc = tenant__load(t->env, &t->cfg.kv, h, refs, nrefs, &ld, &m);
 	if (rc != 0) {
 		tenant__fail(t, o, rc, "cannot read the tenant's state");
 		return;
 	}
-	struct crdt_key path = {op->key, op->key_len};
+	if (op->op == TENANT_OP_KEYS) {
+		/* The keys of a nested map: its fields, one per key. */
+		size_t n = crdt_ormap_count(m, path, 1);
+		ProtobufCBinaryData *kv =
+		    mesh_calloc(t->a, n ? n : 1, sizeof(*kv));
+		size_t u = 0;
+		for (size_t i = 0; kv != NULL && i < n && u < TENANT__LIST_MAX;
+		     i++) {
+			enum crdt_kind kind;
+			const void *key;
+			size_t len;
+			crdt_ormap_field(m, path, 1, i, &kind, &key, &len);
+			kv[u] = (ProtobufCBinaryData){len, (uint8_t *)key};
+			u++;
+		}
+		qsort(kv, u, sizeof(*kv), tenant__bin_qcmp);
+		size_t w = 0;
+		for (size_t i = 0; i < u; i++)
+			if (w == 0 || tenant__bin_qcmp(&kv[w - 1], &kv[i]) != 0)
+				kv[w++] = kv[i];
+		r.n_values = w;
+		r.values = kv;
+		if (kv == NULL) {
+			r.rc = MESH_ENOMEM;
+			r.error = "out of memory";
+		}
+		tenant__answer(t, o, &r);
+		mesh_free(t->a, kv);
+		crdt_ormap_free(m);
+		tenant__loaded_free(t->env, &ld);
+		return;
+	}
 	ProtobufCBinaryData vals[64];
 	ProtobufCBinaryData *vp = vals;
 	size_t nv = 0;
 	int64_t counter;
-	if (crdt_ormap_has(m, &path, 1, CRDT_MV)) {
+	if (crdt_ormap_has(m, path, depth, CRDT_MV)) {
 		r.kind = CRDT_MV;
 		const void *v;
 		size_t len;
 		while (nv < 64 &&
-		       crdt_ormap_mv_value(m, &path, 1, nv, &v, &len) == 0) {
+		       crdt_ormap_mv_value(m, path, depth, nv, &v, &len) == 0) {
 			vals[nv].data = (uint8_t *)v;
 			vals[nv++].len = len;
 		}
-	} else if (crdt_ormap_has(m, &path, 1, CRDT_LWW)) {
+	} else if (crdt_ormap_has(m, path, depth, CRDT_LWW)) {
 		r.kind = CRDT_LWW;
 		const void *v;
 		size_t len;
-		if (crdt_ormap_lww_get(m, &path, 1, &v, &len) == 0) {
+		if (crdt_ormap_lww_get(m, path, depth, &v, &len) == 0) {
 			vals[0].data = (uint8_t *)v;
 			vals[0].len = len;
 			nv = 1;
 		}
-	} else if (crdt_ormap_counter_value(m, &path, 1, CRDT_PNCOUNTER,
+	} else if (crdt_ormap_counter_value(m, path, depth, CRDT_PNCOUNTER,
 					    &counter) == 0) {
 		r.kind = CRDT_PNCOUNTER;
 		r.counter = counter;
-	} else if (crdt_ormap_has(m, &path, 1, CRDT_ORSET)) {
+	} else if (crdt_ormap_has(m, path, depth, CRDT_ORSET)) {
 		r.kind = CRDT_ORSET;
-		size_t cnt = crdt_ormap_orset_count(m, &path, 1);
+		size_t cnt = crdt_ormap_orset_count(m, path, depth);
 		if (cnt > TENANT__LIST_MAX)
 			cnt = TENANT__LIST_MAX;
 		vp = mesh_calloc(t->a, cnt ? cnt : 1, sizeof(*vp));
@@ -1426,7 +1521,7 @@ tenant__do_read(struct tenant *t, const struct tenant__origin *o,
 		const void *v;
 		size_t len;
 		while (vp != vals && nv < cnt &&
-		       crdt_ormap_orset_element(m, &path, 1, nv, &v, &len) ==
+		       crdt_ormap_orset_element(m, path, depth, nv, &v, &len) ==
 			   0) {
 			vp[nv].data = (uint8_t *)v;
 			vp[nv++].len = len;
@@ -1516,6 +1611,8 @@ tenant__op_to_request(const struct tenant__op *op, Tenant__Request *rq)
 	rq->value.len = op->value_len;
 	rq->has_value = op->has_value;
 	rq->lww = op->lww;
+	rq->map.data = (uint8_t *)op->map;
+	rq->map.len = op->map != NULL ? op->map_len : 0;
 	rq->n = op->n;
 	rq->ack = (Tenant__Ack)op->ack;
 	if (op->tenant_key != NULL) {
@@ -1569,7 +1666,9 @@ tenant__op_from_request(const Tenant__Request *rq, struct tenant__op *op)
 	    .tenant_key = rq->tenant_key.len == TENANT_PUBKEY_BYTES
 			      ? rq->tenant_key.data
 			      : NULL,
-	    .lww = rq->lww};
+	    .lww = rq->lww,
+	    .map = rq->map.len > 0 ? rq->map.data : NULL,
+	    .map_len = rq->map.len};
 }
 
 /* Runs the packed request of forward @p here; false when it does not
@@ -1594,10 +1693,21 @@ tenant__submit(struct tenant *t, uint64_t now_ms,
 	       const struct tenant_request *rq)
 {
 	struct tenant__origin o = {true, rq->id, ""};
-	struct tenant__op op = {
-	    rq->op,	 rq->tenant,	 rq->cap,	rq->cap_len,   rq->key,
-	    rq->key_len, rq->value,	 rq->value_len, rq->has_value, rq->n,
-	    rq->ack,	 rq->tenant_key, rq->lww};
+	struct tenant__op op = {.op = rq->op,
+				.tenant = rq->tenant,
+				.cap = rq->cap,
+				.cap_len = rq->cap_len,
+				.key = rq->key,
+				.key_len = rq->key_len,
+				.value = rq->value,
+				.value_len = rq->value_len,
+				.has_value = rq->has_value,
+				.n = rq->n,
+				.ack = rq->ack,
+				.tenant_key = rq->tenant_key,
+				.lww = rq->lww,
+				.map = rq->map,
+				.map_len = rq->map_len};
 	const char *why = tenant__check_op(&op);
 	if (why != NULL) {
 		t->st.ops++;

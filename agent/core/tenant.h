@@ -119,6 +119,10 @@ struct tenant_request {
 	enum tenant_ack ack;
 	const uint8_t *tenant_key; /* CREATE: TENANT_PUBKEY_BYTES */
 	bool lww; /* PUT: a last-writer-wins register (by hybrid clock) */
+	/* Not NULL: KEY is a field of the nested map MAP (a top-level field
+	 * of kind CRDT_ORMAP); KEYS lists that map's keys. */
+	const uint8_t *map;
+	size_t map_len;
 };
 
 /** A byte string borrowed from the core. */

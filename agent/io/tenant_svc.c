@@ -480,6 +480,7 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 	size_t npos = 0;
 	bool json = false, lww = false;
 	const struct admin_arg *cap = NULL, *ack = NULL, *key = NULL;
+	const struct admin_arg *map = NULL;
 	const char *bad = NULL;
 	for (size_t i = 1; i < argc && bad == NULL; i++) {
 		const struct admin_arg *a = &argv[i];
@@ -487,6 +488,12 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 			json = true;
 		} else if (tenant_svc__is(a, "--lww")) {
 			lww = true;
+		} else if (tenant_svc__is(a, "--map")) {
+			if (i + 1 == argc) {
+				bad = "an option needs a value";
+				break;
+			}
+			map = &argv[++i];
 		} else if (tenant_svc__is(a, "--cap") ||
 			   tenant_svc__is(a, "--ack") ||
 			   tenant_svc__is(a, "--key")) {
@@ -556,6 +563,10 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 	rq.op = cmds[c].op;
 	rq.tenant = pos[1]->data;
 	rq.lww = lww;
+	if (map != NULL) {
+		rq.map = (const uint8_t *)map->data;
+		rq.map_len = map->len;
+	}
 	if (lww && rq.op != TENANT_OP_PUT)
 		bad = "--lww is for put only";
 	if (pos[1]->len > TENANT_ID_MAX || strlen(rq.tenant) != pos[1]->len)

@@ -102,6 +102,19 @@ def main():
         r = jctl(lab, A[2], "tenant", "get", "acme", "hits", cap=acme)
         check("counter sums increments from every agent",
               r.get("value") == 10, str(r))
+        r = jctl(lab, A[1], "tenant", "put", "acme", "owner", "ann", "--lww",
+                 "--ack", "all", cap=acme)
+        r = jctl(lab, A[3], "tenant", "get", "acme", "owner", cap=acme)
+        check("put --lww reads back as an lww register",
+              r.get("kind") == "lww" and r.get("values") == ["ann"], str(r))
+        jctl(lab, A[2], "tenant", "put", "acme", "colour", "red", "--map",
+             "prefs", "--ack", "all", cap=acme)
+        r = jctl(lab, A[4], "tenant", "get", "acme", "colour", "--map",
+                 "prefs", cap=acme)
+        k = jctl(lab, A[0], "tenant", "keys", "acme", "--map", "prefs",
+                 cap=acme)
+        check("keys in a nested map", r.get("values") == ["red"] and
+              k.get("keys") == ["colour"], "%s %s" % (r, k))
         check("replicas converge (equal digests)",
               lab.wait(lambda: converged(lab, "acme", 3), 15) is not None,
               str(holders(lab, "acme")))

@@ -55,7 +55,8 @@ struct tc {
 	/* Given to nodes started after they are set. */
 	uint64_t quota_keys, quota_bytes;
 	uint32_t rate_per_s, rate_burst;
-	bool lww; /* tc_submit: puts are last-writer-wins */
+	bool lww;	 /* tc_submit: puts are last-writer-wins */
+	const char *map; /* tc_submit: keys live in this nested map */
 	uint64_t rng;
 	struct tc_reply replies[TC_REPLIES_MAX];
 	size_t nreplies;

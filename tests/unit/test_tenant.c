@@ -847,6 +847,53 @@ test_tenant_lww_register(void **state)
 	tc_destroy(c);
 }
 
+/* Keys inside a nested map: every value type works there, the map is one
+ * top-level key, removals inside it reach a replica that was cut off. */
+static void
+test_tenant_nested_map(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(3, 3);
+	assert_int_equal(tc_create(c, 0, "acme")->rc, 0);
+	c->map = "prefs";
+	op(c, 0, TENANT_OP_PUT, "colour", "blue", 0, TENANT_ACK_ALL);
+	op(c, 1, TENANT_OP_INC, "n", NULL, 4, TENANT_ACK_ALL);
+	op(c, 2, TENANT_OP_ADD, "tags", "x", 0, TENANT_ACK_ALL);
+	op(c, 2, TENANT_OP_ADD, "tags", "y", 0, TENANT_ACK_ALL);
+	const struct tc_reply *r =
+	    op(c, 1, TENANT_OP_GET, "colour", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->kind, CRDT_MV);
+	assert_string_equal(r->values[0], "blue");
+	r = op(c, 2, TENANT_OP_GET, "n", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->counter, 4);
+	r = op(c, 0, TENANT_OP_KEYS, NULL, NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->nvalues, 3);
+	assert_string_equal(r->values[0], "colour");
+	assert_string_equal(r->values[2], "tags");
+	c->map = NULL;
+	r = op(c, 0, TENANT_OP_KEYS, NULL, NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->nvalues, 1);
+	assert_string_equal(r->values[0], "prefs");
+	r = op(c, 0, TENANT_OP_GET, "colour", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, MESH_ENOENT);
+	/* Node 2 is cut off while an element and a key are removed. */
+	c->node[2].group = 1;
+	c->map = "prefs";
+	op(c, 0, TENANT_OP_RM, "tags", "x", 0, TENANT_ACK_ONE);
+	op(c, 1, TENANT_OP_RM, "colour", NULL, 0, TENANT_ACK_ONE);
+	tc_run(c, 300);
+	c->node[2].group = 0;
+	tc_run(c, 1500);
+	assert_int_equal(tc_digest(c, 2, "acme"), tc_digest(c, 0, "acme"));
+	r = op(c, 2, TENANT_OP_GET, "colour", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->rc, MESH_ENOENT);
+	r = op(c, 2, TENANT_OP_GET, "tags", NULL, 0, TENANT_ACK_ONE);
+	assert_int_equal(r->nvalues, 1);
+	assert_string_equal(r->values[0], "y");
+	c->map = NULL;
+	tc_destroy(c);
+}
+
 int
 main(void)
 {
@@ -871,6 +918,7 @@ main(void)
 	    cmocka_unit_test(test_tenant_lazy_acks),
 	    cmocka_unit_test(test_tenant_big_values_move_in_parts),
 	    cmocka_unit_test(test_tenant_lww_register),
+	    cmocka_unit_test(test_tenant_nested_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
