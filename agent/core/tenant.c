@@ -88,6 +88,7 @@ struct tenant__peer {
 	uint64_t lazy_ack;	/* highest delta of its to ack, 0: none */
 	uint64_t lazy_since_ms; /* when lazy_ack became non-zero */
 	uint64_t frame_seq;	/* frames flushed to it so far */
+	uint64_t last_delta_ms; /* when it last sent us a delta */
 	bool shared; /* we replicate tenants together: anti-entropy */
 	/* Deltas sent and not acked yet, oldest first (a ring buffer that
 	 * grows to TENANT__UNACKED_MAX: most peers never need much). */
@@ -1996,16 +1997,24 @@ tenant__mark_same(struct tenant__held *h, const char *peer)
  * Whether a digest that differs from ours means something is missing, not
  * just deltas still in flight. While writes flow, two replicas' digests
  * differ in most rounds and a pull would fetch what the next frame brings
- * anyway. So pull when the peer's digest has not moved since the last
- * round (it is quiet: the difference is real), or after three rounds of
- * difference in a row (it is busy, but something may still be missing).
+ * anyway. So pull at once when the peer sent us no delta for a round (no
+ * delta in flight explains it) or its digest has not moved since the last
+ * round (it is quiet: the difference is real), and otherwise after three
+ * rounds of difference in a row (it is busy, but something may still be
+ * missing).
  */
 static bool
-tenant__gap(struct tenant__held *h, const char *peer, uint64_t digest)
+tenant__gap(const struct tenant *t, uint64_t now_ms, struct tenant__held *h,
+	    const struct tenant__peer *p, uint64_t digest)
 {
 	unsigned slot;
-	if (!tenant__owned_by(h, peer, &slot))
+	if (!tenant__owned_by(h, p->name, &slot))
 		return true;
+	/* No delta from it for a round: nothing in flight explains it. */
+	if (now_ms >= p->last_delta_ms + t->cfg.anti_entropy_ms) {
+		h->mismatches[slot] = 0;
+		return true;
+	}
 	bool quiet = h->mismatches[slot] > 0 && h->seen_digest[slot] == digest;
 	h->seen_digest[slot] = digest;
 	if (quiet || ++h->mismatches[slot] >= 3) {
@@ -2076,7 +2085,7 @@ tenant__str_qcmp(const void *x, const void *y)
 }
 
 static void
-tenant__recv_digests(struct tenant *t, struct tenant__peer *p,
+tenant__recv_digests(struct tenant *t, uint64_t now_ms, struct tenant__peer *p,
 		     const Tenant__Frame *f)
 {
 	char **ids =
@@ -2097,9 +2106,9 @@ tenant__recv_digests(struct tenant *t, struct tenant__peer *p,
 		}
 		if (h != NULL)
 			tenant__mark_differs(h, p->name);
-		if (h != NULL
-			? h->is_replica && tenant__gap(h, p->name, td->digest)
-			: tenant__replicates(t, td->tenant))
+		if (h != NULL ? h->is_replica &&
+				    tenant__gap(t, now_ms, h, p, td->digest)
+			      : tenant__replicates(t, td->tenant))
 			tenant__send_pull(t, p, td->tenant);
 	}
 	if (!f->digests_reply) {
@@ -2512,6 +2521,8 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 		rc = MESH_ENOMEM;
 		goto out;
 	}
+	if (f->n_deltas > 0)
+		p->last_delta_ms = now_ms;
 	for (size_t i = 0; i < f->n_deltas; i++) {
 		const Tenant__Delta *d = f->deltas[i];
 		t->st.deltas_recv++;
@@ -2611,7 +2622,7 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 		}
 	}
 	if (f->n_digests > 0 || f->digests_follow || f->digests_reply)
-		tenant__recv_digests(t, p, f);
+		tenant__recv_digests(t, now_ms, p, f);
 	for (size_t i = 0; i < f->n_pulls && i < TENANT__PULLS_PER_FRAME; i++)
 		tenant__serve_pull(t, p, f->pulls[i]);
 	if (f->n_handoff > 0 || f->n_handoff_reply > 0)

@@ -239,31 +239,11 @@ simt__wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void simt__fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-simt__fatal(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "meshsim: fatal: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	abort();
-}
-
 static void
 simt__trace(struct simt__world *w, uint64_t tag, uint64_t a, uint64_t b,
 	    uint64_t c)
 {
-	uint64_t h = w->trace;
-	h = mesh_mix64(h ^ (w->now << 8 | tag));
-	h = mesh_mix64(h ^ a);
-	h = mesh_mix64(h ^ b);
-	h = mesh_mix64(h ^ c);
-	w->trace = h;
+	w->trace = sim_trace_mix(w->trace, w->now, tag, a, b, c);
 }
 
 static void
@@ -273,8 +253,8 @@ simt__push(struct simt__world *w, uint64_t at, uint8_t kind, uint32_t to,
 	struct sim_event ev = {
 	    .at = at, .buf = buf, .to = to, .aux = aux, .kind = kind};
 	if (sim_heap_push(&w->heap, &ev) != 0)
-		simt__fatal("out of memory for the event queue (%zu queued)",
-			    w->heap.n);
+		sim_fatal("out of memory for the event queue (%zu queued)",
+			  w->heap.n);
 	if (kind == SIMT_EV_VIEW || kind == SIMT_EV_DROP ||
 	    kind == SIMT_EV_ADD || kind == SIMT_EV_SIDE_DROP ||
 	    kind == SIMT_EV_SIDE_ADD)
@@ -322,7 +302,7 @@ simt__link(struct simt__world *w, uint32_t from, uint32_t to)
 		size_t cap = w->caplinks ? w->caplinks * 2 : 4096;
 		struct simt__link *v = calloc(cap, sizeof(*v));
 		if (v == NULL)
-			simt__fatal("out of memory for %zu streams", cap);
+			sim_fatal("out of memory for %zu streams", cap);
 		for (size_t i = 0; i < w->caplinks; i++) {
 			if (!w->links[i].used)
 				continue;
@@ -426,7 +406,7 @@ simt__send(struct simt__world *w, uint32_t i, const struct tenant_output *o)
 	l->last_at = at;
 	struct simt__frame *f = malloc(sizeof(*f) + (o->len ? o->len : 1));
 	if (f == NULL)
-		simt__fatal("out of memory for a %zu-byte frame", o->len);
+		sim_fatal("out of memory for a %zu-byte frame", o->len);
 	f->conn = l->conn;
 	f->len = o->len;
 	memcpy(f->data, o->data, o->len);
@@ -436,7 +416,7 @@ simt__send(struct simt__world *w, uint32_t i, const struct tenant_output *o)
 			       .to = j,
 			       .kind = SIMT_EV_FRAME};
 	if (sim_heap_push(&w->heap, &ev) != 0)
-		simt__fatal("out of memory for the event queue");
+		sim_fatal("out of memory for the event queue");
 }
 
 /* ---- nodes -------------------------------------------------------------- */
@@ -781,9 +761,9 @@ simt__wake(struct simt__world *w, const struct sim_event *ev)
 		return; /* stale */
 	if (nd->last_tick_at == w->now) {
 		if (++nd->same_instant > SIMT_SAME_INSTANT_LIMIT)
-			simt__fatal("n%u keeps asking for a tick at t=%" PRIu64
-				    " ms",
-				    ev->to, w->now);
+			sim_fatal("n%u keeps asking for a tick at t=%" PRIu64
+				  " ms",
+				  ev->to, w->now);
 	} else {
 		nd->last_tick_at = w->now;
 		nd->same_instant = 0;
@@ -1082,7 +1062,7 @@ simt__verify_writes(struct simt__world *w)
 	unsigned *nreps = calloc(T, sizeof(*nreps));
 	bool *holds = calloc((size_t)T * RING_REPLICAS_MAX, sizeof(*holds));
 	if (!low || !high || !reps || !nreps || !holds)
-		simt__fatal("out of memory for the checks");
+		sim_fatal("out of memory for the checks");
 	for (uint32_t k = 0; k < T; k++) {
 		nreps[k] = simt__replicas(w, k, &reps[k * RING_REPLICAS_MAX]);
 		for (unsigned j = 0; j < nreps[k]; j++) {

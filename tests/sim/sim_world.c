@@ -80,11 +80,8 @@ struct sim_world {
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void sim__fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-sim__fatal(const char *fmt, ...)
+void
+sim_fatal(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -95,16 +92,21 @@ sim__fatal(const char *fmt, ...)
 	abort();
 }
 
+uint64_t
+sim_trace_mix(uint64_t h, uint64_t now, uint64_t tag, uint64_t a, uint64_t b,
+	      uint64_t c)
+{
+	h = mesh_mix64(h ^ (now << 8 | tag));
+	h = mesh_mix64(h ^ a);
+	h = mesh_mix64(h ^ b);
+	return mesh_mix64(h ^ c);
+}
+
 static void
 sim__trace(struct sim_world *w, uint64_t tag, uint64_t a, uint64_t b,
 	   uint64_t c)
 {
-	uint64_t h = w->trace;
-	h = mesh_mix64(h ^ (w->now << 8 | tag));
-	h = mesh_mix64(h ^ a);
-	h = mesh_mix64(h ^ b);
-	h = mesh_mix64(h ^ c);
-	w->trace = h;
+	w->trace = sim_trace_mix(w->trace, w->now, tag, a, b, c);
 }
 
 static uint32_t
@@ -169,7 +171,7 @@ sim__buf_get(struct sim_world *w, size_t len)
 	if (c < 0) {
 		uint8_t *p = malloc(len);
 		if (p == NULL)
-			sim__fatal("out of memory for a %zu-byte frame", len);
+			sim_fatal("out of memory for a %zu-byte frame", len);
 		return p;
 	}
 	if (w->pool[c] == NULL) {
@@ -178,13 +180,13 @@ sim__buf_get(struct sim_world *w, size_t len)
 			size_t cap = w->blocks_cap ? w->blocks_cap * 2 : 64;
 			uint8_t **b = realloc(w->blocks, cap * sizeof(*b));
 			if (b == NULL)
-				sim__fatal("out of memory for buffers");
+				sim_fatal("out of memory for buffers");
 			w->blocks = b;
 			w->blocks_cap = cap;
 		}
 		uint8_t *blk = malloc(SIM_POOL_BLOCK);
 		if (blk == NULL)
-			sim__fatal("out of memory for buffers");
+			sim_fatal("out of memory for buffers");
 		w->blocks[w->nblocks++] = blk;
 		for (size_t off = 0; off + sz <= SIM_POOL_BLOCK; off += sz) {
 			memcpy(blk + off, &w->pool[c], sizeof(void *));
@@ -246,8 +248,8 @@ static void
 sim__push(struct sim_world *w, struct sim_event *ev)
 {
 	if (sim_heap_push(&w->heap, ev) != 0)
-		sim__fatal("out of memory for the event queue (%zu queued)",
-			   w->heap.n);
+		sim_fatal("out of memory for the event queue (%zu queued)",
+			  w->heap.n);
 }
 
 static void
@@ -424,9 +426,9 @@ sim__wake(struct sim_world *w, const struct sim_event *ev)
 		return; /* stale */
 	if (n->last_tick_at == w->now) {
 		if (++n->same_instant > SIM_SAME_INSTANT_LIMIT)
-			sim__fatal("n%u keeps asking for a tick at t=%" PRIu64
-				   " ms",
-				   ev->to, w->now);
+			sim_fatal("n%u keeps asking for a tick at t=%" PRIu64
+				  " ms",
+				  ev->to, w->now);
 	} else {
 		n->last_tick_at = w->now;
 		n->same_instant = 0;

@@ -194,4 +194,16 @@ const struct sim_counters *sim_world_counters(const struct sim_world *w);
 /** Largest number of events queued at once. */
 size_t sim_world_queue_peak(const struct sim_world *w);
 
+/** Prints "meshsim: fatal: ..." and aborts: a simulator invariant broke. */
+void sim_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/**
+ * Folds one traced event (virtual time @now, @tag, three values) into the
+ * trace hash @h and returns the new hash: the same events in the same order
+ * give the same hash, in every scenario.
+ */
+uint64_t sim_trace_mix(uint64_t h, uint64_t now, uint64_t tag, uint64_t a,
+		       uint64_t b, uint64_t c);
+
 #endif
