@@ -174,6 +174,7 @@ meshd_drops(struct meshd *d, const char *names[], uint64_t values[], size_t *n)
 	MESHD_DROP("relay_full", st->drop_relay_full);
 	MESHD_DROP("outbox_full", st->drop_outbox_full);
 	MESHD_DROP("partial_frame", c->drop_partial);
+	MESHD_DROP("first_frame_oversize", c->drop_first_oversize);
 	MESHD_DROP("tenant_queue_full", c->tenant_drop_queue);
 	MESHD_DROP("tenant_peer_down", c->tenant_drop_down);
 	MESHD_DROP("tenant_refused", c->tenant_drop_core);

@@ -84,6 +84,7 @@ struct net_conn {
 	size_t first_len;
 	uint64_t deadline_ms;
 	bool closing;
+	bool opened;		/* ours, or a frame on it opened with our key */
 	bool tenant;		/* carried a tenant frame: idle rule applies */
 	struct net_peer *tpeer; /* outgoing tenant stream of this peer */
 	size_t inflight;	/* tenant bytes in writes not yet done */
@@ -350,12 +351,13 @@ static void net__connected(uv_connect_t *req, int status);
 static size_t
 net__frames_free(struct net_frame *f)
 {
+	/* Counts the core's frames; a stream's hello (seq 0) is net's own. */
 	size_t count = 0;
 	while (f != NULL) {
 		struct net_frame *next = f->next;
+		count += f->seq != 0;
 		free(f);
 		f = next;
-		count++;
 	}
 	return count;
 }
@@ -478,11 +480,31 @@ net__peer_connect(struct net *n, struct net_peer *p, uint64_t now)
 	if (c == NULL)
 		return MESH_ENOMEM;
 	c->tpeer = p;
+	c->opened = true;
 	c->peer = p->addr;
 	c->deadline_ms = now + n->tune.stream_timeout_ms;
 	p->conn = c;
 	p->connected = false;
 	n->c.tenant_connects++;
+	/* A new stream opens with an empty sealed frame: it proves our key
+	 * to the peer, so that the peer lifts its small first-frame limit
+	 * (NET_FIRST_FRAME_MAX) before our real frames, however big. */
+	struct net_frame *hello = malloc(sizeof(*hello) + 4 + SEAL_OVERHEAD);
+	size_t hlen;
+	if (hello != NULL &&
+	    seal_seal(n->ring, (const uint8_t *)"", 0, hello->data + 4,
+		      SEAL_OVERHEAD, &hlen) == 0) {
+		net__put_be32(hello->data, (uint32_t)hlen | NET_TENANT_FLAG);
+		hello->len = 4 + hlen;
+		hello->seq = 0;
+		hello->next = p->head;
+		if (p->head == NULL)
+			p->tail = &hello->next;
+		p->head = hello;
+		p->nqueued++; /* not in queued_bytes: it is not the core's */
+	} else {
+		free(hello);
+	}
 	struct sockaddr_storage ss;
 	net__to_sockaddr(&p->addr, &ss);
 	c->connect_req.data = c;
@@ -502,7 +524,9 @@ net__twritten(uv_write_t *req, int status)
 	c->inflight -= w->bytes;
 	c->progress_ms = now;
 	if (status == 0) {
-		n->c.tenant_frames_sent += w->nframes;
+		for (const struct net_frame *x = w->frames; x != NULL;
+		     x = x->next)
+			n->c.tenant_frames_sent += x->seq != 0;
 		n->c.tenant_bytes_sent += w->bytes;
 	} else {
 		n->c.tenant_drop_down += w->nframes;
@@ -735,6 +759,7 @@ net__conn_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 		free(plain);
 		return false;
 	}
+	c->opened = true;
 	n->c.tcp_frames_recv++;
 	const uint8_t *reply;
 	size_t reply_len;
@@ -775,8 +800,11 @@ net__conn_tenant_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 	int rc = net__open(n, frame, len, plain, cap, &plain_len);
 	if (rc == 0) {
 		uint64_t now = net_now_ms();
-		n->c.tenant_frames_recv++;
-		n->c.tenant_bytes_recv += 4 + len;
+		c->opened = true;
+		if (plain_len > 0) {
+			n->c.tenant_frames_recv++;
+			n->c.tenant_bytes_recv += 4 + len;
+		}
 		/*
 		 * An accepted stream waits an eighth longer than the sender's
 		 * idle time: the sender sees the silence first and closes, so
@@ -786,7 +814,10 @@ net__conn_tenant_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 		c->deadline_ms = now + n->tune.tenant_idle_ms;
 		if (c->tpeer == NULL)
 			c->deadline_ms += n->tune.tenant_idle_ms / 8;
-		if (n->tenant_ops->recv(n->tenant, now, plain, plain_len) != 0)
+		/* An empty frame is a new stream's hello: nothing for the
+		 * core (net__peer_connect). */
+		if (plain_len > 0 &&
+		    n->tenant_ops->recv(n->tenant, now, plain, plain_len) != 0)
 			n->c.tenant_drop_core++;
 	}
 	if (plain != n->plain)
@@ -845,6 +876,11 @@ net__conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		if (flen > (is_tenant ? NET_TENANT_FRAME_MAX : NET_FRAME_MAX)) {
 			n->c.drop_oversize++;
 			net__conn_fail(c, "frame over the limit");
+			return;
+		}
+		if (!c->opened && flen > NET_FIRST_FRAME_MAX) {
+			n->c.drop_first_oversize++;
+			net__conn_fail(c, "first frame over the limit");
 			return;
 		}
 		if (!is_tenant && c->tpeer != NULL) {
@@ -932,6 +968,7 @@ net__open_stream(struct net *n, const struct swim_output *o)
 		return;
 	}
 	c->peer = o->to;
+	c->opened = true; /* we chose the peer */
 	c->first = malloc(o->len ? o->len : 1);
 	if (c->first == NULL) {
 		net__conn_close(c);

@@ -44,6 +44,14 @@
 /* Largest sealed tenant frame: anti-entropy may move a whole tenant's
  * state (up to 16 MiB) in one frame. */
 #define NET_TENANT_FRAME_MAX ((16u << 20) + SEAL_OVERHEAD)
+/* Largest first frame on a connection someone else opened, before any
+ * frame on it opened with the cluster key: a stranger without the key
+ * makes us buffer at most this much per connection (what a push-pull frame
+ * may weigh), not 16 MiB. The tenant core closes a frame once it passes
+ * 1 MiB, and its largest message (a pull part: ~1 MiB of fields and at
+ * most 20,000 events) keeps any frame well under this, so a first frame
+ * that is a pull answer still gets through. */
+#define NET_FIRST_FRAME_MAX ((4u << 20) + SEAL_OVERHEAD)
 /* A tenant stream that carries no frame for this long is closed; the next
  * frame reconnects. Two minutes keeps streams to the replicas we talk to
  * open across anti-entropy rounds without pinning sockets to peers we no
@@ -74,6 +82,7 @@ struct net_counters {
 	uint64_t drop_oversize;	    /* datagram or frame over the limit */
 	uint64_t drop_core;	    /* opened but refused by the swim */
 	uint64_t drop_partial;	    /* stream ended in the middle of a frame */
+	uint64_t drop_first_oversize; /* first frame of a stranger too big */
 	uint64_t send_errors;
 	uint64_t stream_errors; /* connect/read/write failures, timeouts */
 	/* Tenant channel. Bytes are wire bytes (length word + sealed). Sent
