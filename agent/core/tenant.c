@@ -296,6 +296,7 @@ tenant__held_view(struct tenant *t, struct tenant__held *h)
 	h->nowners = 0;
 	h->is_replica = false;
 	h->owner_same = 0;
+	h->owner_diff = 0;
 	memset(h->mismatches, 0, sizeof(h->mismatches));
 	if (t->ring == NULL)
 		return;
@@ -1989,6 +1990,7 @@ tenant__mark_same(struct tenant__held *h, const char *peer)
 	unsigned slot;
 	if (tenant__owned_by(h, peer, &slot)) {
 		h->owner_same |= 1u << slot;
+		h->owner_diff &= ~(1u << slot);
 		h->mismatches[slot] = 0;
 	}
 }
@@ -2028,8 +2030,10 @@ static void
 tenant__mark_differs(struct tenant__held *h, const char *peer)
 {
 	unsigned slot;
-	if (tenant__owned_by(h, peer, &slot))
+	if (tenant__owned_by(h, peer, &slot)) {
 		h->owner_same &= ~(1u << slot);
+		h->owner_diff |= 1u << slot;
+	}
 }
 
 /* Whether we replicate @id by our view (for a tenant we do not hold). */
@@ -2916,7 +2920,7 @@ tenant_info_at(const struct tenant *t, uint64_t now_ms, size_t i,
 	for (unsigned k = 0; k < h->nowners; k++) {
 		if (strcmp(h->owners[k], t->cfg.name) == 0)
 			continue;
-		if (!(h->owner_same & (1u << k)))
+		if (h->owner_diff & (1u << k))
 			out->behind++;
 	}
 	uint64_t oldest = now_ms;

@@ -185,7 +185,8 @@ struct tenant_info {
 	uint64_t keys, bytes;
 	uint64_t digest;
 	bool replica;	 /* false: held only until its new owners have it */
-	unsigned behind; /* replicas whose last digest differed from ours */
+	unsigned behind; /* replicas whose last digest differed from ours
+			    (not counted until they were compared) */
 	uint64_t oldest_unacked_ms; /* age of the oldest delta not acked */
 };
 

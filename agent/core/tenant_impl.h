@@ -68,6 +68,9 @@ struct tenant__held {
 	/* Owners (by slot) whose last digest equalled ours: handoff may drop
 	 * the tenant when every owner has it. */
 	uint32_t owner_same;
+	/* Owners whose last digest differed from ours ("behind" in status;
+	 * neither bit: not compared since the view changed). */
+	uint32_t owner_diff;
 	/* Per owner slot: its digest when it last differed from ours, and in
 	 * how many rounds in a row (anti-entropy waits out deltas in
 	 * flight before it pulls). */

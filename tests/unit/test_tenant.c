@@ -148,6 +148,14 @@ test_tenant_ack_levels(void **state)
 	r = op(c, h[2], TENANT_OP_GET, "c", NULL, 0, TENANT_ACK_ONE);
 	assert_int_equal(r->rc, 0);
 	assert_string_equal(r->values[0], "3");
+	/* Compared and equal: nobody is behind, nothing is unacked. */
+	tc_run(c, 600);
+	for (size_t k = 0; k < 3; k++) {
+		struct tenant_info ti;
+		assert_int_equal(
+		    tenant_info_at(c->node[h[k]].t, c->now, 0, &ti), 0);
+		assert_int_equal(ti.behind, 0);
+	}
 	tc_destroy(c);
 }
 
