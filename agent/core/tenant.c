@@ -89,6 +89,7 @@ struct tenant__peer {
 	uint64_t lazy_since_ms; /* when lazy_ack became non-zero */
 	uint64_t frame_seq;	/* frames flushed to it so far */
 	uint64_t last_delta_ms; /* when it last sent us a delta */
+	uint64_t last_sent_ms;	/* when we last sent it a delta */
 	bool shared; /* we replicate tenants together: anti-entropy */
 	/* Deltas sent and not acked yet, oldest first (a ring buffer that
 	 * grows to TENANT__UNACKED_MAX: most peers never need much). */
@@ -149,6 +150,11 @@ struct tenant {
 	size_t npeers, cappeers;
 	struct tenant__pending *pending;
 	size_t npending, cappending;
+	/* Pending requests by id: linear probing over index + 1 (0: empty),
+	 * a power of two at least twice npending. Acks find theirs in O(1). */
+	uint32_t *pidx;
+	size_t pidx_cap;
+	uint64_t pending_min_ms; /* no pending deadline is earlier */
 	uint64_t next_id;
 	uint64_t next_ae_ms;
 	/* Frames for the driver: [0, out_next) were handed out, [0,
@@ -712,6 +718,64 @@ tenant__fail(struct tenant *t, const struct tenant__origin *o, int rc,
 /* ---- pending requests ------------------------------------------------------
  */
 
+static size_t
+tenant__pidx_home(const struct tenant *t, uint64_t id)
+{
+	return (size_t)mesh_mix64(id) & (t->pidx_cap - 1);
+}
+
+/* The probe slot holding @id, or the empty slot where it would go. */
+static size_t
+tenant__pidx_slot(const struct tenant *t, uint64_t id)
+{
+	size_t i = tenant__pidx_home(t, id);
+	while (t->pidx[i] != 0 && t->pending[t->pidx[i] - 1].id != id)
+		i = (i + 1) & (t->pidx_cap - 1);
+	return i;
+}
+
+/* Rebuilds the index at @cap slots (a power of two). */
+static int
+tenant__pidx_rebuild(struct tenant *t, size_t cap)
+{
+	uint32_t *v = mesh_calloc(t->a, cap, sizeof(*v));
+	if (v == NULL)
+		return MESH_ENOMEM;
+	mesh_free(t->a, t->pidx);
+	t->pidx = v;
+	t->pidx_cap = cap;
+	for (size_t k = 0; k < t->npending; k++)
+		t->pidx[tenant__pidx_slot(t, t->pending[k].id)] =
+		    (uint32_t)(k + 1);
+	return 0;
+}
+
+/* Removes @id from the index, shifting back the run after it. */
+static void
+tenant__pidx_remove(struct tenant *t, uint64_t id)
+{
+	size_t i = tenant__pidx_slot(t, id);
+	if (t->pidx[i] == 0)
+		return;
+	t->pidx[i] = 0;
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & (t->pidx_cap - 1);
+		if (t->pidx[j] == 0)
+			return;
+		size_t home =
+		    tenant__pidx_home(t, t->pending[t->pidx[j] - 1].id);
+		/* Move j back to i unless its home lies in (i, j]. */
+		bool stays =
+		    i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		t->pidx[i] = t->pidx[j];
+		t->pidx[j] = 0;
+		i = j;
+	}
+}
+
 static struct tenant__pending *
 tenant__pending_add(struct tenant *t, enum tenant__pkind kind, uint64_t now_ms)
 {
@@ -719,28 +783,43 @@ tenant__pending_add(struct tenant *t, enum tenant__pkind kind, uint64_t now_ms)
 	    tenant__grow(t->a, (void **)&t->pending, &t->cappending,
 			 t->npending + 1, sizeof(*t->pending)) != 0)
 		return NULL;
+	if ((t->npending + 1) * 2 > t->pidx_cap &&
+	    tenant__pidx_rebuild(t, t->pidx_cap ? t->pidx_cap * 2 : 64) != 0)
+		return NULL;
 	struct tenant__pending *p = &t->pending[t->npending++];
 	memset(p, 0, sizeof(*p));
 	p->kind = kind;
 	p->id = ++t->next_id;
 	p->deadline_ms = now_ms + t->cfg.request_timeout_ms;
+	if (t->npending == 1 || p->deadline_ms < t->pending_min_ms)
+		t->pending_min_ms = p->deadline_ms;
+	t->pidx[tenant__pidx_slot(t, p->id)] = (uint32_t)t->npending;
 	return p;
 }
 
 static struct tenant__pending *
 tenant__pending_find(struct tenant *t, enum tenant__pkind kind, uint64_t id)
 {
-	for (size_t i = 0; i < t->npending; i++)
-		if (t->pending[i].id == id && t->pending[i].kind == kind)
-			return &t->pending[i];
-	return NULL;
+	if (t->pidx_cap == 0)
+		return NULL;
+	uint32_t k = t->pidx[tenant__pidx_slot(t, id)];
+	if (k == 0 || t->pending[k - 1].kind != kind)
+		return NULL;
+	return &t->pending[k - 1];
 }
 
 static void
 tenant__pending_del(struct tenant *t, struct tenant__pending *p)
 {
 	mesh_free(t->a, p->req);
-	*p = t->pending[--t->npending];
+	tenant__pidx_remove(t, p->id);
+	struct tenant__pending *last = &t->pending[t->npending - 1];
+	if (p != last) {
+		*p = *last;
+		t->pidx[tenant__pidx_slot(t, p->id)] =
+		    (uint32_t)(p - t->pending + 1);
+	}
+	t->npending--;
 }
 
 /* Answers a write with how many replicas committed it. */
@@ -961,6 +1040,7 @@ tenant__send_delta(struct tenant *t, uint64_t now_ms,
 			continue;
 		tenant__append(t, p, 3, &d.base);
 		tenant__unacked_push(t, p, ack_id, now_ms);
+		p->last_sent_ms = now_ms;
 		t->st.deltas_sent++;
 		t->st.delta_bytes_sent += map_len;
 	}
@@ -1999,8 +2079,8 @@ tenant__mark_same(struct tenant__held *h, const char *peer)
  * Whether a digest that differs from ours means something is missing, not
  * just deltas still in flight. While writes flow, two replicas' digests
  * differ in most rounds and a pull would fetch what the next frame brings
- * anyway. So pull at once when the peer sent us no delta for a round (no
- * delta in flight explains it) or its digest has not moved since the last
+ * anyway. So pull at once when no delta went either way for a round
+ * (nothing in flight explains it) or its digest has not moved since the last
  * round (it is quiet: the difference is real), and otherwise after three
  * rounds of difference in a row (it is busy, but something may still be
  * missing).
@@ -2012,8 +2092,9 @@ tenant__gap(const struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 	unsigned slot;
 	if (!tenant__owned_by(h, p->name, &slot))
 		return true;
-	/* No delta from it for a round: nothing in flight explains it. */
-	if (now_ms >= p->last_delta_ms + t->cfg.anti_entropy_ms) {
+	/* No delta either way for a round: nothing in flight explains it. */
+	if (now_ms >= p->last_delta_ms + t->cfg.anti_entropy_ms &&
+	    now_ms >= p->last_sent_ms + t->cfg.anti_entropy_ms) {
 		h->mismatches[slot] = 0;
 		return true;
 	}
@@ -2651,9 +2732,14 @@ tenant_recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 static void
 tenant__timeouts(struct tenant *t, uint64_t now_ms)
 {
+	if (t->npending == 0 || now_ms < t->pending_min_ms)
+		return;
+	uint64_t min = UINT64_MAX;
 	for (size_t i = 0; i < t->npending;) {
 		struct tenant__pending *p = &t->pending[i];
 		if (now_ms < p->deadline_ms) {
+			if (p->deadline_ms < min)
+				min = p->deadline_ms;
 			i++;
 			continue;
 		}
@@ -2666,6 +2752,8 @@ tenant__timeouts(struct tenant *t, uint64_t now_ms)
 			    "reach the others");
 		} else if (p->is_read && tenant__forward_send(t, p)) {
 			p->deadline_ms = now_ms + t->cfg.request_timeout_ms;
+			if (p->deadline_ms < min)
+				min = p->deadline_ms;
 			i++;
 			continue;
 		} else {
@@ -2677,6 +2765,9 @@ tenant__timeouts(struct tenant *t, uint64_t now_ms)
 		}
 		tenant__pending_del(t, p);
 	}
+	/* Deadlines moved later elsewhere keep this conservative: an early
+	 * wake-up only scans again. */
+	t->pending_min_ms = min;
 }
 
 static void
@@ -2801,9 +2892,8 @@ tenant_next_deadline(const struct tenant *t)
 		if (t->peers[i]->lazy_ack != 0 &&
 		    t->peers[i]->lazy_since_ms + TENANT__LAZY_ACK_MS < next)
 			next = t->peers[i]->lazy_since_ms + TENANT__LAZY_ACK_MS;
-	for (size_t i = 0; i < t->npending; i++)
-		if (t->pending[i].deadline_ms < next)
-			next = t->pending[i].deadline_ms;
+	if (t->npending > 0 && t->pending_min_ms < next)
+		next = t->pending_min_ms;
 	return next;
 }
 
@@ -3025,6 +3115,7 @@ tenant_free(struct tenant *t)
 	while (t->npending > 0)
 		tenant__pending_del(t, &t->pending[t->npending - 1]);
 	mesh_free(t->a, t->pending);
+	mesh_free(t->a, t->pidx);
 	for (size_t i = 0; i < t->nout; i++)
 		mesh_free(t->a, t->out[i].data);
 	mesh_free(t->a, t->out);
