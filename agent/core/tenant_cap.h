@@ -24,7 +24,7 @@
 
 struct tenant_cap {
 	char tenant[TENANT_ID_MAX + 1];
-	uint32_t rights; /* enum tenant_right bits */
+	uint32_t rights;	 /* enum tenant_right bits */
 	uint64_t expires_unix_s; /* 0: never */
 	uint8_t nonce[TENANT_CAP_NONCE_BYTES];
 	uint8_t tenant_key[TENANT_PUBKEY_BYTES];
@@ -35,8 +35,8 @@ struct tenant_cap {
  * Returns 0, MESH_EINVAL (tenant id not 1..TENANT_ID_MAX bytes, unknown
  * rights bits, no rights) or MESH_ETOOBIG (@cap too small).
  */
-int tenant_cap_body_encode(const struct tenant_cap *c, uint8_t *buf,
-			   size_t cap, size_t *len);
+int tenant_cap_body_encode(const struct tenant_cap *c, uint8_t *buf, size_t cap,
+			   size_t *len);
 
 /**
  * Wraps a body and its signature @sig (TENANT_SIG_BYTES) into the encoded

@@ -107,6 +107,24 @@ meshsim_level(const char *v, enum mesh_log_level *out)
 	return 0;
 }
 
+/* What both scenarios check after their options: MESH_SEED replaces the
+ * seed, and the node count is in range. 0, or -1 after saying why. */
+static int
+meshsim_common_check(uint64_t *seed, uint32_t nodes)
+{
+	const char *env = getenv("MESH_SEED");
+	if (env != NULL && meshsim_u64(env, seed) != 0) {
+		fprintf(stderr, "meshsim: bad MESH_SEED=%s\n", env);
+		return -1;
+	}
+	if (nodes < 2 || nodes > SIM_MAX_NODES) {
+		fprintf(stderr, "meshsim: --nodes must be 2..%u\n",
+			SIM_MAX_NODES);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 meshsim_tenants_usage(FILE *f)
 {
@@ -229,16 +247,8 @@ meshsim_tenants(int argc, char **argv)
 		if (takes)
 			i++;
 	}
-	const char *env = getenv("MESH_SEED");
-	if (env != NULL && meshsim_u64(env, &o.seed) != 0) {
-		fprintf(stderr, "meshsim: bad MESH_SEED=%s\n", env);
+	if (meshsim_common_check(&o.seed, o.nodes) != 0)
 		return 2;
-	}
-	if (o.nodes < 2 || o.nodes > SIM_MAX_NODES) {
-		fprintf(stderr, "meshsim: --nodes must be 2..%u\n",
-			SIM_MAX_NODES);
-		return 2;
-	}
 	struct simt_result r;
 	int rc = simt_run(&o, &r);
 	if (rc != 0) {
@@ -349,16 +359,8 @@ main(int argc, char **argv)
 		if (takes)
 			i++;
 	}
-	const char *env = getenv("MESH_SEED");
-	if (env != NULL && meshsim_u64(env, &o.seed) != 0) {
-		fprintf(stderr, "meshsim: bad MESH_SEED=%s\n", env);
+	if (meshsim_common_check(&o.seed, o.nodes) != 0)
 		return 2;
-	}
-	if (o.nodes < 2 || o.nodes > SIM_MAX_NODES) {
-		fprintf(stderr, "meshsim: --nodes must be 2..%u\n",
-			SIM_MAX_NODES);
-		return 2;
-	}
 	const char *why;
 	struct swim_config probe = o.base;
 	snprintf(probe.name, sizeof(probe.name), "n0");

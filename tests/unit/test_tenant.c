@@ -50,6 +50,19 @@ holders(struct tc *c, size_t *out)
 	return k;
 }
 
+/* Asserts that exactly three nodes replicate "acme" and hold it with one
+ * digest; fills @h with them and returns the digest. */
+static uint64_t
+converged3(struct tc *c, size_t *h)
+{
+	assert_int_equal(holders(c, h), 3);
+	uint64_t d = tc_digest(c, h[0], "acme");
+	assert_true(d != 0);
+	assert_int_equal(tc_digest(c, h[1], "acme"), d);
+	assert_int_equal(tc_digest(c, h[2], "acme"), d);
+	return d;
+}
+
 static void
 test_tenant_put_get_anywhere(void **state)
 {
@@ -96,10 +109,7 @@ test_tenant_replicas_converge_concurrent(void **state)
 	tc_run(c, 1000);
 	assert_int_equal(tc_find(c, a)->rc, 0);
 	assert_int_equal(tc_find(c, b)->rc, 0);
-	uint64_t d0 = tc_digest(c, h[0], "acme");
-	assert_true(d0 != 0);
-	assert_int_equal(tc_digest(c, h[1], "acme"), d0);
-	assert_int_equal(tc_digest(c, h[2], "acme"), d0);
+	converged3(c, h);
 	const struct tc_reply *r =
 	    op(c, h[2], TENANT_OP_GET, "k", NULL, 0, TENANT_ACK_ONE);
 	assert_int_equal(r->nvalues, 2); /* both concurrent values */
@@ -256,9 +266,7 @@ test_tenant_sets_and_removes(void **state)
 	}
 	tc_run(c, 600);
 	size_t h[TC_NODES_MAX];
-	assert_int_equal(holders(c, h), 3);
-	assert_int_equal(tc_digest(c, h[0], "acme"),
-			 tc_digest(c, h[1], "acme"));
+	converged3(c, h);
 	tc_destroy(c);
 }
 
@@ -318,10 +326,7 @@ test_tenant_handoff_keeps_data(void **state)
 	tc_run(c, 3000);
 	/* Exactly the three new owners hold it; every key is there. */
 	size_t h[TC_NODES_MAX];
-	assert_int_equal(holders(c, h), 3);
-	uint64_t d = tc_digest(c, h[0], "acme");
-	for (size_t i = 1; i < 3; i++)
-		assert_int_equal(tc_digest(c, h[i], "acme"), d);
+	converged3(c, h);
 	for (int i = 0; i < 40; i++) {
 		char k[16];
 		snprintf(k, sizeof(k), "k%d", i);
@@ -360,10 +365,7 @@ test_tenant_big_state_moves_in_parts(void **state)
 	tc_view(c);
 	tc_run(c, 3000);
 	size_t h[TC_NODES_MAX];
-	assert_int_equal(holders(c, h), 3);
-	uint64_t d = tc_digest(c, h[0], "acme");
-	assert_int_equal(tc_digest(c, h[1], "acme"), d);
-	assert_int_equal(tc_digest(c, h[2], "acme"), d);
+	converged3(c, h);
 	bool has3 = false;
 	for (size_t i = 0; i < 3; i++)
 		has3 |= h[i] == 3;
@@ -645,11 +647,7 @@ test_tenant_empty_replica_is_filled(void **state)
 	c->node[h[0]].in_view = false;
 	tc_view(c);
 	tc_run(c, 1000);
-	assert_int_equal(holders(c, h), 3);
-	assert_int_equal(tc_digest(c, h[0], "acme"),
-			 tc_digest(c, h[1], "acme"));
-	assert_int_equal(tc_digest(c, h[0], "acme"),
-			 tc_digest(c, h[2], "acme"));
+	converged3(c, h);
 	tc_destroy(c);
 }
 
@@ -810,10 +808,7 @@ test_tenant_big_values_move_in_parts(void **state)
 	tc_view(c);
 	tc_run(c, 2000);
 	size_t h[TC_NODES_MAX];
-	assert_int_equal(holders(c, h), 3);
-	uint64_t d = tc_digest(c, h[0], "acme");
-	for (size_t i = 1; i < 3; i++)
-		assert_int_equal(tc_digest(c, h[i], "acme"), d);
+	uint64_t d = converged3(c, h);
 	assert_int_equal(tc_digest(c, 3, "acme"), d);
 	uint64_t after = tenant_stats(c->node[0].t)->frames_sent +
 			 tenant_stats(c->node[1].t)->frames_sent +
