@@ -186,6 +186,12 @@ struct tenant {
 	bool batch_open, batch_auto;
 	size_t rep_mark; /* answers [0, rep_mark) are committed */
 	uint64_t batch_first_id;
+	/* Changed fields of the system tenant, for tenant_poll_change():
+	 * [chg_head, nchg) not handed out yet; chg_cur was handed last. */
+	struct tenant_bytes *chg;
+	size_t nchg, capchg, chg_head;
+	uint8_t *chg_cur;
+	unsigned follow_rr; /* which replica a follower asks next */
 	struct tenant_stats st;
 };
 
@@ -220,6 +226,39 @@ static bool
 tenant__id_ok(const char *id)
 {
 	return mesh_name_is_valid(id, TENANT_ID_MAX);
+}
+
+static bool
+tenant__is_system(const char *id)
+{
+	return strcmp(id, TENANT_SYSTEM) == 0;
+}
+
+/* Notes that fields @refs[0..n) of @h changed, when @h is the system
+ * tenant. A note that cannot be stored is dropped: the reader then misses
+ * one change until the field changes again, so it is logged. */
+static void
+tenant__note_changes(struct tenant *t, const struct tenant__held *h,
+		     const struct tenant__ref *refs, size_t n)
+{
+	if (!tenant__is_system(h->id))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (refs[i].len == 0 || refs[i].key[0] == 0)
+			continue; /* reserved fields */
+		uint8_t *k = mesh_malloc(t->a, refs[i].len);
+		if (k == NULL ||
+		    tenant__grow(t->a, (void **)&t->chg, &t->capchg,
+				 t->nchg + 1, sizeof(*t->chg)) != 0) {
+			mesh_free(t->a, k);
+			MESH_LOG(t->env, MESH_LOG_ERROR,
+				 "tenant: out of memory: a change of the "
+				 "system tenant is not reported");
+			continue;
+		}
+		memcpy(k, refs[i].key, refs[i].len);
+		t->chg[t->nchg++] = (struct tenant_bytes){k, refs[i].len};
+	}
 }
 
 static int
@@ -1343,7 +1382,7 @@ tenant__do_write(struct tenant *t, uint64_t now_ms,
 	rc = tenant__mutate(t, now_ms, h, op, refs, nrefs, &ld, m, d, ev, &nev);
 	if (rc == 0 && nev > 0)
 		rc = crdt_ormap_encode(d, &dbuf, &dlen);
-	bool quota = op->op != TENANT_OP_CREATE;
+	bool quota = op->op != TENANT_OP_CREATE && !tenant__is_system(h->id);
 	if (rc == 0 && nev > 0)
 		rc = tenant__commit(t->env, &t->cfg.kv, h, m,
 				    crdt_ormap_context(m), &ld, ev, nev,
@@ -1358,6 +1397,7 @@ tenant__do_write(struct tenant *t, uint64_t now_ms,
 		h->has_pubkey = true;
 	}
 	t->st.writes_local++;
+	tenant__note_changes(t, h, refs, nrefs);
 	/* A quorum is a majority of the configured replicas, never of the
 	 * members this node happens to see (alone after a restart it would
 	 * be itself); "all" is every current replica, and never fewer than
@@ -1634,6 +1674,19 @@ tenant__run(struct tenant *t, uint64_t now_ms, const struct tenant__origin *o,
 		return;
 	}
 	struct tenant__held *h = tenant__find(t, op->tenant);
+	if (tenant__is_system(op->tenant)) {
+		/* Members of the mesh write it; no key, quota or rate. */
+		int rc = op->op == TENANT_OP_CREATE ? MESH_EINVAL
+			 : h != NULL		    ? 0
+				     : tenant__hold(t, op->tenant, &h);
+		if (rc != 0)
+			tenant__fail(t, o, rc, "cannot hold the system tenant");
+		else if (tenant__is_write(op->op))
+			tenant__do_write(t, now_ms, o, h, op);
+		else
+			tenant__do_read(t, o, h, op);
+		return;
+	}
 	if (op->op == TENANT_OP_CREATE) {
 		if (h != NULL && tenant__pubkey(t, h) == 0) {
 			tenant__fail(t, o, MESH_EEXIST,
@@ -1791,6 +1844,12 @@ tenant__submit(struct tenant *t, uint64_t now_ms,
 				.map = rq->map,
 				.map_len = rq->map_len};
 	const char *why = tenant__check_op(&op);
+	if (why == NULL && rq->system && !tenant__is_system(rq->tenant))
+		why = "not the system tenant";
+	if (why == NULL && !rq->system && rq->tenant[0] == '_')
+		why = "tenant ids starting with '_' are reserved for the mesh";
+	if (why == NULL && rq->system && rq->op == TENANT_OP_CREATE)
+		why = "the system tenant needs no create";
 	if (why != NULL) {
 		t->st.ops++;
 		tenant__fail(t, &o, MESH_EINVAL, why);
@@ -1818,7 +1877,7 @@ tenant__submit(struct tenant *t, uint64_t now_ms,
 	/* A replica that holds the tenant runs it; one that does not yet
 	 * (it just became a replica and is still pulling) asks another. */
 	struct tenant__held *h = tenant__find(t, rq->tenant);
-	bool ready = h != NULL && tenant__pubkey(t, h) == 0;
+	bool ready = h != NULL && (rq->system || tenant__pubkey(t, h) == 0);
 	if (mine && (ready || rq->op == TENANT_OP_CREATE || n == 1)) {
 		tenant__run(t, now_ms, &o, &op);
 		return 0;
@@ -2001,6 +2060,7 @@ tenant__apply(struct tenant *t, const Tenant__Delta *d)
 	rc = tenant__commit(t->env, &t->cfg.kv, h, m, cc, &ld, ev, nev, 0, 0);
 	if (rc == 0) {
 		t->st.deltas_applied++;
+		tenant__note_changes(t, h, sorted, nrefs);
 		for (size_t i = 0; i < nrefs; i++)
 			if (sorted[i].kind == CRDT_MV &&
 			    sorted[i].len == TENANT__KEY_FIELD_LEN &&
@@ -2395,7 +2455,8 @@ tenant__serve_pull(struct tenant *t, struct tenant__peer *p,
 		return;
 	}
 	struct tenant__held *h = tenant__find(t, pl->tenant);
-	if (h == NULL || !tenant__owned_by(h, p->name, NULL))
+	if (h == NULL ||
+	    (!tenant__owned_by(h, p->name, NULL) && !tenant__is_system(h->id)))
 		return; /* nothing to give, or not to this node */
 	struct crdt_cc *have = NULL;
 	if (pl->have && pl->ctx.len > 0 &&
@@ -2564,6 +2625,41 @@ tenant__recv_handoff(struct tenant *t, struct tenant__peer *p,
 	}
 }
 
+/* A follower's digest of the system tenant: serve it what it lacks, pull
+ * what it has and we do not (it may have been a replica before). */
+static void
+tenant__recv_follow(struct tenant *t, struct tenant__peer *p,
+		    const Tenant__Frame *f)
+{
+	for (size_t i = 0; i < f->n_follow; i++) {
+		const Tenant__TenantDigest *td = f->follow[i];
+		struct tenant__held *h = NULL;
+		if (td->tenant == NULL || !tenant__is_system(td->tenant) ||
+		    (h = tenant__find(t, td->tenant)) == NULL)
+			continue;
+		if (h->digest == td->digest)
+			continue;
+		struct crdt_cc *theirs = NULL;
+		if (td->ctx.len > 0 &&
+		    crdt_cc_decode(t->a, td->ctx.data, td->ctx.len, &theirs) !=
+			0) {
+			t->st.drop_decode++;
+			continue;
+		}
+		if (theirs != NULL && !tenant__cc_covers(h->cc, theirs))
+			tenant__send_pull(t, p, td->tenant);
+		if (theirs == NULL || !tenant__cc_covers(theirs, h->cc)) {
+			Tenant__Pull pl = TENANT__PULL__INIT;
+			pl.tenant = td->tenant;
+			pl.ctx = td->ctx;
+			pl.have = theirs != NULL;
+			t->st.follow_served++;
+			tenant__serve_pull(t, p, &pl);
+		}
+		crdt_cc_free(theirs);
+	}
+}
+
 static int
 tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 {
@@ -2712,6 +2808,8 @@ tenant__recv(struct tenant *t, uint64_t now_ms, const uint8_t *data, size_t len)
 		tenant__serve_pull(t, p, f->pulls[i]);
 	if (f->n_handoff > 0 || f->n_handoff_reply > 0)
 		tenant__recv_handoff(t, p, f);
+	if (f->n_follow > 0)
+		tenant__recv_follow(t, p, f);
 out:
 	tenant__frame__free_unpacked(f, &b.pc);
 	return rc;
@@ -2770,14 +2868,40 @@ tenant__timeouts(struct tenant *t, uint64_t now_ms)
 	t->pending_min_ms = min;
 }
 
+/* Every node holds the system tenant; a store that cannot take its first
+ * record now (disk full) gets asked again at the next round. */
+static void
+tenant__hold_system(struct tenant *t)
+{
+	struct tenant__held *h;
+	if (tenant__find(t, TENANT_SYSTEM) == NULL &&
+	    tenant__hold(t, TENANT_SYSTEM, &h) != 0)
+		t->st.store_errors++;
+}
+
 static void
 tenant__anti_entropy(struct tenant *t, uint64_t now_ms)
 {
 	t->st.ae_rounds++;
+	tenant__hold_system(t);
 	for (size_t i = 0; i < t->npeers; i++)
 		t->peers[i]->shared = false;
 	for (size_t i = 0; i < t->nheld; i++) {
 		struct tenant__held *h = t->held[i];
+		if (!h->is_replica && tenant__is_system(h->id)) {
+			/* A follower asks one replica per round, in turn. */
+			if (h->nowners == 0)
+				continue;
+			const char *to = h->owners[t->follow_rr++ % h->nowners];
+			Tenant__TenantDigest td = TENANT__TENANT_DIGEST__INIT;
+			td.tenant = h->id;
+			td.digest = h->digest;
+			td.ctx.data = h->cc_buf;
+			td.ctx.len = h->cc_len;
+			tenant__append(t, tenant__peer(t, to), 14, &td.base);
+			t->st.follow_sent++;
+			continue;
+		}
 		for (unsigned k = 0; k < h->nowners; k++) {
 			if (strcmp(h->owners[k], t->cfg.name) == 0)
 				continue;
@@ -2816,7 +2940,7 @@ tenant__handoff(struct tenant *t)
 		struct tenant__held *h = t->held[i];
 		uint32_t all = h->nowners ? (1u << h->nowners) - 1 : 0;
 		if (h->is_replica || h->nowners == 0 ||
-		    (h->owner_same & all) != all) {
+		    tenant__is_system(h->id) || (h->owner_same & all) != all) {
 			i++;
 			continue;
 		}
@@ -2982,6 +3106,66 @@ tenant_poll_reply(struct tenant *t, struct tenant_reply *out)
 	return true;
 }
 
+bool
+tenant_poll_change(struct tenant *t, struct tenant_change *out)
+{
+	mesh_free(t->a, t->chg_cur);
+	t->chg_cur = NULL;
+	if (t->chg_head == t->nchg) {
+		t->chg_head = t->nchg = 0;
+		return false;
+	}
+	struct tenant_bytes *c = &t->chg[t->chg_head++];
+	t->chg_cur = (uint8_t *)c->data;
+	out->key = c->data;
+	out->len = c->len;
+	return true;
+}
+
+int
+tenant_system_read(struct tenant *t, const uint8_t *key, size_t len,
+		   tenant_visit_fn *fn, void *ctx)
+{
+	struct tenant__held *h = tenant__find(t, TENANT_SYSTEM);
+	if (h == NULL)
+		return MESH_ENOENT;
+	if (len < 1 || len > TENANT_KEY_MAX || key[0] == 0)
+		return MESH_EINVAL;
+	/* Sorted by kind: LWW before ORMAP. */
+	struct tenant__ref refs[2] = {{CRDT_LWW, key, len},
+				      {CRDT_ORMAP, key, len}};
+	struct tenant__loaded ld;
+	struct crdt_ormap *m;
+	int rc = tenant__load(t->env, &t->cfg.kv, h, refs, 2, &ld, &m);
+	if (rc != 0)
+		return rc;
+	struct crdt_key pv[2] = {{key, len}, {NULL, 0}};
+	const void *v;
+	size_t vlen;
+	rc = MESH_ENOENT;
+	if (crdt_ormap_lww_get(m, pv, 1, &v, &vlen) == 0) {
+		fn(ctx, NULL, 0, v, vlen);
+		rc = 0;
+	}
+	size_t n = crdt_ormap_has(m, pv, 1, CRDT_ORMAP)
+		       ? crdt_ormap_count(m, pv, 1)
+		       : 0;
+	for (size_t i = 0; i < n; i++) {
+		enum crdt_kind kind;
+		const void *sub;
+		size_t sublen;
+		crdt_ormap_field(m, pv, 1, i, &kind, &sub, &sublen);
+		pv[1] = (struct crdt_key){sub, sublen};
+		if (kind == CRDT_LWW &&
+		    crdt_ormap_lww_get(m, pv, 2, &v, &vlen) == 0)
+			fn(ctx, sub, sublen, v, vlen);
+		rc = 0;
+	}
+	crdt_ormap_free(m);
+	tenant__loaded_free(t->env, &ld);
+	return rc;
+}
+
 const struct tenant_stats *
 tenant_stats(const struct tenant *t)
 {
@@ -2991,13 +3175,17 @@ tenant_stats(const struct tenant *t)
 size_t
 tenant_count(const struct tenant *t)
 {
-	return t->nheld;
+	return t->nheld - (tenant__find(t, TENANT_SYSTEM) != NULL);
 }
 
 int
 tenant_info_at(const struct tenant *t, uint64_t now_ms, size_t i,
 	       struct tenant_info *out)
 {
+	/* Client tenants only: the system tenant is not counted here. */
+	size_t sys = tenant__held_lower(t, TENANT_SYSTEM);
+	if (i >= sys && tenant__find(t, TENANT_SYSTEM) != NULL)
+		i++;
 	if (i >= t->nheld)
 		return MESH_ENOENT;
 	const struct tenant__held *h = t->held[i];
@@ -3057,6 +3245,7 @@ tenant__reload(struct tenant *t)
 		MESH_LOG(t->env, MESH_LOG_ERROR,
 			 "tenant: cannot read the tenants held again: %s",
 			 mesh_strerror(rc));
+	tenant__hold_system(t);
 }
 
 int
@@ -3090,6 +3279,7 @@ tenant_new(const struct tenant_config *cfg, const struct mesh_env *env,
 		tenant_free(t);
 		return rc;
 	}
+	tenant__hold_system(t);
 	*out = t;
 	return 0;
 }
@@ -3123,5 +3313,9 @@ tenant_free(struct tenant *t)
 		mesh_free(t->a, t->rep[i].data);
 	mesh_free(t->a, t->rep);
 	mesh_free(t->a, t->capcache);
+	for (size_t i = t->chg_head; i < t->nchg; i++)
+		mesh_free(t->a, (void *)t->chg[i].data);
+	mesh_free(t->a, t->chg);
+	mesh_free(t->a, t->chg_cur);
 	mesh_free(t->a, t);
 }

@@ -39,6 +39,18 @@
 #define TENANT_KEY_MAX 256	     /* bytes of a user key, at least 1 */
 #define TENANT_VALUE_MAX (64u << 10) /* bytes of a value or set element */
 
+/*
+ * The system tenant: the mesh's own replicated state (the desired packs and
+ * their run states). It is kept like any tenant on the replicas the ring
+ * names, and besides every other node holds a copy that it keeps up to
+ * date by anti-entropy with one replica per round (it "follows" it), so
+ * that any node can read it locally. It needs no capability: only the
+ * driver writes it (struct tenant_request.system) or a member of the mesh
+ * forwards such a write; clients may not name any tenant starting with
+ * '_'. Changes of its fields are reported by tenant_poll_change().
+ */
+#define TENANT_SYSTEM "_mesh"
+
 /* Ed25519 sizes, for capabilities. */
 #define TENANT_PUBKEY_BYTES 32
 #define TENANT_SIG_BYTES 64
@@ -123,6 +135,9 @@ struct tenant_request {
 	 * of kind CRDT_ORMAP); KEYS lists that map's keys. */
 	const uint8_t *map;
 	size_t map_len;
+	/* The driver's own operation on TENANT_SYSTEM: no capability. Client
+	 * requests never set it. */
+	bool system;
 };
 
 /** A byte string borrowed from the core. */
@@ -160,6 +175,12 @@ struct tenant_output {
 	uint64_t seq; /* this frame's number, for tenant_frame_lost() */
 };
 
+/** A changed field of TENANT_SYSTEM (tenant_poll_change). */
+struct tenant_change {
+	const uint8_t *key;
+	size_t len;
+};
+
 /** Counters, for status and the benchmark. */
 struct tenant_stats {
 	uint64_t ops, ops_failed, forwarded, writes_local;
@@ -177,6 +198,7 @@ struct tenant_stats {
 	uint64_t denied;	/* capability refused */
 	uint64_t over_quota;
 	uint64_t timeouts;
+	uint64_t follow_sent, follow_served; /* system tenant followers */
 };
 
 /** What this node holds of one tenant, for status. */
@@ -266,13 +288,36 @@ bool tenant_poll_output(struct tenant *t, struct tenant_output *out);
 /** Next answer to a local request; false when none. */
 bool tenant_poll_reply(struct tenant *t, struct tenant_reply *out);
 
+/**
+ * Next top-level field of TENANT_SYSTEM that changed here (a local write,
+ * a delta or a pull applied); false when none. The key is borrowed until
+ * the next call into the core. Read the field with tenant_system_read().
+ */
+bool tenant_poll_change(struct tenant *t, struct tenant_change *out);
+
+/**
+ * Called by tenant_system_read() for each value: @sub is NULL for a
+ * top-level LWW register, else the key of a LWW field in the nested map.
+ */
+typedef void tenant_visit_fn(void *ctx, const uint8_t *sub, size_t sublen,
+			     const uint8_t *val, size_t len);
+
+/**
+ * Reads field @key of TENANT_SYSTEM from this node's copy (no replica is
+ * asked): a LWW register gives one call of @fn, a nested map one call per
+ * LWW field in it. Returns 0, MESH_ENOENT (no such field) or the store's
+ * errors.
+ */
+int tenant_system_read(struct tenant *t, const uint8_t *key, size_t len,
+		       tenant_visit_fn *fn, void *ctx);
+
 /** Counters. */
 const struct tenant_stats *tenant_stats(const struct tenant *t);
 
-/** Number of tenants held here. */
+/** Number of client tenants held here (TENANT_SYSTEM is not counted). */
 size_t tenant_count(const struct tenant *t);
 
-/** The @i-th tenant held (in no particular order), 0 or MESH_ENOENT. */
+/** The @i-th client tenant held (in no particular order), 0 or MESH_ENOENT. */
 int tenant_info_at(const struct tenant *t, uint64_t now_ms, size_t i,
 		   struct tenant_info *out);
 

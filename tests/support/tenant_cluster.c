@@ -222,6 +222,7 @@ tc_submit(struct tc *c, size_t i, enum tenant_op op, const char *tenant,
 	rq.lww = c->lww;
 	rq.map = (const uint8_t *)c->map;
 	rq.map_len = c->map ? strlen(c->map) : 0;
+	rq.system = c->system;
 	if (tenant_submit(c->node[i].t, c->now, &rq) != 0)
 		return 0;
 	tc__drain(c, i);

@@ -57,6 +57,7 @@ struct tc {
 	uint32_t rate_per_s, rate_burst;
 	bool lww;	 /* tc_submit: puts are last-writer-wins */
 	const char *map; /* tc_submit: keys live in this nested map */
+	bool system;	 /* tc_submit: the driver's own system operation */
 	uint64_t rng;
 	struct tc_reply replies[TC_REPLIES_MAX];
 	size_t nreplies;

@@ -897,6 +897,121 @@ test_tenant_nested_map(void **state)
 	tc_destroy(c);
 }
 
+/* What tenant_system_read() found: "value" or "sub=value;..." in order. */
+struct sys_seen {
+	char text[512];
+};
+
+static void
+sys_visit(void *ctx, const uint8_t *sub, size_t sublen, const uint8_t *val,
+	  size_t len)
+{
+	struct sys_seen *s = ctx;
+	size_t at = strlen(s->text);
+	if (sub != NULL)
+		at += (size_t)snprintf(s->text + at, sizeof(s->text) - at,
+				       "%.*s=", (int)sublen, (const char *)sub);
+	snprintf(s->text + at, sizeof(s->text) - at, "%.*s;", (int)len,
+		 (const char *)val);
+}
+
+static int
+sys_read(struct tc *c, size_t i, const char *key, struct sys_seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	return tenant_system_read(c->node[i].t, (const uint8_t *)key,
+				  strlen(key), sys_visit, s);
+}
+
+/* Whether node @i reported a change of @key since the last call. */
+static bool
+sys_changed(struct tc *c, size_t i, const char *key)
+{
+	bool seen = false;
+	struct tenant_change ch;
+	while (tenant_poll_change(c->node[i].t, &ch))
+		seen |=
+		    ch.len == strlen(key) && memcmp(ch.key, key, ch.len) == 0;
+	return seen;
+}
+
+/* The system tenant: written without a capability by the driver, read
+ * from every node's own copy (followers included), changes reported. */
+static void
+test_tenant_system_everywhere(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(7, 3);
+	c->system = true;
+	c->lww = true;
+	uint64_t id =
+	    tc_submit(c, 6, TENANT_OP_PUT, TENANT_SYSTEM, "pack/a", "spec-1", 0,
+		      TENANT_ACK_ONE, (const uint8_t *)"", 0);
+	tc_run(c, 50);
+	assert_int_equal(tc_find(c, id)->rc, 0);
+	c->map = "run/a";
+	tc_submit(c, 2, TENANT_OP_PUT, TENANT_SYSTEM, "n2", "running", 0,
+		  TENANT_ACK_ONE, NULL, 0);
+	tc_submit(c, 4, TENANT_OP_PUT, TENANT_SYSTEM, "n4", "starting", 0,
+		  TENANT_ACK_ONE, NULL, 0);
+	c->map = NULL;
+	/* Followers ask one replica per anti-entropy round. */
+	tc_run(c, 3 * 2000 + 500);
+	unsigned replicas = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		struct sys_seen s;
+		assert_int_equal(sys_read(c, i, "pack/a", &s), 0);
+		assert_string_equal(s.text, "spec-1;");
+		assert_int_equal(sys_read(c, i, "run/a", &s), 0);
+		assert_string_equal(s.text, "n2=running;n4=starting;");
+		assert_true(sys_changed(c, i, "pack/a"));
+		assert_int_equal(tenant_count(c->node[i].t), 0);
+		replicas += tenant_stats(c->node[i].t)->follow_served > 0;
+	}
+	assert_true(replicas >= 1);
+	/* A remove reaches every copy and is reported as a change. */
+	tc_submit(c, 5, TENANT_OP_RM, TENANT_SYSTEM, "pack/a", NULL, 0,
+		  TENANT_ACK_ONE, NULL, 0);
+	tc_run(c, 3 * 2000 + 500);
+	for (size_t i = 0; i < c->n; i++) {
+		struct sys_seen s;
+		assert_int_equal(sys_read(c, i, "pack/a", &s), MESH_ENOENT);
+		assert_true(sys_changed(c, i, "pack/a"));
+		assert_false(sys_changed(c, i, "pack/a"));
+	}
+	tc_destroy(c);
+}
+
+/* Clients cannot touch the system tenant or any '_' id; the system flag
+ * opens no other tenant. */
+static void
+test_tenant_system_reserved(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(4, 3);
+	c->lww = true;
+	uint64_t a = tc_submit(c, 0, TENANT_OP_PUT, TENANT_SYSTEM, "pack/x",
+			       "v", 0, TENANT_ACK_ONE, NULL, 0);
+	uint64_t b = tc_submit(c, 0, TENANT_OP_CREATE, "_other", NULL, NULL, 0,
+			       TENANT_ACK_ONE, NULL, 0);
+	c->system = true;
+	uint64_t d = tc_submit(c, 0, TENANT_OP_PUT, "acme", "k", "v", 0,
+			       TENANT_ACK_ONE, NULL, 0);
+	uint64_t e = tc_submit(c, 0, TENANT_OP_CREATE, TENANT_SYSTEM, NULL,
+			       NULL, 0, TENANT_ACK_ONE, NULL, 0);
+	tc_run(c, 50);
+	assert_int_equal(tc_find(c, a)->rc, MESH_EINVAL);
+	assert_non_null(strstr(tc_find(c, a)->error, "reserved"));
+	assert_int_equal(tc_find(c, b)->rc, MESH_EINVAL);
+	assert_int_equal(tc_find(c, d)->rc, MESH_EINVAL);
+	assert_int_equal(tc_find(c, e)->rc, MESH_EINVAL);
+	for (size_t i = 0; i < c->n; i++) {
+		struct sys_seen s;
+		assert_int_equal(sys_read(c, i, "pack/x", &s), MESH_ENOENT);
+	}
+	tc_destroy(c);
+}
+
 int
 main(void)
 {
@@ -922,6 +1037,8 @@ main(void)
 	    cmocka_unit_test(test_tenant_big_values_move_in_parts),
 	    cmocka_unit_test(test_tenant_lww_register),
 	    cmocka_unit_test(test_tenant_nested_map),
+	    cmocka_unit_test(test_tenant_system_everywhere),
+	    cmocka_unit_test(test_tenant_system_reserved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
