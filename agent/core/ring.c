@@ -1,6 +1,6 @@
 /*
  * ring.c - consistent hashing with virtual nodes, multi-probe lookup,
- * zone-aware replicas and bounded loads.
+ * zone-aware replicas, bounded loads, memory limits and zone constraints.
  *
  * The ring (Karger et al. 1997; virtual nodes as in Dynamo): every eligible
  * member puts vnodes(weight) points on a 64-bit circle, at SipHash-2-4 of
@@ -38,6 +38,25 @@
  * from one point; we fix the order by hash so that every node computes the
  * same assignment from the same set, and keep the probes so that the
  * overflow spreads like the keys do.
+ *
+ * Memory and domains (ring_assign_fit()): a node's memory is a hard limit,
+ * not a weight. Weights decide where packs go; memory only says where they
+ * cannot. So a pack whose need does not fit is treated like a node at its
+ * bounded-load cap: every probe walks on past it. That keeps what the ring
+ * promises (the owners are ring_lookup()'s when nothing is short, a joiner
+ * only takes what it wins) and lets a full node spill onto its ring
+ * neighbours instead of onto one overflow node. The catch is that "room"
+ * now depends on the pack, so the per-domain counts of open nodes that
+ * bounded loads use cannot say when to give up on a level. A max segment
+ * tree over the nodes in domain order (every zone, region and cell is one
+ * range) answers "does any node of these domains have this much free" in
+ * O(log n), so a walk starts only when it will find a node, and a pack that
+ * fits nowhere costs a few tree reads, not a walk around the ring. A pack
+ * confined to a zone or region walks that domain's points only (a sub-ring
+ * with its own index), so its cost does not grow as the domain shrinks.
+ * Packs are placed in the caller's order, as bounded loads are in hash
+ * order: first come, first served is the only rule every node can apply
+ * alike without a coordinator.
  *
  * Determinism: nodes are sorted by name before anything is derived from
  * them, tokens are sorted with a stable radix sort (equal tokens keep name
@@ -77,8 +96,10 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RING__PREFETCH(p) __builtin_prefetch(p)
+#define RING__INLINE inline __attribute__((always_inline))
 #else
 #define RING__PREFETCH(p) ((void)(p))
+#define RING__INLINE inline
 #endif
 
 /* ---- hashing ----------------------------------------------------------- */
@@ -430,7 +451,7 @@ ring__build_index(struct ring *r, unsigned bits)
 static uint64_t
 ring__compute_digest(const struct ring *r)
 {
-	uint8_t buf[8 + RING_NAME_MAX + 3 * RING_TAG_MAX + 4 + 4];
+	uint8_t buf[8 + RING_NAME_MAX + 3 * RING_TAG_MAX + 4 + 4 + 4];
 	/* The key takes part through SipHash itself; vnodes and probes are
 	 * the first message. Then every eligible member, in name order. */
 	ring__put_le32(buf, r->cfg.vnodes);
@@ -452,6 +473,13 @@ ring__compute_digest(const struct ring *r)
 		}
 		ring__put_le32(buf + at, nd->info.vnodes);
 		at += 4;
+		/* Memory only when given: a ring without it keeps the digest it
+		 * had before memory existed, and the length alone tells a
+		 * message with memory from one without. */
+		if (nd->info.mem != 0) {
+			ring__put_le32(buf + at, nd->info.mem);
+			at += 4;
+		}
 		d = ring__siphash(r->cfg.key, buf, at);
 	}
 	return d;
@@ -464,6 +492,51 @@ ring__copy_tag(char *dst, const char *src)
 	if (n > 0)
 		memcpy(dst, src, n);
 	dst[n] = '\0';
+}
+
+/*
+ * Lays the nodes out in domain order. Cells are numbered in (zone, region,
+ * cell) byte order, so a stable counting sort by cell number orders every
+ * level at once and keeps name order inside a cell.
+ */
+static int
+ring__domain_order(struct ring *r)
+{
+	uint32_t nn = r->nnodes;
+	size_t words = 3 * (size_t)nn + 1;
+	for (unsigned L = 0; L < RING__LEVELS; L++)
+		words += r->ndom[L] + 1;
+	uint32_t *b = ring__alloc(r, words, sizeof(*b));
+	if (b == NULL)
+		return MESH_ENOMEM;
+	r->dblk = b;
+	r->dorder = b;
+	r->dpos = b + nn;
+	r->delig = b + 2 * (size_t)nn;
+	b += 3 * (size_t)nn + 1;
+	for (unsigned L = 0; L < RING__LEVELS; L++) {
+		r->dstart[L] = b;
+		b += r->ndom[L] + 1;
+	}
+
+	uint32_t *at = r->dstart[RING__CELL]; /* counts, then cursors */
+	for (uint32_t i = 0; i < nn; i++)
+		at[r->nodes[i].dom[RING__CELL] + 1]++;
+	for (uint32_t d = 0; d < r->ndom[RING__CELL]; d++)
+		at[d + 1] += at[d];
+	for (uint32_t i = 0; i < nn; i++)
+		r->dorder[at[r->nodes[i].dom[RING__CELL]]++] = i;
+	for (unsigned L = 0; L < RING__LEVELS; L++) {
+		for (uint32_t p = nn; p-- > 0;)
+			r->dstart[L][r->nodes[r->dorder[p]].dom[L]] = p;
+		r->dstart[L][r->ndom[L]] = nn;
+	}
+	for (uint32_t p = 0; p < nn; p++) {
+		r->dpos[r->dorder[p]] = p;
+		r->delig[p + 1] =
+		    r->delig[p] + r->nodes[r->dorder[p]].info.eligible;
+	}
+	return 0;
 }
 
 static int
@@ -481,6 +554,7 @@ ring__fill(struct ring *r, const struct ring_member **ord)
 		nd->info.region = nd->region;
 		nd->info.cell = nd->cell;
 		nd->info.weight = ring__weight(m);
+		nd->info.mem = m->mem;
 		nd->info.alive = m->alive;
 		nd->info.draining = m->draining;
 		nd->info.eligible = m->alive && !m->draining;
@@ -502,6 +576,8 @@ ring__fill(struct ring *r, const struct ring_member **ord)
 	for (uint32_t i = 0; i < r->nnodes; i++)
 		for (unsigned L = 0; L < RING__LEVELS; L++)
 			r->dom[i * RING__LEVELS + L] = r->nodes[i].dom[L];
+	if (ring__domain_order(r) != 0)
+		return MESH_ENOMEM;
 
 	if (r->npoints == 0)
 		return 0;
@@ -640,6 +716,7 @@ ring_free(struct ring *r)
 	mesh_free(a, r->tok);
 	mesh_free(a, r->own);
 	mesh_free(a, r->ix);
+	mesh_free(a, r->dblk);
 	mesh_free(a, r);
 }
 
@@ -694,6 +771,57 @@ uint64_t
 ring_digest(const struct ring *r)
 {
 	return r->digest;
+}
+
+/* Compares node @n's tags with @zone (and @region at RING__REGION). */
+static int
+ring__cmp_dom(const struct ring *r, uint32_t n, unsigned level,
+	      const char *zone, const char *region)
+{
+	int c = strcmp(r->nodes[n].zone, zone);
+	if (c != 0 || level == RING__ZONE)
+		return c;
+	return strcmp(r->nodes[n].region, region);
+}
+
+/* Binary search of the domain order: the id of a domain with an eligible
+ * member, or MESH_ENOENT. */
+static int
+ring__dom_id(const struct ring *r, unsigned level, const char *zone,
+	     const char *region)
+{
+	if (r == NULL)
+		return MESH_EINVAL;
+	zone = zone == NULL ? "" : zone;
+	region = region == NULL ? "" : region;
+	uint32_t lo = 0, hi = r->nnodes;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (ring__cmp_dom(r, r->dorder[mid], level, zone, region) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == r->nnodes ||
+	    ring__cmp_dom(r, r->dorder[lo], level, zone, region) != 0)
+		return MESH_ENOENT;
+	uint32_t d = r->nodes[r->dorder[lo]].dom[level];
+	const uint32_t *st = r->dstart[level];
+	if (r->delig[st[d + 1]] == r->delig[st[d]])
+		return MESH_ENOENT;
+	return (int)d;
+}
+
+int
+ring_zone_id(const struct ring *r, const char *zone)
+{
+	return ring__dom_id(r, RING__ZONE, zone, NULL);
+}
+
+int
+ring_region_id(const struct ring *r, const char *zone, const char *region)
+{
+	return ring__dom_id(r, RING__REGION, zone, region);
 }
 
 /* ---- lookup ------------------------------------------------------------ */
@@ -775,6 +903,28 @@ ring__open(const struct ring__caps *c, uint32_t n)
 	return c == NULL || c->load[n] < c->cap[n];
 }
 
+/*
+ * What one pack asks of a node besides a domain not used yet. NULL asks
+ * nothing more (ring_lookup()); ring_assign() sets only @c. ring_assign_fit()
+ * sets @room instead: a max segment tree over the domain order whose leaf
+ * of a node is the memory it has free (INT64_MAX when unlimited), or -1
+ * when it takes nothing (not eligible, or at its cap). One range maximum
+ * then says whether any node of a set of domains can take the pack.
+ */
+struct ring__ask {
+	const struct ring__caps *c;
+	const int64_t *room; /* [2 * tsize], leaves at tsize + position */
+	uint32_t tsize;
+	int64_t need;	 /* MiB the pack needs */
+	unsigned top;	 /* widest level to spread over */
+	uint32_t lo, hi; /* positions of the pack's domain */
+	/* A pack confined to a domain walks that domain's points only, so a
+	 * small zone costs no more than a large one. NULL: the whole ring. */
+	const uint32_t *sub; /* point indices, ascending */
+	uint32_t nsub;
+	const uint32_t *start; /* [probes] first sub index of each probe */
+};
+
 static bool
 ring__has(const uint32_t *out, unsigned have, uint32_t n)
 {
@@ -806,6 +956,69 @@ ring__dom_distinct(const struct ring *r, const uint32_t *out, unsigned have,
 	return n;
 }
 
+/* Largest leaf of the tree @t over positions [lo, hi); -1 when empty. */
+static int64_t
+ring__room_max(const int64_t *t, uint32_t size, uint32_t lo, uint32_t hi)
+{
+	int64_t m = -1;
+	for (lo += size, hi += size; lo < hi; lo >>= 1, hi >>= 1) {
+		if (lo & 1) {
+			m = t[lo] > m ? t[lo] : m;
+			lo++;
+		}
+		if (hi & 1) {
+			hi--;
+			m = t[hi] > m ? t[hi] : m;
+		}
+	}
+	return m;
+}
+
+/*
+ * ring__level() for ring_assign_fit(). Memory makes "has room" a question
+ * of the pack, so no count of open domains can answer it. Instead: the
+ * domains used by @out are at most RING_REPLICAS_MAX ranges of the domain
+ * order; the pack's domain minus those ranges is a few gaps, and one range
+ * maximum per gap says whether a node there has room. If one has, the
+ * walks are sure to meet one of its points; if none has, the level is
+ * skipped without walking at all.
+ */
+static unsigned
+ring__fit_level(const struct ring *r, const struct ring__ask *a,
+		const uint32_t *out, unsigned have)
+{
+	for (unsigned L = a->top; L <= RING__LEVELS; L++) {
+		uint32_t xlo[RING_REPLICAS_MAX], xhi[RING_REPLICAS_MAX];
+		unsigned nx = 0;
+		for (unsigned i = 0; i < have; i++) {
+			uint32_t lo = r->dpos[out[i]], hi = lo + 1;
+			if (L < RING__LEVELS) {
+				uint32_t d = r->dom[out[i] * RING__LEVELS + L];
+				lo = r->dstart[L][d];
+				hi = r->dstart[L][d + 1];
+			}
+			unsigned k = nx++;
+			for (; k > 0 && xlo[k - 1] > lo; k--) {
+				xlo[k] = xlo[k - 1];
+				xhi[k] = xhi[k - 1];
+			}
+			xlo[k] = lo;
+			xhi[k] = hi;
+		}
+		uint32_t at = a->lo;
+		for (unsigned k = 0; k <= nx; k++) {
+			uint32_t end =
+			    k < nx && xlo[k] < a->hi ? xlo[k] : a->hi;
+			if (at < end && ring__room_max(a->room, a->tsize, at,
+						       end) >= a->need)
+				return L;
+			if (k < nx && xhi[k] > at)
+				at = xhi[k];
+		}
+	}
+	return RING__LEVELS + 1;
+}
+
 /* The widest level at which some domain with room is not used yet by
  * @out; RING__LEVELS means "any new node", above it: nothing is left. */
 static unsigned
@@ -824,11 +1037,20 @@ ring__level(const struct ring *r, const struct ring__caps *c,
 	return used < total ? RING__LEVELS : RING__LEVELS + 1;
 }
 
-static bool
-ring__fits(const struct ring *r, const struct ring__caps *c,
+/* @fit: @a is ring_assign_fit()'s (room, domain); else @a->c or NULL. */
+static RING__INLINE bool
+ring__fits(const struct ring *r, const struct ring__ask *a, bool fit,
 	   const uint32_t *out, unsigned have, unsigned level, uint32_t n)
 {
-	if (!ring__open(c, n) || ring__has(out, have, n))
+	if (fit) {
+		uint32_t p = r->dpos[n];
+		if (a->room[a->tsize + p] < a->need ||
+		    p - a->lo >= a->hi - a->lo)
+			return false;
+	} else if (!ring__open(a != NULL ? a->c : NULL, n)) {
+		return false;
+	}
+	if (ring__has(out, have, n))
 		return false;
 	return level >= RING__LEVELS ||
 	       !ring__dom_used(r, out, have, level,
@@ -839,58 +1061,71 @@ ring__fits(const struct ring *r, const struct ring__caps *c,
  * Appends owners to @out[@have..@want). Each slot is a multi-probe choice
  * of its own among the nodes that fit it: every probe walks clockwise to
  * the first point of a fitting node, and the closest of those wins. A node
- * fits when it is not chosen yet, has room (with @c) and lies in a domain
- * not used yet at the widest level where one is left (zone, then region,
- * then cell, then any node).
+ * fits when it is not chosen yet, has room (@a) and lies in a domain not
+ * used yet at the widest level where one is left (zone, then region, then
+ * cell, then any node).
  *
  * Choosing each slot this way, and not by walking on from the primary,
  * keeps moves minimal for replicas too: if the winner among a set of nodes
  * is also in a smaller set, it wins there as well, so a joining node only
  * ever takes the slot it wins and pushes the others down, and a leaving
  * node's slot goes to the next best.
+ *
+ * One body for both kinds of @a: @fit is a constant at each of the two
+ * callers below, so lookups pay nothing for memory and domains.
  */
-static unsigned
-ring__pick(const struct ring *r, const struct ring__probes *ps, unsigned want,
-	   const struct ring__caps *c, uint32_t *out, unsigned have)
+static RING__INLINE unsigned
+ring__pick_in(const struct ring *r, const struct ring__probes *ps,
+	      unsigned want, const struct ring__ask *a, bool fit, uint32_t *out,
+	      unsigned have)
 {
+	const uint32_t *sub = fit ? a->sub : NULL;
+	uint32_t len = sub != NULL ? a->nsub : r->npoints;
+	const uint32_t *start = sub != NULL ? a->start : ps->at;
 	uint32_t cur[RING_PROBES_MAX];
 	unsigned cur_level = RING__LEVELS + 2;
 
 	/* Nothing excluded yet: every successor fits. */
-	if (have == 0 && want > 0 && c == NULL)
+	if (have == 0 && want > 0 && a == NULL)
 		out[have++] = r->own[ring__closest(r, ps)];
 	while (have < want) {
-		unsigned L = ring__level(r, c, out, have);
+		unsigned L =
+		    fit ? ring__fit_level(r, a, out, have)
+			: ring__level(r, a != NULL ? a->c : NULL, out, have);
 		if (L > RING__LEVELS)
 			break;
 		/* Within one level each slot's fitting set is a subset of the
 		 * last one's, so the walks go on from where they stopped. */
 		if (L != cur_level) {
-			memcpy(cur, ps->at, ps->k * sizeof(*cur));
+			memcpy(cur, start, ps->k * sizeof(*cur));
 			cur_level = L;
 		}
 		uint32_t best = RING_NONE;
 		uint64_t best_d = UINT64_MAX;
 		for (uint32_t j = 0; j < ps->k; j++) {
 			uint32_t i = cur[j];
+			uint32_t pt = sub != NULL ? sub[i] : i;
 			uint32_t steps = 0;
-			uint64_t d = r->tok[i] - ps->p[j];
+			uint64_t d = r->tok[pt] - ps->p[j];
 			/* The distance only grows along the walk: once it
 			 * passes the best so far this probe cannot win, and
 			 * the points behind stay skipped for later slots. */
-			while (d <= best_d &&
-			       !ring__fits(r, c, out, have, L, r->own[i])) {
-				if (++i == r->npoints)
+			while (d <= best_d && !ring__fits(r, a, fit, out, have,
+							  L, r->own[pt])) {
+				if (++i == len)
 					i = 0;
-				if (++steps == r->npoints)
+				if (++steps == len)
 					break;
-				d = r->tok[i] - ps->p[j];
+				pt = sub != NULL ? sub[i] : i;
+				d = r->tok[pt] - ps->p[j];
 			}
 			cur[j] = i;
-			if (steps == r->npoints || d > best_d)
+			if (steps == len || d > best_d)
 				continue;
-			if (d < best_d || (d == best_d && i < best)) {
-				best = i;
+			/* A sub-ring keeps the ring's order, so point
+			 * indices break ties the same with or without it. */
+			if (d < best_d || (d == best_d && pt < best)) {
+				best = pt;
 				best_d = d;
 			}
 		}
@@ -899,6 +1134,25 @@ ring__pick(const struct ring *r, const struct ring__probes *ps, unsigned want,
 		out[have++] = r->own[best];
 	}
 	return have;
+}
+
+/* ring__pick_in() for ring_lookup() and ring_assign(): @c may be NULL. */
+static unsigned
+ring__pick(const struct ring *r, const struct ring__probes *ps, unsigned want,
+	   const struct ring__caps *c, uint32_t *out, unsigned have)
+{
+	struct ring__ask a = {.c = c};
+	return ring__pick_in(r, ps, want, c != NULL ? &a : NULL, false, out,
+			     have);
+}
+
+/* ring__pick_in() for ring_assign_fit(): @a has room and domain set. */
+static unsigned
+ring__pick_fit(const struct ring *r, const struct ring__probes *ps,
+	       unsigned want, const struct ring__ask *a, uint32_t *out,
+	       unsigned have)
+{
+	return ring__pick_in(r, ps, want, a, true, out, have);
 }
 
 int
@@ -1114,6 +1368,388 @@ ring_assign(const struct ring *r, const uint64_t *ids, size_t n,
 		st->placed += got;
 	}
 	mesh_free(r->alloc, load);
+	return 0;
+}
+
+/* ---- placing under memory and domain constraints ----------------------- */
+
+/*
+ * The points of every domain of one level, each domain's in ring order: a
+ * sub-ring that a pack confined to the domain walks instead of the ring.
+ * Each has a lookup index like the ring's (2^bits slots for its points,
+ * keyed by the top bits of a token), so a probe enters it in O(1).
+ */
+struct ring__subs {
+	uint32_t *pt;	  /* [npoints] point indices, grouped by domain */
+	uint32_t *start;  /* [ndom + 1] first pt of each domain */
+	uint32_t *ix;	  /* per domain: 2^bits + 1 slots, first pt >= slot */
+	uint32_t *ixat;	  /* [ndom] first slot of each domain in ix */
+	uint32_t *ixbits; /* [ndom] bits of each domain's index */
+};
+
+/*
+ * Scratch of ring_assign_fit(), one allocation from the ring's allocator:
+ * O(members) for the trees and counters, O(points) per constraint level
+ * for the sub-rings, nothing per pack.
+ */
+struct ring__fit {
+	int64_t *room;	/* caps and memory, see struct ring__ask */
+	int64_t *mroom; /* memory alone, for the over-cap fill; else room */
+	uint32_t tsize;
+	uint64_t *used;		    /* [nnodes] MiB placed */
+	uint32_t *load;		    /* [nnodes] slots placed */
+	uint32_t *cap;		    /* [nnodes] bounded: slot cap; else NULL */
+	struct ring__subs *subs[2]; /* zone, region: NULL when unused */
+	void *blk;
+};
+
+/*
+ * The domain @p is confined to: its level (RING__LEVELS: none), number and
+ * positions [*lo, *hi). False when @p names a domain this ring does not
+ * have, or a region outside the zone it also names.
+ */
+static bool
+ring__pack_domain(const struct ring *r, const struct ring_pack *p,
+		  unsigned *level, uint32_t *dom, uint32_t *lo, uint32_t *hi)
+{
+	*level = RING__LEVELS;
+	*dom = 0;
+	*lo = 0;
+	*hi = r->nnodes;
+	if (p->region != RING_ANY) {
+		if (p->region >= r->ndom[RING__REGION])
+			return false;
+		*level = RING__REGION;
+		*dom = p->region;
+	} else if (p->zone != RING_ANY) {
+		if (p->zone >= r->ndom[RING__ZONE])
+			return false;
+		*level = RING__ZONE;
+		*dom = p->zone;
+	} else {
+		return true;
+	}
+	*lo = r->dstart[*level][*dom];
+	*hi = r->dstart[*level][*dom + 1];
+	return p->zone == RING_ANY ||
+	       r->nodes[r->dorder[*lo]].dom[RING__ZONE] == p->zone;
+}
+
+/* Leaf of node @n: free MiB, INT64_MAX unlimited, -1 takes nothing. */
+static int64_t
+ring__room_of(const struct ring *r, const struct ring__fit *f, uint32_t n,
+	      bool caps)
+{
+	const struct ring_node_info *in = &r->nodes[n].info;
+	if (!in->eligible || (caps && f->load[n] >= f->cap[n]))
+		return -1;
+	return in->mem == 0 ? INT64_MAX
+			    : (int64_t)in->mem - (int64_t)f->used[n];
+}
+
+static void
+ring__room_build(const struct ring *r, const struct ring__fit *f, int64_t *t,
+		 bool caps)
+{
+	for (uint32_t p = 0; p < f->tsize; p++)
+		t[f->tsize + p] = p < r->nnodes
+				      ? ring__room_of(r, f, r->dorder[p], caps)
+				      : -1;
+	for (uint32_t i = f->tsize; i-- > 1;)
+		t[i] = t[2 * i] > t[2 * i + 1] ? t[2 * i] : t[2 * i + 1];
+}
+
+static void
+ring__room_set(int64_t *t, uint32_t size, uint32_t pos, int64_t v)
+{
+	uint32_t i = size + pos;
+	t[i] = v;
+	/* Once a parent keeps its value, none above it changes. */
+	for (i >>= 1; i > 0; i >>= 1) {
+		int64_t m = t[2 * i] > t[2 * i + 1] ? t[2 * i] : t[2 * i + 1];
+		if (t[i] == m)
+			break;
+		t[i] = m;
+	}
+}
+
+/* 32-bit words ring__subs_build() needs for @level. Each domain's index
+ * has fewer than 2 slots per point plus one (empty domains get none). */
+static size_t
+ring__subs_words(const struct ring *r, unsigned level)
+{
+	return 3 * (size_t)r->npoints + 4 * (size_t)r->ndom[level] + 1;
+}
+
+/* Groups the points by their domain at @level with a stable counting sort,
+ * so each domain's list is ascending, and indexes each list. */
+static void
+ring__subs_build(const struct ring *r, unsigned level, struct ring__subs *sb,
+		 uint32_t *w)
+{
+	uint32_t nd = r->ndom[level];
+	sb->pt = w;
+	sb->start = w + r->npoints;
+	sb->ixat = sb->start + nd + 1;
+	sb->ixbits = sb->ixat + nd;
+	sb->ix = sb->ixbits + nd;
+	uint32_t *st = sb->start;
+	for (uint32_t i = 0; i < r->npoints; i++)
+		st[r->dom[r->own[i] * RING__LEVELS + level] + 1]++;
+	for (uint32_t d = 0; d < nd; d++)
+		st[d + 1] += st[d];
+	for (uint32_t i = 0; i < r->npoints; i++)
+		sb->pt[st[r->dom[r->own[i] * RING__LEVELS + level]]++] = i;
+	/* Each st[d] now holds the start of d + 1. */
+	for (uint32_t d = nd; d > 0; d--)
+		st[d] = st[d - 1];
+	st[0] = 0;
+
+	uint32_t at = 0;
+	for (uint32_t d = 0; d < nd; d++) {
+		const uint32_t *pt = sb->pt + st[d];
+		uint32_t n = st[d + 1] - st[d], bits = 1;
+		sb->ixat[d] = at;
+		if (n == 0)
+			continue;
+		while ((1u << bits) < n)
+			bits++;
+		sb->ixbits[d] = bits;
+		uint32_t q = 0;
+		for (uint32_t b = 0; b < (1u << bits); b++) {
+			while (q < n && (r->tok[pt[q]] >> (64 - bits)) < b)
+				q++;
+			sb->ix[at + b] = q;
+		}
+		sb->ix[at + (1u << bits)] = n;
+		at += (1u << bits) + 1;
+	}
+}
+
+/*
+ * Where a probe at @p enters the sub-ring of domain @d: the index of its
+ * first point with a token >= @p, wrapping to 0. Those are exactly the
+ * points of the domain at or after the probe's successor on the ring, so
+ * the sub-ring walk meets the same points as a ring walk that skips the
+ * others.
+ */
+static uint32_t
+ring__subs_enter(const struct ring *r, const struct ring__subs *sb, uint32_t d,
+		 uint64_t p)
+{
+	const uint32_t *pt = sb->pt + sb->start[d];
+	uint32_t n = sb->start[d + 1] - sb->start[d];
+	uint32_t q = sb->ix[sb->ixat[d] + (p >> (64 - sb->ixbits[d]))];
+	while (q < n && r->tok[pt[q]] < p)
+		q++;
+	return q == n ? 0 : q;
+}
+
+static void
+ring__fit_free(const struct ring *r, struct ring__fit *f)
+{
+	mesh_free(r->alloc, f->blk);
+}
+
+/*
+ * Allocates and fills the scratch. Caps as in ring__caps_init(), over
+ * @slots; sub-rings only for the levels in @subs that some pack uses.
+ */
+static int
+ring__fit_init(const struct ring *r, struct ring__fit *f, bool bounded,
+	       uint64_t slots, uint32_t eps_milli, const bool subs[2])
+{
+	memset(f, 0, sizeof(*f));
+	uint32_t ts = 1;
+	while (ts < r->nnodes)
+		ts <<= 1;
+	size_t w64 = 2 * (size_t)ts * (bounded ? 2 : 1) + r->nnodes;
+	w64 += 2 * (sizeof(struct ring__subs) + 7) / 8;
+	size_t w32 = (size_t)r->nnodes * (bounded ? 2 : 1);
+	for (unsigned L = 0; L < 2; L++)
+		if (subs[L])
+			w32 += ring__subs_words(r, L);
+	uint64_t *b = mesh_calloc(r->alloc, w64 + (w32 + 1) / 2, sizeof(*b));
+	if (b == NULL)
+		return MESH_ENOMEM;
+	f->blk = b;
+	f->tsize = ts;
+	f->room = (int64_t *)b;
+	b += 2 * (size_t)ts;
+	f->mroom = f->room;
+	if (bounded) {
+		f->mroom = (int64_t *)b;
+		b += 2 * (size_t)ts;
+	}
+	f->used = b;
+	b += r->nnodes;
+	for (unsigned L = 0; L < 2; L++) {
+		f->subs[L] = subs[L] ? (struct ring__subs *)b : NULL;
+		b += (sizeof(struct ring__subs) + 7) / 8;
+	}
+	uint32_t *c = (uint32_t *)b;
+	f->load = c;
+	c += r->nnodes;
+	if (bounded) {
+		f->cap = c;
+		c += r->nnodes;
+		/* Only eligible nodes hold points, so den > 0 for them. */
+		uint64_t den = 1000ull * r->npoints;
+		for (uint32_t i = 0; i < r->nnodes; i++) {
+			if (!r->nodes[i].info.eligible)
+				continue;
+			uint64_t num = (1000ull + eps_milli) * slots *
+				       r->nodes[i].info.vnodes;
+			f->cap[i] = (uint32_t)((num + den - 1) / den);
+		}
+	}
+	for (unsigned L = 0; L < 2; L++) {
+		if (!subs[L])
+			continue;
+		ring__subs_build(r, L, f->subs[L], c);
+		c += ring__subs_words(r, L);
+	}
+	ring__room_build(r, f, f->room, bounded);
+	if (bounded)
+		ring__room_build(r, f, f->mroom, false);
+	return 0;
+}
+
+/* Books a copy of @need MiB on node @n; only leaves that change are set. */
+static void
+ring__fit_take(const struct ring *r, struct ring__fit *f, uint32_t n,
+	       uint32_t need)
+{
+	f->used[n] += need;
+	f->load[n]++;
+	bool mem = need > 0 && r->nodes[n].info.mem != 0;
+	bool closes = f->cap != NULL && f->load[n] == f->cap[n];
+	if (mem || closes)
+		ring__room_set(f->room, f->tsize, r->dpos[n],
+			       ring__room_of(r, f, n, f->cap != NULL));
+	if (mem && f->mroom != f->room)
+		ring__room_set(f->mroom, f->tsize, r->dpos[n],
+			       ring__room_of(r, f, n, false));
+}
+
+/* Places one pack into @o; returns its enum ring_fit. */
+static uint8_t
+ring__fit_one(const struct ring *r, struct ring__fit *f,
+	      const struct ring_pack *p, uint32_t *o,
+	      struct ring_assign_stats *st)
+{
+	unsigned level;
+	uint32_t dom, lo, hi;
+	if (!ring__pack_domain(r, p, &level, &dom, &lo, &hi))
+		return RING_FIT_DOMAIN;
+	uint32_t elig = r->delig[hi] - r->delig[lo];
+	if (elig == 0)
+		return level < RING__LEVELS ? RING_FIT_DOMAIN : RING_FIT_NODES;
+	unsigned want = p->replicas < elig ? p->replicas : elig;
+	struct ring__probes ps;
+	ring__probes(r, p->hash, &ps);
+	unsigned got;
+	if (p->mem == 0 && level == RING__LEVELS && f->cap == NULL) {
+		/* Asks nothing of a node: exactly ring_lookup(). */
+		got = ring__pick(r, &ps, want, NULL, o, 0);
+	} else {
+		uint32_t start[RING_PROBES_MAX];
+		struct ring__ask a = {
+		    .room = f->room,
+		    .tsize = f->tsize,
+		    .need = p->mem,
+		    .top = level < RING__LEVELS ? level + 1 : RING__ZONE,
+		    .lo = lo,
+		    .hi = hi,
+		};
+		if (level < RING__LEVELS) {
+			const struct ring__subs *sb = f->subs[level];
+			a.sub = sb->pt + sb->start[dom];
+			a.nsub = sb->start[dom + 1] - sb->start[dom];
+			a.start = start;
+			for (uint32_t j = 0; j < ps.k; j++)
+				start[j] =
+				    ring__subs_enter(r, sb, dom, ps.p[j]);
+		}
+		got = ring__pick_fit(r, &ps, want, &a, o, 0);
+		if (got < want && f->cap != NULL) {
+			/* As ring_assign(): too few nodes below their cap;
+			 * fill up over it, but never over memory. */
+			a.room = f->mroom;
+			unsigned more =
+			    ring__pick_fit(r, &ps, want, &a, o, got);
+			st->over_cap += more - got;
+			got = more;
+		}
+	}
+	st->displaced += got == 0 || o[0] != r->own[ring__closest(r, &ps)];
+	st->placed += got;
+	for (unsigned j = 0; j < got; j++)
+		ring__fit_take(r, f, o[j], p->mem);
+	if (got < want)
+		return RING_FIT_MEM;
+	return want < p->replicas ? RING_FIT_NODES : RING_FIT_OK;
+}
+
+int
+ring_assign_fit(const struct ring *r, const struct ring_pack *packs, size_t n,
+		unsigned stride, const struct ring_place *opt, uint32_t *owners,
+		uint8_t *why, uint64_t *mem_used, struct ring_assign_stats *st)
+{
+	struct ring_assign_stats dummy;
+	if (st == NULL)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	if (r == NULL || ((packs == NULL || owners == NULL) && n > 0))
+		return MESH_EINVAL;
+	if (stride == 0 || stride > RING_REPLICAS_MAX)
+		return MESH_EINVAL;
+	bool bounded = opt != NULL && opt->bounded;
+	if (bounded &&
+	    (opt->eps_milli < RING_EPS_MIN || opt->eps_milli > RING_EPS_MAX))
+		return MESH_EINVAL;
+	if (n > RING_ASSIGN_MAX)
+		return MESH_ERANGE;
+	/* Check every pack before writing anything; count the slots the
+	 * caps are shared out over and the sub-rings that will be walked. */
+	uint64_t slots = 0;
+	bool subs[2] = {false, false};
+	for (size_t k = 0; k < n; k++) {
+		const struct ring_pack *p = &packs[k];
+		if (p->replicas == 0 || p->replicas > stride)
+			return MESH_EINVAL;
+		unsigned level;
+		uint32_t dom, lo, hi;
+		if (!ring__pack_domain(r, p, &level, &dom, &lo, &hi))
+			continue;
+		uint32_t elig = r->delig[hi] - r->delig[lo];
+		slots += p->replicas < elig ? p->replicas : elig;
+		if (level < RING__LEVELS && elig > 0)
+			subs[level] = true;
+	}
+	struct ring__fit f;
+	int rc = ring__fit_init(r, &f, bounded, slots,
+				bounded ? opt->eps_milli : 0, subs);
+	if (rc != 0)
+		return rc;
+	st->owners = stride < r->neligible ? stride : r->neligible;
+	for (size_t i = 0; i < n * stride; i++)
+		owners[i] = RING_NONE;
+	for (size_t k = 0; k < n; k++) {
+		uint8_t w =
+		    ring__fit_one(r, &f, &packs[k], owners + k * stride, st);
+		if (why != NULL)
+			why[k] = w;
+	}
+	for (uint32_t i = 0; i < r->nnodes; i++) {
+		if (f.load[i] > st->max_load)
+			st->max_load = f.load[i];
+		if (f.cap != NULL && f.cap[i] > st->max_cap)
+			st->max_cap = f.cap[i];
+	}
+	if (mem_used != NULL)
+		memcpy(mem_used, f.used, r->nnodes * sizeof(*mem_used));
+	ring__fit_free(r, &f);
 	return 0;
 }
 

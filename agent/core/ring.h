@@ -1,13 +1,15 @@
 /*
  * ring.h - pack placement: a consistent-hashing ring with virtual nodes,
- * capacity weights, zone-aware replicas and optional bounded loads. Sans I/O.
+ * capacity weights, zone-aware replicas, optional bounded loads, memory
+ * limits and zone/region constraints. Sans I/O.
  *
  * A struct ring is an immutable picture of one membership view. The driver
  * builds a new one whenever its view changes (ring_new() on an array of
  * struct ring_member), asks it who owns a pack (ring_lookup()), places a set
- * of packs with or without a load cap (ring_assign()) and diffs two rings
- * into moves (ring_moves()). Every node that sees the same members, in any
- * order, with the same struct ring_config builds the same ring and computes
+ * of packs with or without a load cap (ring_assign()), or under memory
+ * limits and zone/region constraints (ring_assign_fit()), and diffs two
+ * rings into moves (ring_moves()). Every node that sees the same members, in
+ * any order, with the same struct ring_config builds the same ring and computes
  * the same owners. docs/placement.md explains the scheme and its numbers.
  *
  * Threading: a ring is never changed after ring_new(), so any number of
@@ -40,6 +42,9 @@
 /* "No node" in owner arrays and moves. */
 #define RING_NONE UINT32_MAX
 
+/* "No zone or region asked for" in struct ring_pack. */
+#define RING_ANY UINT32_MAX
+
 /* Room ring_moves() may need for @n packs placed on @r replicas. */
 #define RING_MOVES_MAX(n, r) ((size_t)(n) * (size_t)(r))
 
@@ -55,6 +60,7 @@ struct ring_member {
 	const char *region; /* inside zone */
 	const char *cell;   /* inside region */
 	uint32_t weight;    /* capacity weight; 0 means RING_WEIGHT_DEFAULT */
+	uint32_t mem;	    /* MiB packs may use on it; 0: unlimited */
 	bool alive;	    /* false: dead, left or suspect-and-excluded */
 	bool draining;	    /* true: gets nothing new, its packs move away */
 };
@@ -78,6 +84,7 @@ struct ring_node_info {
 	const char *cell;
 	uint32_t weight; /* as given, 0 replaced by RING_WEIGHT_DEFAULT */
 	uint32_t vnodes; /* points on the ring; 0 when not eligible */
+	uint32_t mem;	 /* as given: MiB for packs, 0: unlimited */
 	bool alive;
 	bool draining;
 	bool eligible; /* alive and not draining: holds points */
@@ -100,6 +107,30 @@ struct ring_assign_stats {
 			       unbounded one */
 	uint64_t over_cap;  /* bounded: slots placed over a cap because too
 			       few nodes had room (tiny, skewed meshes only) */
+};
+
+/**
+ * One pack for ring_assign_fit(). A zone or region other than RING_ANY
+ * that has no eligible member in this ring (a stale id from an older ring,
+ * or any out-of-range value stored when ring_zone_id() failed) names no
+ * domain: the pack gets no owner and RING_FIT_DOMAIN.
+ */
+struct ring_pack {
+	uint64_t hash;	  /* ring_hash_key() or ring_hash_id() of the pack */
+	uint32_t mem;	  /* MiB needed on each owner; 0: none */
+	uint32_t zone;	  /* RING_ANY or ring_zone_id() */
+	uint32_t region;  /* RING_ANY or ring_region_id(); implies its zone */
+	uint8_t replicas; /* owners wanted, 1..stride */
+};
+
+/** Why a pack got fewer owners than it asked for (ring_assign_fit()). */
+enum ring_fit {
+	RING_FIT_OK = 0,     /* every replica placed */
+	RING_FIT_NODES = 1,  /* fewer eligible nodes (in its domain) than
+				replicas; each of them got a copy */
+	RING_FIT_DOMAIN = 2, /* no eligible node in the zone/region asked for */
+	RING_FIT_MEM = 3,    /* eligible nodes exist, but too few with enough
+				free memory */
 };
 
 /** One change of owner: @pack leaves @from and goes to @to. */
@@ -175,8 +206,10 @@ void ring_stats(const struct ring *r, struct ring_stats *st);
 
 /**
  * A 64-bit fingerprint of everything placement depends on: config and the
- * eligible members with weights and tags. Two nodes with equal digests place
- * every pack the same; meshd can gossip it to spot diverging views.
+ * eligible members with weights, memory and tags. Two nodes with equal
+ * digests place every pack the same; meshd can gossip it to spot diverging
+ * views. A member without memory (0) adds what it added before memory
+ * existed, so rings without it keep their digests across the upgrade.
  */
 uint64_t ring_digest(const struct ring *r);
 
@@ -218,6 +251,65 @@ int ring_lookup(const struct ring *r, uint64_t hash, unsigned replicas,
 int ring_assign(const struct ring *r, const uint64_t *ids, size_t n,
 		const struct ring_place *opt, uint32_t *owners,
 		struct ring_assign_stats *st);
+
+/**
+ * The id of zone @zone among the members of @r, for struct ring_pack.
+ * NULL means "" (members without a zone). Ids are only meaningful for @r:
+ * look them up again for every new ring. O(log members).
+ * Returns the id (>= 0), MESH_EINVAL (@r NULL) or MESH_ENOENT (no eligible
+ * member is in that zone).
+ */
+int ring_zone_id(const struct ring *r, const char *zone);
+
+/**
+ * The id of region @region inside zone @zone, as ring_zone_id() does for
+ * zones; a region name means nothing without its zone.
+ */
+int ring_region_id(const struct ring *r, const char *zone, const char *region);
+
+/**
+ * Places @packs[0..@n) one after the other, in the order given, and writes
+ * the owners of pack i into @owners[i * @stride ..), @packs[i].replicas of
+ * them at most; unused slots are RING_NONE. Every node must give the packs
+ * in the same order (sort them by (hash, name), say): a pack's owners
+ * depend on the packs placed before it.
+ *
+ * Each replica slot is chosen as ring_lookup() chooses it, among the nodes
+ * that also (1) lie in the pack's zone or region, when it names one, the
+ * replicas then spreading over the regions, cells and nodes inside it; (2)
+ * have @packs[i].mem MiB free: the memory of a node (ring_member.mem) is a
+ * hard limit that the packs placed on it never exceed together; and (3)
+ * with @opt->bounded, are below their cap, computed as in ring_assign()
+ * over all the slots asked for (sum of min(replicas, eligible nodes of the
+ * pack's domain)). A node that fails one of them is passed over clockwise.
+ * When too few nodes are below their cap, the missing slots are filled
+ * ignoring caps (but never memory) and counted in @st->over_cap.
+ * Without memory, domain or bounded loads a pack gets ring_lookup()'s
+ * owners; bounded without the others, packs in ring_assign()'s order
+ * (hash, id) get ring_assign()'s owners.
+ *
+ * @packs, @opt: borrowed for the call; @opt NULL means unbounded, and
+ *    @opt->replicas is not used (@stride and each pack's replicas are).
+ * @owners: caller storage of @n * @stride.
+ * @why: NULL or caller storage of @n: an enum ring_fit for each pack.
+ * @mem_used: NULL or caller storage of ring_node_count(@r): the MiB placed
+ *    on each node.
+ * @st: NULL or the counts of ring_assign(); owners is min(@stride,
+ *    eligible), displaced counts packs whose first owner is not
+ *    ring_lookup()'s primary, whatever the reason.
+ * Cost: about one ring_lookup() per pack and O(log members) per owner; a
+ * pack that fits nowhere costs a few O(log members) reads, not a walk.
+ * Scratch memory, O(members + points), comes from the ring's allocator;
+ * nothing is allocated per pack.
+ * Returns 0 or MESH_EINVAL (NULL, @stride 0 or > RING_REPLICAS_MAX, a
+ * pack's replicas 0 or > @stride, bad @opt->eps_milli), MESH_ERANGE (@n >
+ * RING_ASSIGN_MAX) or MESH_ENOMEM; on error nothing is written. Packs that
+ * cannot be placed are not errors: see @why.
+ */
+int ring_assign_fit(const struct ring *r, const struct ring_pack *packs,
+		    size_t n, unsigned stride, const struct ring_place *opt,
+		    uint32_t *owners, uint8_t *why, uint64_t *mem_used,
+		    struct ring_assign_stats *st);
 
 /**
  * The moves that take the packs @ids[0..@n) from their owners on @old to

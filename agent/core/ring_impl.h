@@ -38,6 +38,13 @@ struct ring {
 	uint32_t *ix;	   /* [2^bits + 1]: first point whose top bits >= b */
 	uint32_t ndom[RING__LEVELS];	  /* domains over all members */
 	uint32_t ndom_elig[RING__LEVELS]; /* domains with an eligible member */
+	/* Domain order: nodes sorted by (zone, region, cell), then name, so
+	 * that every domain at every level is one range of positions. */
+	uint32_t *dorder;		/* [nnodes] node at each position */
+	uint32_t *dpos;			/* [nnodes] position of each node */
+	uint32_t *dstart[RING__LEVELS]; /* [ndom[L] + 1] first position */
+	uint32_t *delig;		/* [nnodes + 1] eligible before pos */
+	uint32_t *dblk;			/* the one allocation behind these */
 	size_t bytes;
 	uint64_t digest;
 };

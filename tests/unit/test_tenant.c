@@ -399,8 +399,8 @@ test_tenant_new_replica_passes_requests_on(void **state)
 	 * second replica is an old holder (n0..n2). */
 	struct ring_member m[8];
 	for (size_t i = 0; i < 8; i++)
-		m[i] = (struct ring_member){
-		    c->node[i].name, NULL, NULL, NULL, 0, true, false};
+		m[i] = (struct ring_member){.name = c->node[i].name,
+					    .alive = true};
 	struct ring *full;
 	assert_int_equal(ring_new(&c->te.env, NULL, m, 8, &full), 0);
 	char name[16] = "";
@@ -1012,6 +1012,30 @@ test_tenant_system_reserved(void **state)
 	tc_destroy(c);
 }
 
+static void
+test_tenant_system_late_view(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(3, 3);
+	c->node[1].in_view = false;
+	c->node[2].in_view = false;
+	tc_view(c);
+	c->system = true;
+	c->lww = true;
+	tc_submit(c, 0, TENANT_OP_PUT, TENANT_SYSTEM, "pack/a", "spec-1", 0,
+		  TENANT_ACK_ONE, NULL, 0);
+	tc_run(c, 50);
+	c->node[1].in_view = true;
+	c->node[2].in_view = true;
+	tc_view(c);
+	tc_run(c, 3 * 2000 + 500);
+	for (size_t i = 0; i < c->n; i++) {
+		struct sys_seen s;
+		assert_int_equal(sys_read(c, i, "pack/a", &s), 0);
+	}
+	tc_destroy(c);
+}
+
 int
 main(void)
 {
@@ -1039,6 +1063,7 @@ main(void)
 	    cmocka_unit_test(test_tenant_nested_map),
 	    cmocka_unit_test(test_tenant_system_everywhere),
 	    cmocka_unit_test(test_tenant_system_reserved),
+	    cmocka_unit_test(test_tenant_system_late_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
