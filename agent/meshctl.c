@@ -4,8 +4,9 @@
  *   meshctl [--data-dir DIR] status [--json]
  *   meshctl [--data-dir DIR] members [--json]
  *   meshctl [--data-dir DIR] packs [--json]
- *   meshctl [--data-dir DIR] place ID [--json]
- *   meshctl [--data-dir DIR] drain
+ *   meshctl [--data-dir DIR] place NAME [--json]
+ *   meshctl [--data-dir DIR] pack add|rm|ls|show|history ...
+ *   meshctl [--data-dir DIR] drain|undrain
  *   meshctl [--data-dir DIR] leave
  *   meshctl [--data-dir DIR] tenant SUBCOMMAND ...
  *   meshctl keygen
@@ -48,8 +49,15 @@ meshctl_usage(FILE *f)
 	fprintf(
 	    f, "usage: meshctl [--data-dir DIR] status|members [--json]\n"
 	       "       meshctl [--data-dir DIR] packs [--json]\n"
-	       "       meshctl [--data-dir DIR] place ID [--json]\n"
-	       "       meshctl [--data-dir DIR] drain|leave\n"
+	       "       meshctl [--data-dir DIR] place NAME [--json]\n"
+	       "       meshctl [--data-dir DIR] pack add NAME [--mem MiB] "
+	       "[--replicas R]\n"
+	       "               [--zone Z] [--region R] [--tenant T] "
+	       "[--label K=V]... [--json]\n"
+	       "       meshctl [--data-dir DIR] pack rm|show|history NAME "
+	       "[--json]\n"
+	       "       meshctl [--data-dir DIR] pack ls [--json]\n"
+	       "       meshctl [--data-dir DIR] drain|undrain|leave\n"
 	       "       meshctl keygen\n"
 	       "       meshctl [--data-dir DIR] tenant create T [--json]\n"
 	       "       meshctl tenant grant T --rights R [--ttl D] [--json]\n"
@@ -648,6 +656,21 @@ main(int argc, char **argv)
 	const char *cmd = argv[i++];
 	if (strcmp(cmd, "tenant") == 0)
 		return meshctl_tenant(dir, argc - i, argv + i);
+	if (strcmp(cmd, "pack") == 0) {
+		/* The agent checks the arguments: forward them as they are. */
+		if (i == argc) {
+			fprintf(stderr, "meshctl: pack needs a subcommand\n");
+			meshctl_usage(stderr);
+			return 2;
+		}
+		struct admin_buf req = {0};
+		meshctl_token(&req, "pack");
+		for (; i < argc; i++)
+			meshctl_token(&req, argv[i]);
+		int rc = meshctl_ask_print(dir, &req, MESHCTL_TIMEOUT_S);
+		free(req.data);
+		return rc;
+	}
 	const char *arg = NULL;
 	int json = 0;
 	for (; i < argc; i++) {
@@ -656,7 +679,7 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
 			dir = argv[++i];
 		} else if (strcmp(cmd, "place") == 0 && arg == NULL &&
-			   argv[i][0] != '-' && strlen(argv[i]) < 32) {
+			   argv[i][0] != '-' && strlen(argv[i]) <= 128) {
 			arg = argv[i];
 		} else {
 			fprintf(stderr, "meshctl: unexpected argument '%s'\n",
@@ -679,7 +702,7 @@ main(int argc, char **argv)
 			 strcmp(cmd, "members") == 0 ||
 			 strcmp(cmd, "packs") == 0 || strcmp(cmd, "place") == 0;
 	if (!with_json && strcmp(cmd, "leave") != 0 &&
-	    strcmp(cmd, "drain") != 0) {
+	    strcmp(cmd, "drain") != 0 && strcmp(cmd, "undrain") != 0) {
 		fprintf(stderr, "meshctl: unknown command '%s'\n", cmd);
 		meshctl_usage(stderr);
 		return 2;
@@ -689,7 +712,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(cmd, "place") == 0 && arg == NULL) {
-		fprintf(stderr, "meshctl: place needs a pack id\n");
+		fprintf(stderr, "meshctl: place needs a pack name\n");
 		return 2;
 	}
 	struct admin_buf req = {0};

@@ -5,6 +5,7 @@
 #include "admin.h"
 #include "mesh_err.h"
 #include "net.h"
+#include "pack_svc.h"
 #include "place.h"
 #include "seal.h"
 #include "store.h"
@@ -39,6 +40,8 @@ struct meshd {
 	struct net net;
 	struct admin admin;
 	struct tenant_svc tsvc;
+	struct pack_svc psvc;
+	uv_timer_t place_timer; /* a damped member's readmission */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t leave_timer;
 	uint64_t leave_started;
@@ -79,8 +82,21 @@ meshd_usage(FILE *f)
 	    "  --log-level LEVEL      debug, info, warn, error (default "
 	    "info)\n"
 	    "  --capacity W           placement weight 1..10000 (default 100)\n"
-	    "  --packs FILE           pack ids to place, one number per line\n"
-	    "  --replicas R           owners per pack, 1..8 (default 3)\n"
+	    "  --capacity-mem MiB     memory for packs here (hard; default:\n"
+	    "                         unlimited)\n"
+	    "  --pack-hook EXEC       runs `EXEC start|stop|check PACK` for\n"
+	    "                         the packs this node owns\n"
+	    "  --hook-timeout-ms N    kill a hook run after N ms (default "
+	    "30000)\n"
+	    "  --pack-check-ms N      check a running pack every N ms "
+	    "(default 10000)\n"
+	    "  --flap-half-life-ms N  flap damping half-life (default 60000;\n"
+	    "                         0: off)\n"
+	    "  --packs FILE           pack names to add once when absent, one\n"
+	    "                         per line (a bootstrap)\n"
+	    "  --replicas R           owners `place NAME` shows for a name "
+	    "that\n"
+	    "                         is not a pack, 1..8 (default 3)\n"
 	    "  --tenant-replicas R    replicas per tenant, 1..8 (default 3)\n"
 	    "  --store-max-mb N       LMDB map size in MiB (default 1024); a\n"
 	    "                         full map refuses writes, restart larger\n"
@@ -135,16 +151,21 @@ meshd_members_json(struct meshd *d, struct admin_buf *b, uint64_t now)
 		struct swim_member_info mi;
 		char addr[64];
 		swim_member_at(d->swim, i, &mi);
+		uint32_t score = 0;
+		bool damped = false;
+		place_flap_info(d->place, mi.name, now, &score, &damped);
 		admin_printf(b, "%s{\"name\":", i ? "," : "");
 		admin_json_str(b, mi.name);
 		admin_printf(b,
 			     ",\"addr\":\"%s\",\"state\":\"%s\","
 			     "\"incarnation\":%u,\"self\":%s,"
-			     "\"state_age_ms\":%llu,",
+			     "\"state_age_ms\":%llu,\"flap_score\":%u,"
+			     "\"damped\":%s,",
 			     swim_addr_format(&mi.addr, addr, sizeof(addr)),
 			     swim_state_name(mi.state), mi.incarnation,
 			     mi.is_self ? "true" : "false",
-			     (unsigned long long)(now - mi.state_since_ms));
+			     (unsigned long long)(now - mi.state_since_ms),
+			     score, damped ? "true" : "false");
 		meshd_meta_json(b, mi.meta);
 		admin_printf(b, "}");
 	}
@@ -216,13 +237,12 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 	meshd_meta_json(b, self.meta);
 	const struct ring *r = place_ring(d->place);
 	admin_printf(b,
-		     ",\"draining\":%s,\"placement\":{\"replicas\":%u,"
-		     "\"packs_total\":%zu,\"eligible\":%u,"
-		     "\"ring_digest\":\"%016llx\"}",
+		     ",\"draining\":%s,\"placement\":{\"eligible\":%u,"
+		     "\"damped\":%zu,\"ring_digest\":\"%016llx\"},",
 		     place_meta_is_draining(self.meta) ? "true" : "false",
-		     place_replicas(d->place), place_pack_count(d->place),
-		     meshd_eligible(r),
+		     meshd_eligible(r), place_damped_count(d->place),
 		     (unsigned long long)(r ? ring_digest(r) : 0));
+	pack_svc_status_json(&d->psvc, b);
 	admin_printf(b, ",");
 	tenant_svc_status_json(&d->tsvc, b);
 	admin_printf(b,
@@ -310,12 +330,10 @@ meshd_status_text(struct meshd *d, struct admin_buf *b)
 	admin_printf(b, "\nhealth       %u/8 (0 is healthy)\n",
 		     swim_health(d->swim));
 	admin_printf(
-	    b,
-	    "placement    %u replicas, %zu packs, %u eligible "
-	    "members%s\n",
-	    place_replicas(d->place), place_pack_count(d->place),
-	    meshd_eligible(place_ring(d->place)),
+	    b, "placement    %u eligible members, %zu damped (flapping)%s\n",
+	    meshd_eligible(place_ring(d->place)), place_damped_count(d->place),
 	    place_meta_is_draining(self.meta) ? "; this node is DRAINING" : "");
+	pack_svc_status_text(&d->psvc, b);
 	admin_printf(
 	    b, "members      %zu alive, %zu suspect, %zu dead, %zu left\n",
 	    counts[0], counts[1], counts[2], counts[3]);
@@ -343,16 +361,21 @@ meshd_status_text(struct meshd *d, struct admin_buf *b)
 static void
 meshd_members_text(struct meshd *d, struct admin_buf *b)
 {
-	admin_printf(b, "%-20s %-22s %-8s %5s  %s\n", "NAME", "ADDRESS",
-		     "STATE", "INC", "TAGS");
+	admin_printf(b, "%-20s %-22s %-8s %5s %6s  %s\n", "NAME", "ADDRESS",
+		     "STATE", "INC", "FLAP", "TAGS");
+	uint64_t now = net_now_ms();
 	size_t n = swim_member_count(d->swim);
 	for (size_t i = 0; i < n; i++) {
 		struct swim_member_info mi;
 		char addr[64];
 		swim_member_at(d->swim, i, &mi);
-		admin_printf(b, "%-20s %-22s %-8s %5u  ", mi.name,
+		uint32_t score = 0;
+		bool damped = false;
+		place_flap_info(d->place, mi.name, now, &score, &damped);
+		admin_printf(b, "%-20s %-22s %-8s %5u %5u%s  ", mi.name,
 			     swim_addr_format(&mi.addr, addr, sizeof(addr)),
-			     swim_state_name(mi.state), mi.incarnation);
+			     swim_state_name(mi.state), mi.incarnation, score,
+			     damped ? "D" : " ");
 		meshd_meta_text(b, mi.meta);
 		admin_printf(b, "\n");
 	}
@@ -360,21 +383,24 @@ meshd_members_text(struct meshd *d, struct admin_buf *b)
 
 static void meshd_leave(struct meshd *d);
 
+/* `place NAME`: a desired pack's owners, or where any other name would go
+ * (the ring's owners, --replicas of them). */
 static void
 meshd_place(struct meshd *d, const char *arg, bool json, struct admin_buf *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long id = strtoull(arg, &end, 10);
-	if (*arg == 0 || *arg == '-' || *end != 0 || errno != 0) {
-		admin_printf(out, "error: pack id must be a number 0..%llu\n",
-			     (unsigned long long)UINT64_MAX);
+	if (!pack_name_ok(arg)) {
+		admin_printf(out,
+			     "error: a pack name is 1..%d printable bytes, "
+			     "no spaces or '/'\n",
+			     PACK_NAME_MAX);
 		return;
 	}
+	if (pack_svc_place(&d->psvc, arg, json, out))
+		return;
 	const struct ring *r = place_ring(d->place);
 	uint32_t owners[RING_REPLICAS_MAX];
 	int n = r == NULL ? MESH_ESTATE
-			  : ring_lookup(r, ring_hash_id(r, id),
+			  : ring_lookup(r, ring_hash_key(r, arg, strlen(arg)),
 					place_replicas(d->place), owners);
 	if (n < 0) {
 		admin_printf(out,
@@ -389,45 +415,17 @@ meshd_place(struct meshd *d, const char *arg, bool json, struct admin_buf *out)
 		return;
 	}
 	size_t len = strlen(buf);
-	if (json)
-		admin_printf(out, "{\"pack\":%llu,\"owners\":%s}\n", id, buf);
-	else
-		admin_printf(out, "pack %llu owners (primary first):\n%s%s", id,
-			     buf, len > 0 && buf[len - 1] == '\n' ? "" : "\n");
-}
-
-static void
-meshd_packs(struct meshd *d, bool json, struct admin_buf *out)
-{
-	size_t n = place_pack_count(d->place), count = 0;
-	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
-	struct swim_member_info self;
-	swim_member_at(d->swim, 0, &self);
-	int rc = ids == NULL ? MESH_ENOMEM
-			     : place_owned(d->place, self.name, ids, &count);
-	if (rc != 0 && rc != MESH_ENOENT) {
-		admin_printf(out, "error: %s\n", mesh_strerror(rc));
-		free(ids);
-		return;
-	}
 	if (json) {
-		admin_printf(out, "{\"node\":");
-		admin_json_str(out, self.name);
-		admin_printf(out,
-			     ",\"replicas\":%u,\"packs_total\":%zu,"
-			     "\"packs\":[",
-			     place_replicas(d->place), n);
-		for (size_t i = 0; i < count; i++)
-			admin_printf(out, "%s%llu", i ? "," : "",
-				     (unsigned long long)ids[i]);
-		admin_printf(out, "]}\n");
+		admin_printf(out, "{\"pack\":");
+		admin_json_str(out, arg);
+		admin_printf(out, ",\"desired\":false,\"owners\":%s}\n", buf);
 	} else {
-		admin_printf(out, "%zu of %zu packs on %s (%u replicas each)\n",
-			     count, n, self.name, place_replicas(d->place));
-		for (size_t i = 0; i < count; i++)
-			admin_printf(out, "%llu\n", (unsigned long long)ids[i]);
+		admin_printf(out,
+			     "%s is not a desired pack; it would go to "
+			     "(primary first):\n%s%s",
+			     arg, buf,
+			     len > 0 && buf[len - 1] == '\n' ? "" : "\n");
 	}
-	free(ids);
 }
 
 static void
@@ -463,6 +461,32 @@ meshd_drain(struct meshd *d, struct admin_buf *out)
 }
 
 static void
+meshd_undrain(struct meshd *d, struct admin_buf *out)
+{
+	struct swim_member_info self;
+	swim_member_at(d->swim, 0, &self);
+	if (!place_meta_is_draining(self.meta)) {
+		admin_printf(out, "not draining\n");
+		return;
+	}
+	struct swim_meta m = *self.meta;
+	unsigned k = 0;
+	for (unsigned i = 0; i < m.kv_count; i++)
+		if (strcmp(m.kv[i].key, PLACE_TAG_DRAIN) != 0)
+			m.kv[k++] = m.kv[i];
+	m.kv_count = k;
+	int rc = store_flag_set(d->store, PLACE_TAG_DRAIN, false);
+	if (rc == 0)
+		rc = swim_set_meta(d->swim, net_now_ms(), &m);
+	if (rc != 0) {
+		admin_printf(out, "error: %s\n", mesh_strerror(rc));
+		return;
+	}
+	net_flush(&d->net);
+	admin_printf(out, "undrained: this node takes packs again\n");
+}
+
+static void
 meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 	    const struct admin_arg *argv)
 {
@@ -478,7 +502,8 @@ meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 	    argv[0].len == strlen(argv[0].data) ? argv[0].data : "";
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "members") == 0 ||
 	    strcmp(cmd, "place") == 0 || strcmp(cmd, "packs") == 0 ||
-	    strcmp(cmd, "drain") == 0 || strcmp(cmd, "leave") == 0) {
+	    strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0 ||
+	    strcmp(cmd, "leave") == 0) {
 		/* Membership and placement: CMD [ARG] [--json]. */
 		bool json = false, bad = false;
 		const char *arg = NULL;
@@ -513,9 +538,11 @@ meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 		} else if (strcmp(cmd, "place") == 0) {
 			meshd_place(d, arg, json, out);
 		} else if (strcmp(cmd, "packs") == 0) {
-			meshd_packs(d, json, out);
+			pack_svc_owned(&d->psvc, json, out);
 		} else if (strcmp(cmd, "drain") == 0 && !json) {
 			meshd_drain(d, out);
+		} else if (strcmp(cmd, "undrain") == 0 && !json) {
+			meshd_undrain(d, out);
 		} else if (strcmp(cmd, "leave") == 0 && !json) {
 			admin_printf(out, "leaving: announcing departure, then "
 					  "exiting\n");
@@ -524,6 +551,11 @@ meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 			admin_printf(out, "error: unknown command '%s'\n", cmd);
 		}
 		admin_req_done(req);
+		return;
+	}
+
+	if (argv[0].len == 4 && memcmp(argv[0].data, "pack", 4) == 0) {
+		pack_svc_admin(&d->psvc, req, argc, argv);
 		return;
 	}
 
@@ -547,6 +579,41 @@ meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+static void meshd_place_timer(uv_timer_t *t);
+
+/* Rebuilds the ring from the view and hands it to the services. */
+static void
+meshd_replace(struct meshd *d)
+{
+	const struct ring *before = place_ring(d->place);
+	uint64_t digest = before != NULL ? ring_digest(before) : 0;
+	int rc = place_update(d->place, d->swim, net_now_ms(), NULL);
+	if (rc != 0) {
+		MESH_LOG(&d->env, MESH_LOG_ERROR,
+			 "place: cannot rebuild the ring: %s",
+			 mesh_strerror(rc));
+	} else {
+		const struct ring *r = place_ring(d->place);
+		if (d->tsvc.t != NULL)
+			tenant_svc_set_view(&d->tsvc, r, d->swim);
+		/* Placing every pack costs a pass over all: only when what
+		 * placement depends on changed. */
+		if (d->psvc.pk != NULL &&
+		    (before == NULL || ring_digest(r) != digest))
+			pack_svc_set_view(&d->psvc, r);
+	}
+	uint64_t next = place_next_deadline(d->place), now = net_now_ms();
+	if (next != UINT64_MAX && d->place_timer.data != NULL)
+		uv_timer_start(&d->place_timer, meshd_place_timer,
+			       next > now ? next - now : 0, 0);
+}
+
+static void
+meshd_place_timer(uv_timer_t *t)
+{
+	meshd_replace(t->data);
+}
+
 static void
 meshd_after(void *ctx)
 {
@@ -558,17 +625,10 @@ meshd_after(void *ctx)
 			 ev.name, ev.incarnation);
 		changed = true;
 	}
-	/* The ring follows the view; events are the only way it changes. */
-	if (changed || place_ring(d->place) == NULL) {
-		int rc = place_update(d->place, d->swim, NULL);
-		if (rc != 0)
-			MESH_LOG(&d->env, MESH_LOG_ERROR,
-				 "place: cannot rebuild the ring: %s",
-				 mesh_strerror(rc));
-		else if (d->tsvc.t != NULL)
-			tenant_svc_set_view(&d->tsvc, place_ring(d->place),
-					    d->swim);
-	}
+	/* The ring follows the view; events and the end of a member's
+	 * flap damping are the only ways it changes. */
+	if (changed || place_ring(d->place) == NULL)
+		meshd_replace(d);
 	uint32_t inc = swim_incarnation(d->swim);
 	if (inc > d->saved_incarnation) {
 		int rc = store_incarnation_save(d->store, inc);
@@ -584,7 +644,9 @@ meshd_after(void *ctx)
 static void
 meshd_shutdown(struct meshd *d)
 {
+	pack_svc_stop(&d->psvc);
 	tenant_svc_stop(&d->tsvc);
+	uv_close((uv_handle_t *)&d->place_timer, NULL);
 	net_stop(&d->net);
 	admin_stop(&d->admin);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -686,9 +748,9 @@ meshd_parse_seeds(const char *list, struct swim_addr *seeds, size_t *n)
 	return 0;
 }
 
-/* Reads pack ids, one decimal number per line; '#' starts a comment. */
+/* Reads pack names, one per line; '#' starts a comment line. */
 static int
-meshd_load_packs(struct meshd *d, const char *path)
+meshd_load_packs(const char *path, char ***out, size_t *count)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
@@ -697,59 +759,58 @@ meshd_load_packs(struct meshd *d, const char *path)
 		return -1;
 	}
 	size_t n = 0, cap = 0;
-	uint64_t *ids = NULL;
-	char line[128];
+	char **names = NULL;
+	char line[PACK_NAME_MAX + 64];
 	int line_no = 0, rc = 0;
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
 		line_no++;
 		char *p = line;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (*p == '#' || *p == '\n' || *p == 0)
+		size_t len = strcspn(p, "\r\n");
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		p[len] = 0;
+		if (*p == '#' || *p == 0)
 			continue;
-		char *end;
-		errno = 0;
-		unsigned long long id = strtoull(p, &end, 10);
-		while (*end == ' ' || *end == '\t' || *end == '\r' ||
-		       *end == '\n')
-			end++;
-		if (*p == '-' || end == p || *end != 0 || errno != 0) {
+		if (!pack_name_ok(p)) {
 			fprintf(stderr,
-				"meshd: --packs %s line %d: not a pack id (a "
-				"number 0..2^64-1)\n",
-				path, line_no);
+				"meshd: --packs %s line %d: not a pack name "
+				"(1..%d printable bytes, no spaces or '/')\n",
+				path, line_no, PACK_NAME_MAX);
 			rc = -1;
-		} else if (n == PLACE_PACKS_MAX) {
+		} else if (n == PACK_PACKS_MAX) {
 			fprintf(stderr,
 				"meshd: --packs %s: more than %d packs\n", path,
-				PLACE_PACKS_MAX);
+				PACK_PACKS_MAX);
 			rc = -1;
 		} else {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 1024;
-				uint64_t *grown =
-				    realloc(ids, cap * sizeof(*ids));
+				char **grown =
+				    realloc(names, cap * sizeof(*names));
 				if (grown == NULL) {
 					rc = -1;
 					break;
 				}
-				ids = grown;
+				names = grown;
 			}
-			ids[n++] = id;
+			if ((names[n] = strdup(p)) == NULL)
+				rc = -1;
+			else
+				n++;
 		}
 	}
 	fclose(f);
-	if (rc == 0) {
-		int err = place_set_packs(d->place, ids, n);
-		if (err != 0) {
-			fprintf(stderr, "meshd: --packs %s: %s\n", path,
-				err == MESH_EEXIST ? "a pack id appears twice"
-						   : mesh_strerror(err));
-			rc = -1;
-		}
+	if (rc != 0) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return rc;
 	}
-	free(ids);
-	return rc;
+	*out = names;
+	*count = n;
+	return 0;
 }
 
 static enum mesh_log_level
@@ -791,8 +852,12 @@ main(int argc, char **argv)
 	struct swim_config cfg;
 	swim_config_default(&cfg);
 	const char *bind_s = "0.0.0.0:7946", *adv_s = NULL, *join_s = NULL;
-	const char *keyring = NULL, *packs_file = NULL;
-	uint32_t replicas = 3, store_mb = 1024;
+	const char *keyring = NULL, *packs_file = NULL, *hook = NULL;
+	uint32_t replicas = 3, store_mb = 1024, hook_timeout_ms = 30000;
+	struct pack_config pcfg;
+	pack_config_default(&pcfg);
+	struct place_flap flap;
+	place_flap_default(&flap);
 	struct tenant_config tcfg;
 	tenant_config_default(&tcfg);
 	d.env.alloc = mesh_alloc_default();
@@ -821,7 +886,12 @@ main(int argc, char **argv)
 		O_T_KEYS,
 		O_T_MB,
 		O_T_RATE,
-		O_T_AE
+		O_T_AE,
+		O_CAP_MEM,
+		O_HOOK,
+		O_HOOK_TIMEOUT,
+		O_CHECK,
+		O_FLAP
 	};
 	static const struct option opts[] = {
 	    {"name", required_argument, 0, O_NAME},
@@ -847,6 +917,11 @@ main(int argc, char **argv)
 	    {"tenant-quota-mb", required_argument, 0, O_T_MB},
 	    {"tenant-rate", required_argument, 0, O_T_RATE},
 	    {"anti-entropy-ms", required_argument, 0, O_T_AE},
+	    {"capacity-mem", required_argument, 0, O_CAP_MEM},
+	    {"pack-hook", required_argument, 0, O_HOOK},
+	    {"hook-timeout-ms", required_argument, 0, O_HOOK_TIMEOUT},
+	    {"pack-check-ms", required_argument, 0, O_CHECK},
+	    {"flap-half-life-ms", required_argument, 0, O_FLAP},
 	    {0, 0, 0, 0},
 	};
 	int opt, longidx = 0;
@@ -922,6 +997,40 @@ main(int argc, char **argv)
 		}
 		case O_PACKS:
 			packs_file = optarg;
+			break;
+		case O_CAP_MEM: {
+			char tag[96];
+			uint32_t mib;
+			bad = meshd_parse_uint(optarg, &mib) != 0;
+			if (!bad) {
+				snprintf(tag, sizeof(tag), "%s=%u",
+					 PLACE_TAG_MEM, mib);
+				bad = meshd_parse_tag(&cfg.meta, tag) ? -1 : 0;
+			}
+			break;
+		}
+		case O_HOOK:
+			hook = optarg;
+			bad = access(hook, X_OK) != 0;
+			if (bad)
+				fprintf(stderr, "meshd: --pack-hook %s: %s\n",
+					hook, strerror(errno));
+			bad = bad ? -1 : 0;
+			break;
+		case O_HOOK_TIMEOUT:
+			bad = meshd_parse_uint(optarg, &hook_timeout_ms) != 0 ||
+			      hook_timeout_ms < 100;
+			break;
+		case O_CHECK:
+			bad = meshd_parse_uint(optarg, &pcfg.check_ms) != 0 ||
+			      pcfg.check_ms < 100;
+			break;
+		case O_FLAP:
+			if (strcmp(optarg, "0") == 0)
+				flap.half_life_ms = 0;
+			else
+				bad = meshd_parse_uint(optarg,
+						       &flap.half_life_ms) != 0;
 			break;
 		case O_REPLICAS:
 			bad = meshd_parse_uint(optarg, &replicas) != 0 ||
@@ -1058,8 +1167,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "meshd: %s\n", mesh_strerror(rc));
 		return 1;
 	}
+	char **boot = NULL;
+	size_t nboot = 0;
 	if (place_new(&d.env, replicas, &d.place) != 0 ||
-	    (packs_file != NULL && meshd_load_packs(&d, packs_file) != 0))
+	    place_set_flap(d.place, &flap) != 0 ||
+	    (packs_file != NULL &&
+	     meshd_load_packs(packs_file, &boot, &nboot) != 0))
 		return 1;
 	if (nseeds > 0)
 		swim_join(d.swim, d.started_ms, seeds, nseeds);
@@ -1091,7 +1204,19 @@ main(int argc, char **argv)
 			mesh_strerror(rc));
 		return 1;
 	}
+	snprintf(pcfg.name, sizeof(pcfg.name), "%s", cfg.name);
+	rc = pack_svc_start(&d.psvc, d.loop, &d.tsvc, &pcfg, hook,
+			    hook_timeout_ms, &d.env);
+	if (rc != 0) {
+		fprintf(stderr, "meshd: pack service: %s\n", mesh_strerror(rc));
+		return 1;
+	}
+	if (packs_file != NULL)
+		pack_svc_bootstrap(&d.psvc, boot, nboot);
+	uv_timer_init(d.loop, &d.place_timer);
+	d.place_timer.data = &d;
 	tenant_svc_set_view(&d.tsvc, place_ring(d.place), d.swim);
+	pack_svc_set_view(&d.psvc, place_ring(d.place));
 	rc = admin_start(&d.admin, d.loop, d.data_dir, meshd_admin, &d);
 	if (rc != 0) {
 		fprintf(stderr, "meshd: admin socket in %s: %s\n", d.data_dir,

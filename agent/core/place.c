@@ -7,13 +7,82 @@
  * needed. Suspects stay eligible on purpose: Lifeguard refutes most false
  * suspicions within a second, and moving packs back and forth for them
  * would cost more than a short wait for the dead verdict.
+ *
+ * Flap damping, after BGP route-flap damping (RFC 2439). A node in a crash
+ * loop, or behind a link that comes and goes, would otherwise move its
+ * packs away and back on every flap, and each move is real work (state
+ * transfer, restarts) for the nodes that take them. So every member has a
+ * score: each departure from alive (to suspect, dead or left, as seen
+ * between two place_update() calls) adds the penalty, capped at max; the
+ * score halves every half-life. When it reaches suppress the member is
+ * damped: kept in the ring but not eligible, as if dead, even while alive,
+ * until the score has decayed below reuse. A member that goes alive ->
+ * suspect -> dead pays once: it never came back in between. Coming back
+ * (to alive) costs nothing; the departure was already paid for.
+ *
+ * Deviation from the paper: RFC 2439 damps routes a router hears; here each
+ * node damps from its own observations, so two nodes may disagree for a
+ * while: they see the same departures within a gossip delay and so damp at
+ * the same flap, but readmit up to that delay apart, and a node that
+ * joined after the flaps has no history and places the member at once.
+ * ring_digest() shows such a difference; it heals when the score decays,
+ * within place_next_deadline() of the last flap.
+ *
+ * The default numbers (score unit: one penalty = 1000):
+ * - penalty 1000 < suppress 1500: one restart, upgrade or false death is
+ *   not damped; its packs move away and back as without damping.
+ * - A second departure dt after the first gives 1000 * 2^(-dt / 60 s) +
+ *   1000, which reaches 1500 while dt <= one half-life: two flaps within a
+ *   minute damp. A member that flaps 5 times in a minute thus moves its
+ *   packs away and back at flap 1, away at flap 2 (it was down anyway), and
+ *   then nothing: its returns and flaps 3..5 find it damped.
+ * - reuse 500 = suppress - penalty: a readmitted member is like one that
+ *   has just flapped once: one more flap is tolerated, two close together
+ *   damp it again. After two flaps within a minute (score 1500..2000) it is
+ *   readmitted after 60 s * log2(score / 500) = 95..120 s of calm.
+ * - max 6000: the longest a member stays out once it stops flapping is
+ *   60 s * log2(6000 / 500) = 215 s, however long it flapped before (RFC
+ *   2439's maximum suppress time).
+ * - half-life 60 s: long against a restart (seconds) so that a crash loop
+ *   is caught at its second turn, short enough that a node repaired by an
+ *   operator is back in a few minutes without anyone resetting it.
  */
 #include "place.h"
 
 #include "mesh_err.h"
 
+#include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PLACE_FLAP_PENALTY 1000
+#define PLACE_FLAP_SUPPRESS 1500
+#define PLACE_FLAP_REUSE 500
+#define PLACE_FLAP_MAX 6000
+#define PLACE_FLAP_HALF_LIFE_MS 60000
+/* A score below this counts as none: the record of an alive or vanished
+ * member is then dropped, which bounds the table by the members that were
+ * down or flapped within the last few minutes (reuse >= 1 keeps every
+ * damped member's record). */
+#define PLACE__FLAP_FLOOR 1.0
+
+/* The flap record of one member, kept by name. */
+struct place__flap {
+	char name[SWIM_NAME_MAX + 1];
+	double score;  /* as of t_ms */
+	uint64_t t_ms; /* when score was last decayed */
+	bool up;       /* alive at the last place_update() */
+	bool present;  /* in the view at the last place_update() */
+	bool damped;
+	int8_t note; /* changed at this update: +1 damped, -1 readmitted */
+};
+
+/* The table place_update() builds, sized beforehand. */
+struct place__tab {
+	struct place__flap *v;
+	size_t n, cap;
+};
 
 struct place {
 	const struct mesh_env *env;
@@ -21,6 +90,16 @@ struct place {
 	struct ring_place opt;
 	uint64_t *packs;
 	size_t npacks;
+
+	struct place_flap flap;
+	struct place__flap *flaps; /* sorted by name */
+	size_t nflaps;
+	/* flaps describes the view p->ring was built from: a member of that
+	 * view without a record was alive. False before the first update and
+	 * after damping was turned on again. */
+	bool flap_history;
+	size_t ndamped;
+	uint64_t flap_deadline;
 };
 
 int
@@ -33,6 +112,8 @@ place_new(const struct mesh_env *env, unsigned replicas, struct place **out)
 		return MESH_ENOMEM;
 	p->env = env;
 	p->opt.replicas = replicas;
+	place_flap_default(&p->flap);
+	p->flap_deadline = UINT64_MAX;
 	*out = p;
 	return 0;
 }
@@ -44,6 +125,7 @@ place_free(struct place *p)
 		return;
 	ring_free(p->ring);
 	mesh_free(p->env->alloc, p->packs);
+	mesh_free(p->env->alloc, p->flaps);
 	mesh_free(p->env->alloc, p);
 }
 
@@ -94,18 +176,17 @@ place_meta_is_draining(const struct swim_meta *meta)
 	return v != NULL && strcmp(v, "1") == 0;
 }
 
+/* A number tag in 1..@max; 0 when absent or bad (a bad tag counts as the
+ * default rather than excluding a node). */
 static uint32_t
-place__weight(const struct swim_meta *m)
+place__number(const struct swim_meta *m, const char *key, unsigned long max)
 {
-	const char *v = place__tag(m, PLACE_TAG_CAPACITY);
+	const char *v = place__tag(m, key);
 	if (v == NULL)
 		return 0;
 	char *end;
 	unsigned long w = strtoul(v, &end, 10);
-	/* A bad tag counts as the default rather than excluding a node. */
-	return *v != 0 && *end == 0 && w >= 1 && w <= RING_WEIGHT_MAX
-		   ? (uint32_t)w
-		   : 0;
+	return *v != 0 && *end == 0 && w >= 1 && w <= max ? (uint32_t)w : 0;
 }
 
 static void
@@ -130,14 +211,254 @@ place__log_moves(struct place *p, const struct ring *old,
 	}
 }
 
+/* ---- flap damping ------------------------------------------------------ */
+
+void
+place_flap_default(struct place_flap *cfg)
+{
+	cfg->penalty = PLACE_FLAP_PENALTY;
+	cfg->suppress = PLACE_FLAP_SUPPRESS;
+	cfg->reuse = PLACE_FLAP_REUSE;
+	cfg->max_score = PLACE_FLAP_MAX;
+	cfg->half_life_ms = PLACE_FLAP_HALF_LIFE_MS;
+}
+
 int
-place_update(struct place *p, const struct swim *s, size_t *moves)
+place_set_flap(struct place *p, const struct place_flap *cfg)
+{
+	if (cfg == NULL)
+		return MESH_EINVAL;
+	if (cfg->half_life_ms != 0 &&
+	    (cfg->penalty == 0 || cfg->reuse == 0 ||
+	     cfg->reuse >= cfg->suppress || cfg->suppress > cfg->max_score))
+		return MESH_EINVAL;
+	if (cfg->half_life_ms == 0) {
+		mesh_free(p->env->alloc, p->flaps);
+		p->flaps = NULL;
+		p->nflaps = 0;
+		p->flap_history = false;
+		p->ndamped = 0;
+		p->flap_deadline = UINT64_MAX;
+	}
+	p->flap = *cfg;
+	return 0;
+}
+
+/* @score, taken at @from, decayed to @to; time going backwards counts as
+ * none passing. */
+static double
+place__decay(const struct place *p, double score, uint64_t from, uint64_t to)
+{
+	if (to <= from || score == 0)
+		return score;
+	return score *
+	       exp2(-(double)(to - from) / (double)p->flap.half_life_ms);
+}
+
+static int
+place__flap_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct place__flap *)a)->name,
+		      ((const struct place__flap *)b)->name);
+}
+
+static const struct place__flap *
+place__flap_find(const struct place *p, const char *name)
+{
+	size_t lo = 0, hi = p->nflaps;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(p->flaps[mid].name, name);
+		if (c == 0)
+			return &p->flaps[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Damping or readmission by the score, then whether to keep the record. */
+static bool
+place__flap_judge(const struct place *p, struct place__flap *e)
+{
+	if (e->score > (double)p->flap.max_score)
+		e->score = p->flap.max_score; /* the config may have changed */
+	if (!e->damped && e->score >= (double)p->flap.suppress) {
+		e->damped = true;
+		e->note = 1;
+	} else if (e->damped && e->score < (double)p->flap.reuse) {
+		e->damped = false;
+		e->note = -1;
+	}
+	return e->damped || !e->up || e->score >= PLACE__FLAP_FLOOR;
+}
+
+/* Brings the record of @mi up to @now: a departure from alive since the
+ * last update costs the penalty. Appends it to @tab when it is worth
+ * keeping. Returns whether @mi is damped. */
+static bool
+place__flap_see(const struct place *p, const struct swim_member_info *mi,
+		uint64_t now, struct place__tab *tab)
+{
+	const struct place__flap *old = place__flap_find(p, mi->name);
+	bool up = mi->state == SWIM_ALIVE;
+	struct place__flap e;
+	if (old != NULL) {
+		e = *old;
+		e.score = place__decay(p, e.score, e.t_ms, now);
+		if (now > e.t_ms)
+			e.t_ms = now;
+	} else {
+		memset(&e, 0, sizeof(e));
+		/* swim keeps names within SWIM_NAME_MAX. */
+		memcpy(e.name, mi->name, strnlen(mi->name, SWIM_NAME_MAX));
+		e.t_ms = now;
+		/* No record: alive last time if it was in the last view; a
+		 * member new to us has no departure we saw. */
+		e.up = up ||
+		       (p->flap_history && ring_find(p->ring, mi->name) >= 0);
+	}
+	if (e.up && !up) {
+		e.score += p->flap.penalty;
+		if (e.score > (double)p->flap.max_score)
+			e.score = p->flap.max_score;
+	}
+	e.up = up;
+	e.present = true;
+	e.note = 0;
+	if (place__flap_judge(p, &e)) {
+		assert(tab->n < tab->cap);
+		tab->v[tab->n++] = e;
+	}
+	return e.damped;
+}
+
+/* Members that left the view keep their record until it decays, so that
+ * one removed and added again (reclaimed, then rejoined) is still known. */
+static void
+place__flap_gone(const struct place *p, const struct swim *s, uint64_t now,
+		 struct place__tab *tab)
+{
+	for (size_t i = 0; i < p->nflaps; i++) {
+		struct swim_member_info mi;
+		if (swim_member_find(s, p->flaps[i].name, &mi) == 0)
+			continue; /* seen by place__flap_see() */
+		struct place__flap e = p->flaps[i];
+		e.score = place__decay(p, e.score, e.t_ms, now);
+		if (now > e.t_ms)
+			e.t_ms = now;
+		e.present = false;
+		bool keep = place__flap_judge(p, &e);
+		e.note = 0; /* not in the view: nothing to tell */
+		if (keep && e.score >= PLACE__FLAP_FLOOR) {
+			assert(tab->n < tab->cap);
+			tab->v[tab->n++] = e;
+		}
+	}
+}
+
+/* When @e's score falls below reuse: the first whole millisecond after
+ * score * 2^(-dt / half_life) = reuse. */
+static uint64_t
+place__readmit_at(const struct place *p, const struct place__flap *e)
+{
+	double dt = (double)p->flap.half_life_ms *
+		    log2(e->score / (double)p->flap.reuse);
+	if (!(dt > 0))
+		dt = 0;
+	double wait = floor(dt) + 1.0;
+	if (wait >= (double)(UINT64_MAX - e->t_ms))
+		return UINT64_MAX;
+	return e->t_ms + (uint64_t)wait;
+}
+
+/* Takes @tab as the flap table and tells what changed. */
+static void
+place__flap_commit(struct place *p, struct place__flap *tab, size_t ntab)
+{
+	mesh_free(p->env->alloc, p->flaps);
+	p->flaps = tab;
+	p->nflaps = ntab;
+	p->flap_history = p->flap.half_life_ms != 0;
+	p->ndamped = 0;
+	p->flap_deadline = UINT64_MAX;
+	for (size_t i = 0; i < ntab; i++) {
+		struct place__flap *e = &tab[i];
+		if (e->note > 0)
+			MESH_LOG(p->env, MESH_LOG_WARN,
+				 "place: %s damped: flap score %u >= %u, "
+				 "out of the ring until below %u",
+				 e->name, (unsigned)e->score, p->flap.suppress,
+				 p->flap.reuse);
+		else if (e->note < 0)
+			MESH_LOG(p->env, MESH_LOG_INFO,
+				 "place: %s readmitted: flap score %u < %u",
+				 e->name, (unsigned)e->score, p->flap.reuse);
+		e->note = 0;
+		if (e->present && e->damped) {
+			p->ndamped++;
+			uint64_t at = place__readmit_at(p, e);
+			if (at < p->flap_deadline)
+				p->flap_deadline = at;
+		}
+	}
+}
+
+void
+place_flap_info(const struct place *p, const char *name, uint64_t now_ms,
+		uint32_t *score, bool *damped)
+{
+	const struct place__flap *e =
+	    p->flap.half_life_ms == 0 ? NULL : place__flap_find(p, name);
+	if (score != NULL)
+		*score =
+		    e == NULL
+			? 0
+			: (uint32_t)floor(
+			      place__decay(p, e->score, e->t_ms, now_ms) + 0.5);
+	if (damped != NULL)
+		*damped = e != NULL && e->damped;
+}
+
+uint64_t
+place_next_deadline(const struct place *p)
+{
+	return p->flap_deadline;
+}
+
+size_t
+place_damped_count(const struct place *p)
+{
+	return p->ndamped;
+}
+
+/* ---- the ring ---------------------------------------------------------- */
+
+int
+place_update(struct place *p, const struct swim *s, uint64_t now_ms,
+	     size_t *moves)
 {
 	size_t n = swim_member_count(s);
 	struct ring_member *rm =
 	    mesh_calloc(p->env->alloc, n ? n : 1, sizeof(*rm));
 	if (rm == NULL)
 		return MESH_ENOMEM;
+	/* A record is kept for each old one and each member not alive now:
+	 * one alive with no old record has no score and needs none. */
+	bool damping = p->flap.half_life_ms != 0;
+	struct place__tab tab = {0};
+	if (damping) {
+		size_t counts[4];
+		swim_state_counts(s, counts);
+		tab.cap = p->nflaps + n - counts[SWIM_ALIVE] + 1;
+		tab.v = mesh_malloc(p->env->alloc, tab.cap * sizeof(*tab.v));
+		if (tab.v == NULL) {
+			mesh_free(p->env->alloc, rm);
+			return MESH_ENOMEM;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct swim_member_info mi;
 		swim_member_at(s, i, &mi);
@@ -145,16 +466,30 @@ place_update(struct place *p, const struct swim *s, size_t *moves)
 		rm[i].zone = mi.meta->zone;
 		rm[i].region = mi.meta->region;
 		rm[i].cell = mi.meta->cell;
-		rm[i].weight = place__weight(mi.meta);
+		rm[i].weight =
+		    place__number(mi.meta, PLACE_TAG_CAPACITY, RING_WEIGHT_MAX);
+		rm[i].mem = place__number(mi.meta, PLACE_TAG_MEM, UINT32_MAX);
 		rm[i].alive =
 		    mi.state == SWIM_ALIVE || mi.state == SWIM_SUSPECT;
 		rm[i].draining = place_meta_is_draining(mi.meta);
+		/* We never damp ourselves: our own view of us is not a
+		 * measurement of our reachability. */
+		if (damping && !mi.is_self &&
+		    place__flap_see(p, &mi, now_ms, &tab))
+			rm[i].alive = false;
+	}
+	if (damping) {
+		place__flap_gone(p, s, now_ms, &tab);
+		qsort(tab.v, tab.n, sizeof(*tab.v), place__flap_cmp);
 	}
 	struct ring *fresh;
 	int rc = ring_new(p->env, NULL, rm, n, &fresh);
 	mesh_free(p->env->alloc, rm);
-	if (rc != 0)
+	if (rc != 0) {
+		mesh_free(p->env->alloc, tab.v);
 		return rc;
+	}
+	place__flap_commit(p, tab.v, tab.n);
 	struct ring *old = p->ring;
 	p->ring = fresh;
 	if (moves != NULL)

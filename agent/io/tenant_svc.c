@@ -22,6 +22,7 @@ struct tenant_svc__req {
 	bool json;
 	char tenant[TENANT_ID_MAX + 1];
 	char key[TENANT_KEY_MAX + 1];
+	const char *note; /* not NULL: the answer to a success (system) */
 };
 
 /* ---- the core behind the net, with group commit -------------------------- */
@@ -135,6 +136,10 @@ tenant_svc__commit(struct tenant_svc *s)
 		s->dirty = false;
 		tenant_batch_end(s->t, net_now_ms());
 		tenant_svc__answers(s);
+		struct tenant_change ch;
+		while (tenant_poll_change(s->t, &ch))
+			if (s->watch != NULL)
+				s->watch(s->watch_ctx, ch.key, ch.len);
 		net_flush(s->net);
 	}
 	s->last_commit_ns = uv_hrtime();
@@ -318,6 +323,16 @@ tenant_svc__render(const struct tenant_svc__req *q,
 		admin_printf(b, "\n");
 		return;
 	}
+	if (q->note != NULL) {
+		if (q->json) {
+			admin_printf(b, "{\"ok\":true,\"note\":");
+			admin_json_str(b, q->note);
+			admin_printf(b, "}\n");
+		} else {
+			admin_printf(b, "%s\n", q->note);
+		}
+		return;
+	}
 	if (q->json) {
 		admin_printf(b, "{\"tenant\":");
 		admin_json_str(b, q->tenant);
@@ -471,6 +486,10 @@ tenant_svc__parse_n(const struct admin_arg *a, int64_t *out)
 	return true;
 }
 
+static void tenant_svc__submit(struct tenant_svc *s, struct tenant_request *rq,
+			       struct tenant_svc__req *q,
+			       struct admin_req *req);
+
 void
 tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 		 const struct admin_arg *argv)
@@ -616,15 +635,33 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 		admin_req_done(req);
 		return;
 	}
-	q.id = rq.id = ++s->next_id;
-	q.req = req;
 	q.op = rq.op;
 	q.json = json;
-	snprintf(q.tenant, sizeof(q.tenant), "%s", rq.tenant);
-	if (rq.key_len > 0 && rq.key_len <= TENANT_KEY_MAX &&
-	    memchr(rq.key, 0, rq.key_len) == NULL)
-		snprintf(q.key, sizeof(q.key), "%.*s", (int)rq.key_len,
-			 (const char *)rq.key);
+	tenant_svc__submit(s, &rq, &q, req);
+}
+
+/* Submits @rq; its answer goes to @req (NULL: nobody waits for it),
+ * rendered as @q says. */
+static void
+tenant_svc__submit(struct tenant_svc *s, struct tenant_request *rq,
+		   struct tenant_svc__req *q, struct admin_req *req)
+{
+	struct admin_buf *out = req != NULL ? admin_req_out(req) : NULL;
+	q->id = rq->id = ++s->next_id;
+	q->req = req;
+	snprintf(q->tenant, sizeof(q->tenant), "%s", rq->tenant);
+	if (rq->key_len > 0 && rq->key_len <= TENANT_KEY_MAX &&
+	    memchr(rq->key, 0, rq->key_len) == NULL)
+		snprintf(q->key, sizeof(q->key), "%.*s", (int)rq->key_len,
+			 (const char *)rq->key);
+	tenant_svc__open(s);
+	if (req == NULL) {
+		if (tenant_submit(s->t, net_now_ms(), rq) != 0)
+			MESH_LOG(s->env, MESH_LOG_WARN,
+				 "tenant: too many requests waiting: a "
+				 "system write is dropped");
+		return;
+	}
 	if (s->head > 0 && s->nreqs == s->capreqs) {
 		memmove(s->reqs, s->reqs + s->head,
 			(s->nreqs - s->head) * sizeof(*s->reqs));
@@ -642,9 +679,8 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 		s->reqs = p;
 		s->capreqs = ncap;
 	}
-	s->reqs[s->nreqs++] = q;
-	tenant_svc__open(s);
-	if (tenant_submit(s->t, net_now_ms(), &rq) != 0) {
+	s->reqs[s->nreqs++] = *q;
+	if (tenant_submit(s->t, net_now_ms(), rq) != 0) {
 		s->nreqs--;
 		if (s->head > s->nreqs)
 			s->head = s->nreqs;
@@ -653,6 +689,54 @@ tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 		admin_req_done(req);
 	}
 	/* The answer comes when the batch ends (tenant_svc__prepare). */
+}
+
+void
+tenant_svc_system(struct tenant_svc *s, struct admin_req *req, bool json,
+		  const char *note, enum tenant_op op, const char *key,
+		  const uint8_t *value, size_t vlen, const char *map)
+{
+	struct tenant_request rq = {0};
+	struct tenant_svc__req q = {0};
+	rq.op = op;
+	rq.tenant = TENANT_SYSTEM;
+	rq.system = true;
+	rq.lww = op == TENANT_OP_PUT;
+	rq.key = (const uint8_t *)key;
+	rq.key_len = strlen(key);
+	rq.value = value;
+	rq.value_len = vlen;
+	rq.has_value = op == TENANT_OP_PUT;
+	if (map != NULL) {
+		rq.map = (const uint8_t *)map;
+		rq.map_len = strlen(map);
+	}
+	q.op = op;
+	q.json = json;
+	q.note = note;
+	tenant_svc__submit(s, &rq, &q, req);
+}
+
+void
+tenant_svc_watch(struct tenant_svc *s, tenant_svc_change_fn *fn, void *ctx)
+{
+	s->watch = fn;
+	s->watch_ctx = ctx;
+}
+
+int
+tenant_svc_local_commit(struct tenant_svc *s, const struct tenant_kv_write *w,
+			size_t n)
+{
+	tenant_svc__open(s);
+	return tenant_svc__kv_commit(s, w, n);
+}
+
+int
+tenant_svc_local_scan(struct tenant_svc *s, const void *prefix, size_t plen,
+		      tenant_kv_visit_fn *fn, void *arg)
+{
+	return s->kv.scan(s->kv.ctx, prefix, plen, NULL, 0, fn, arg);
 }
 
 /* ---- status ------------------------------------------------------------ */

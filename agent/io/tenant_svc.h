@@ -26,6 +26,9 @@
 
 struct tenant_svc__req;
 
+/** A field of the system tenant changed (tenant_svc_watch). */
+typedef void tenant_svc_change_fn(void *ctx, const uint8_t *key, size_t len);
+
 struct tenant_svc {
 	struct tenant *t;
 	struct net *net;
@@ -42,6 +45,8 @@ struct tenant_svc {
 	size_t head, nreqs, capreqs;
 	uint64_t next_id;
 	unsigned replicas;
+	tenant_svc_change_fn *watch;
+	void *watch_ctx;
 };
 
 /**
@@ -67,6 +72,33 @@ void tenant_svc_set_view(struct tenant_svc *s, const struct ring *ring,
  */
 void tenant_svc_admin(struct tenant_svc *s, struct admin_req *req, size_t argc,
 		      const struct admin_arg *argv);
+
+/**
+ * The agent's own write of TENANT_SYSTEM: @op (PUT: a LWW register; RM:
+ * the field goes) on @key, or on @key inside nested map @map. With @req,
+ * the answer goes there: @note on success, the error otherwise; without,
+ * nobody waits (anti-entropy repairs what a failure leaves).
+ */
+void tenant_svc_system(struct tenant_svc *s, struct admin_req *req, bool json,
+		       const char *note, enum tenant_op op, const char *key,
+		       const uint8_t *value, size_t vlen, const char *map);
+
+/**
+ * Calls @fn for each field of TENANT_SYSTEM that changed, once the change
+ * is durable here (read it with tenant_system_read(s->t, ...)).
+ */
+void tenant_svc_watch(struct tenant_svc *s, tenant_svc_change_fn *fn,
+		      void *ctx);
+
+/**
+ * The node's own records next to the tenants' (prefixes the tenant core
+ * does not use, e.g. the pack history's 'h'): writes join the open batch
+ * and are durable when it ends; scans read the store.
+ */
+int tenant_svc_local_commit(struct tenant_svc *s,
+			    const struct tenant_kv_write *w, size_t n);
+int tenant_svc_local_scan(struct tenant_svc *s, const void *prefix, size_t plen,
+			  tenant_kv_visit_fn *fn, void *arg);
 
 /** Appends the tenant section of `status --json` (a JSON member). */
 void tenant_svc_status_json(struct tenant_svc *s, struct admin_buf *b);
