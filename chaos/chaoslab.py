@@ -207,9 +207,20 @@ class Lab:
                 raise LabError("missing %s/%s: run `make build` first"
                                % (self.bin_dir, b))
 
-    def up(self, n, extra_args=(), log=print):
+    def up(self, n, extra_args=(), log=print, pack_hook=None):
         """Creates the namespaces, the bridge and n agents; returns seconds
-        spent. Raises LabError (after cleaning up) when something fails."""
+        spent. Raises LabError (after cleaning up) when something fails.
+
+        @pack_hook (or $CHAOS_PACK_HOOK when None): an executable every
+        agent gets as `--pack-hook`, with MESH_HOOK_LOG=DIR/nI.hook.log and
+        MESH_HOOK_DIR=DIR/nI.hook in its environment (chaos/packs.py reads
+        those logs). Without one the agents run as before."""
+        if pack_hook is None:
+            pack_hook = os.environ.get("CHAOS_PACK_HOOK") or None
+        if pack_hook is not None:
+            pack_hook = os.path.abspath(pack_hook)
+            if not os.access(pack_hook, os.X_OK):
+                raise LabError("pack hook %s is not executable" % pack_hook)
         if not 2 <= n <= MAX_NODES:
             raise LabError("N must be between 2 and %d" % MAX_NODES)
         self.preflight()
@@ -231,7 +242,8 @@ class Lab:
         self.save({"prefix": self.prefix, "n": n, "hub": self.hub,
                    "bin": self.bin_dir, "extra_args": list(extra_args),
                    "created": t0, "nodes": nodes, "helpers": [],
-                   "faults": [], "next_fault": 1})
+                   "faults": [], "next_fault": 1,
+                   "pack_hook": pack_hook})
         try:
             self._make_network(nodes, log)
             self._make_keyring()
@@ -288,7 +300,22 @@ class Lab:
                  "--keyring", os.path.join(self.dir, "keyring"),
                  "--join", seeds, "--zone", "z%d" % (i % 3),
                  "--region", "r%d" % (i % 2), "--cell", "c1"]
+                + (["--pack-hook", st["pack_hook"]] if st.get("pack_hook")
+                   else [])
                 + st["extra_args"])
+
+    def hook_log(self, nd):
+        """The file the pack hook of node @nd appends its actions to."""
+        return os.path.join(self.dir, nd["name"] + ".hook.log")
+
+    def agent_env(self, st, nd):
+        """The agent's environment: ours, plus where its pack hook logs."""
+        if not st.get("pack_hook"):
+            return None
+        env = dict(os.environ)
+        env["MESH_HOOK_LOG"] = self.hook_log(nd)
+        env["MESH_HOOK_DIR"] = os.path.join(self.dir, nd["name"] + ".hook")
+        return env
 
     def start_agent(self, name):
         """Starts (or restarts) one agent; its PID goes into the state."""
@@ -300,6 +327,7 @@ class Lab:
             # `ip netns exec` execs meshd in place, so the PID is meshd's.
             # A new session keeps the agent out of our terminal's signals.
             p = subprocess.Popen(self.agent_argv(st, nd),
+                                 env=self.agent_env(st, nd),
                                  stdin=subprocess.DEVNULL, stdout=logf,
                                  stderr=subprocess.STDOUT,
                                  start_new_session=True)

@@ -12,13 +12,17 @@
  * loop, or behind a link that comes and goes, would otherwise move its
  * packs away and back on every flap, and each move is real work (state
  * transfer, restarts) for the nodes that take them. So every member has a
- * score: each departure from alive (to suspect, dead or left, as seen
- * between two place_update() calls) adds the penalty, capped at max; the
+ * score: each departure (to dead or left, as seen between two
+ * place_update() calls) adds the penalty, capped at max; the
  * score halves every half-life. When it reaches suppress the member is
  * damped: kept in the ring but not eligible, as if dead, even while alive,
  * until the score has decayed below reuse. A member that goes alive ->
  * suspect -> dead pays once: it never came back in between. Coming back
- * (to alive) costs nothing; the departure was already paid for.
+ * (to alive) costs nothing; the departure was already paid for. A
+ * suspicion alone is no departure: it moves no pack (suspects stay
+ * eligible), and on a lossy network refuted suspicions are common, so
+ * counting them would damp healthy nodes and move their packs for
+ * nothing.
  *
  * Deviation from the paper: RFC 2439 damps routes a router hears; here each
  * node damps from its own observations, so two nodes may disagree for a
@@ -303,7 +307,7 @@ place__flap_see(const struct place *p, const struct swim_member_info *mi,
 		uint64_t now, struct place__tab *tab)
 {
 	const struct place__flap *old = place__flap_find(p, mi->name);
-	bool up = mi->state == SWIM_ALIVE;
+	bool up = mi->state == SWIM_ALIVE || mi->state == SWIM_SUSPECT;
 	struct place__flap e;
 	if (old != NULL) {
 		e = *old;

@@ -76,9 +76,10 @@ int place_set_flap(struct place *p, const struct place_flap *cfg);
 
 /**
  * Rebuilds the ring from @s's current view at @now_ms (monotonic; a time
- * before an earlier call counts as no time passed). A member that left
- * alive (to suspect, dead or left) since the previous call gets a flap
- * penalty; a damped member is in the ring but not eligible. When packs
+ * before an earlier call counts as no time passed). A member that went
+ * down (dead or left; a suspicion is not enough) since the previous call
+ * gets a flap penalty; a damped member is in the ring but not eligible.
+ * When packs
  * change owners, logs each move and sets *@moves (may be NULL) to their
  * number. Call it again at place_next_deadline() to readmit damped
  * members. Returns 0, MESH_ENOMEM or the errors of ring_new(): then the

@@ -283,11 +283,13 @@ test_place_flap_once_not_damped(void **state)
 	/* alive -> suspect -> dead -> alive is one departure, not two. */
 	gossip(f, 10000, 2, MESH__MEMBER_STATE__MEMBER_SUSPECT);
 	assert_int_equal(update(f, 10000), 0); /* suspects keep their packs */
+	/* A suspicion alone costs nothing: it moved nothing. */
+	assert_int_equal(score_of(f->p, "n2", 10000, &damped), 0);
 	gossip(f, 11000, 2, MESH__MEMBER_STATE__MEMBER_DEAD);
 	assert_true(update(f, 11000) > 0);
 	gossip(f, 12000, 2, MESH__MEMBER_STATE__MEMBER_ALIVE);
 	assert_true(update(f, 12000) > 0);
-	double want = decayed(1000, 10000, 12000);
+	double want = decayed(1000, 11000, 12000);
 	uint32_t got = score_of(f->p, "n2", 12000, &damped);
 	assert_true(fabs(got - want) <= 1.0);
 	assert_false(damped);
