@@ -585,8 +585,6 @@ static void meshd_place_timer(uv_timer_t *t);
 static void
 meshd_replace(struct meshd *d)
 {
-	const struct ring *before = place_ring(d->place);
-	uint64_t digest = before != NULL ? ring_digest(before) : 0;
 	int rc = place_update(d->place, d->swim, net_now_ms(), NULL);
 	if (rc != 0) {
 		MESH_LOG(&d->env, MESH_LOG_ERROR,
@@ -596,10 +594,7 @@ meshd_replace(struct meshd *d)
 		const struct ring *r = place_ring(d->place);
 		if (d->tsvc.t != NULL)
 			tenant_svc_set_view(&d->tsvc, r, d->swim);
-		/* Placing every pack costs a pass over all: only when what
-		 * placement depends on changed. */
-		if (d->psvc.pk != NULL &&
-		    (before == NULL || ring_digest(r) != digest))
+		if (d->psvc.pk != NULL)
 			pack_svc_set_view(&d->psvc, r);
 	}
 	uint64_t next = place_next_deadline(d->place), now = net_now_ms();

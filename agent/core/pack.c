@@ -911,8 +911,11 @@ pack__diff(struct pack *pk, uint64_t now_ms, const struct ring *r,
 	bool was = pack__has(old, pk->self), is = pack__has(e->own, pk->self);
 	if (was != is)
 		pack__own(pk, now_ms, name, is);
-	/* A new primary sweeps the run states left by owners before it. */
-	if (is && e->own[0] == pk->self && old[0] != pk->self && pk->cfg.hook)
+	/* A new primary: the run states are read again, since the one
+	 * that counts is the primary's (which may have come before this
+	 * node saw it as primary), and the new primary clears entries left
+	 * by owners that are down. */
+	if (e->own[0] != old[0] && e->own[0] != PACK__NONE)
 		pack__event(pk, PACK_EV_SWEEP, name, NULL, NULL, 0);
 }
 

@@ -3166,6 +3166,41 @@ tenant_system_read(struct tenant *t, const uint8_t *key, size_t len,
 	return rc;
 }
 
+struct tenant__sys_scan {
+	size_t skip; /* 'f', length byte, id, kind */
+	const char *prefix;
+	void (*fn)(void *, const uint8_t *, size_t);
+	void *ctx;
+};
+
+static int
+tenant__sys_scan_visit(void *arg, const void *key, size_t klen, const void *val,
+		       size_t vlen)
+{
+	struct tenant__sys_scan *c = arg;
+	(void)val;
+	(void)vlen;
+	const uint8_t *k = (const uint8_t *)key + c->skip;
+	size_t len = klen > c->skip ? klen - c->skip : 0;
+	size_t plen = strlen(c->prefix);
+	if (len >= plen && memcmp(k, c->prefix, plen) == 0)
+		c->fn(c->ctx, k, len);
+	return 0;
+}
+
+int
+tenant_system_scan(struct tenant *t, const char *prefix,
+		   void (*fn)(void *ctx, const uint8_t *key, size_t len),
+		   void *ctx)
+{
+	uint8_t pfx[TENANT_KV_KEY_MAX];
+	size_t plen = tenant__key(pfx, TENANT__TAG_FIELD, TENANT_SYSTEM,
+				  strlen(TENANT_SYSTEM), NULL);
+	struct tenant__sys_scan c = {plen + 1, prefix, fn, ctx};
+	return t->cfg.kv.scan(t->cfg.kv.ctx, pfx, plen, NULL, 0,
+			      tenant__sys_scan_visit, &c);
+}
+
 const struct tenant_stats *
 tenant_stats(const struct tenant *t)
 {

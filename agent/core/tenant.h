@@ -311,6 +311,16 @@ typedef void tenant_visit_fn(void *ctx, const uint8_t *sub, size_t sublen,
 int tenant_system_read(struct tenant *t, const uint8_t *key, size_t len,
 		       tenant_visit_fn *fn, void *ctx);
 
+/**
+ * Calls @fn for the key of every top-level field of TENANT_SYSTEM held here
+ * that starts with @prefix (a key held under two kinds comes twice): how
+ * a driver reads what it watches after a restart, when nothing changed.
+ * Returns 0 or the store's errors.
+ */
+int tenant_system_scan(struct tenant *t, const char *prefix,
+		       void (*fn)(void *ctx, const uint8_t *key, size_t len),
+		       void *ctx);
+
 /** Counters. */
 const struct tenant_stats *tenant_stats(const struct tenant *t);
 

@@ -174,6 +174,38 @@ pack_svc__changed(void *ctx, const uint8_t *key, size_t len)
 	pack_svc__arm(s);
 }
 
+/* Keys found by a scan, read after it: the store allows no read inside
+ * its own scan. */
+struct pack_svc__keys {
+	char **k;
+	size_t n, cap;
+	bool failed;
+};
+
+static void
+pack_svc__scanned(void *ctx, const uint8_t *key, size_t len)
+{
+	struct pack_svc__keys *ks = ctx;
+	if (ks->n == ks->cap) {
+		size_t ncap = ks->cap ? ks->cap * 2 : 256;
+		char **g = realloc(ks->k, ncap * sizeof(*g));
+		if (g == NULL) {
+			ks->failed = true;
+			return;
+		}
+		ks->k = g;
+		ks->cap = ncap;
+	}
+	char *c = malloc(len + 1);
+	if (c == NULL) {
+		ks->failed = true;
+		return;
+	}
+	memcpy(c, key, len);
+	c[len] = 0;
+	ks->k[ks->n++] = c;
+}
+
 /* ---- history ----------------------------------------------------------- */
 
 static size_t
@@ -513,6 +545,22 @@ pack_svc_start(struct pack_svc *s, uv_loop_t *loop, struct tenant_svc *tsvc,
 	uv_timer_init(loop, &s->timer);
 	s->timer.data = s;
 	tenant_svc_watch(tsvc, pack_svc__changed, s);
+	/* What the store holds already (a restart): nothing will report it
+	 * as changed. */
+	struct pack_svc__keys ks = {0};
+	if ((rc = tenant_system_scan(tsvc->t, PACK_SPEC_PREFIX,
+				     pack_svc__scanned, &ks)) != 0 ||
+	    (rc = tenant_system_scan(tsvc->t, PACK_RUN_PREFIX,
+				     pack_svc__scanned, &ks)) != 0 ||
+	    ks.failed)
+		MESH_LOG(env, MESH_LOG_ERROR,
+			 "pack: cannot read the desired packs: %s",
+			 mesh_strerror(rc ? rc : MESH_ENOMEM));
+	for (size_t i = 0; i < ks.n; i++) {
+		pack_svc__changed(s, (const uint8_t *)ks.k[i], strlen(ks.k[i]));
+		free(ks.k[i]);
+	}
+	free(ks.k);
 	return 0;
 }
 
@@ -535,8 +583,15 @@ pack_svc_stop(struct pack_svc *s)
 void
 pack_svc_set_view(struct pack_svc *s, const struct ring *ring)
 {
+	/* The ring is new each time (the old one is freed), but placing
+	 * every pack costs a pass over all: only when what placement
+	 * depends on changed. */
+	bool changed = s->ring == NULL || ring == NULL ||
+		       ring_digest(ring) != s->ring_digest;
 	s->ring = ring;
-	pack_svc__update(s);
+	s->ring_digest = ring != NULL ? ring_digest(ring) : 0;
+	if (changed)
+		pack_svc__update(s);
 }
 
 void

@@ -25,6 +25,7 @@ struct pack_svc {
 	uv_timer_t timer;
 	bool dirty;		 /* desired packs changed: place again */
 	const struct ring *ring; /* the last view, borrowed from place */
+	uint64_t ring_digest;
 	char name[RING_NAME_MAX + 1];
 	uint32_t seq; /* history keys made in the same ms */
 	/* --packs FILE: names added once the system tenant had time to
@@ -45,7 +46,10 @@ int pack_svc_start(struct pack_svc *s, uv_loop_t *loop, struct tenant_svc *tsvc,
 /** Stops it; running hooks are signalled (the loop finishes them). */
 void pack_svc_stop(struct pack_svc *s);
 
-/** The view changed: place every pack again on @ring (borrowed). */
+/**
+ * The view may have changed: @ring (borrowed until the next call) replaces
+ * the last one; every pack is placed again when its digest differs.
+ */
 void pack_svc_set_view(struct pack_svc *s, const struct ring *ring);
 
 /**

@@ -135,7 +135,7 @@ class Agent:
         self.proc = None
         self.keyring = lab.keyring
 
-    def start(self, join=None, extra=()):
+    def start(self, join=None, extra=(), env=None):
         join = self.lab.seeds() if join is None else join
         args = [self.lab.meshd, "--name", self.name, "--bind", self.addr,
                 "--data-dir", self.dir, "--keyring", self.keyring,
@@ -145,8 +145,12 @@ class Agent:
             args += ["--join", ",".join(join)]
         args += list(extra)
         self.logf = open(self.log, "a")
+        full_env = None
+        if env:
+            full_env = dict(os.environ)
+            full_env.update(env)
         self.proc = subprocess.Popen(args, stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=full_env)
         self.lab.started.append(self.proc)
         return self
 
