@@ -44,11 +44,8 @@ def main():
         print("starting %d agents on 127.0.0.1:%d-%d (data in %s)" %
               (args.nodes, lab.base_port + 1, lab.base_port + args.nodes,
                lab.root))
-        packs = os.path.join(lab.root, "packs")
-        with open(packs, "w") as f:
-            f.write("\n".join(str(i) for i in range(1, 101)) + "\n")
         for a in lab.agents:
-            a.start(extra=["--packs", packs])
+            a.start(extra=["--capacity-mem", "1024"])
         for a in lab.agents:
             a.wait_socket()
         t = lab.wait(lambda: lab.converged(args.nodes), 30)
@@ -70,18 +67,23 @@ def main():
         show(lab, lab.agents[3], "tenant inc demo visits 3", env)
         show(lab, lab.agents[2], "tenant get demo greeting --json", env)
 
-        # The tenant's primary replica is the one we kill; watch one of
-        # its packs move too.
+        # Packs: declared once, at any agent; every agent agrees on owners.
+        show(lab, lab.agents[0], "pack add web --mem 256 --replicas 2")
+        show(lab, lab.agents[1], "pack add batch --mem 512")
+        show(lab, lab.agents[4], "pack add huge --mem 4096")
+        lab.wait(lambda: "huge" in subprocess.run(
+            [lab.meshctl, "--data-dir", lab.agents[3].dir, "pack", "ls"],
+            capture_output=True, text=True).stdout, 15)
+        show(lab, lab.agents[3], "pack ls")
+
+        # The tenant's primary replica is the one we kill; watch the packs
+        # move too.
         out = subprocess.run([lab.meshctl, "--data-dir", lab.agents[2].dir,
                               "tenant", "digest", "demo", "--json"],
                              capture_output=True, text=True, env=env)
         primary = json.loads(out.stdout)["replicas"][0]
         victim = next(a for a in lab.agents if a.name == primary)
-        out = subprocess.run([lab.meshctl, "--data-dir", victim.dir,
-                              "packs", "--json"], capture_output=True,
-                             text=True)
-        pack = json.loads(out.stdout)["packs"][0]
-        show(lab, lab.agents[2], "place %d" % pack)
+        show(lab, victim, "packs")
         print("\nkill -9 %s (pid %d)" % (victim.name, victim.proc.pid))
         victim.kill9()
         t = lab.wait(lambda: lab.all_see(victim.name, "dead"), 30)
@@ -89,14 +91,16 @@ def main():
               (victim.name, t))
         show(lab, lab.agents[0], "members")
 
-        show(lab, lab.agents[2], "place %d" % pack)
+        survivor = next(a for a in lab.agents if a is not victim)
+        show(lab, survivor, "pack ls")
+        show(lab, survivor, "status")
         others = [a for a in lab.agents if a is not victim]
         show(lab, others[0], "tenant put demo after-kill yes --ack quorum",
              env)
         show(lab, others[1], "tenant get demo visits", env)
 
         print("\nrestarting %s" % victim.name)
-        victim.start(extra=["--packs", packs])
+        victim.start(extra=["--capacity-mem", "1024"])
         victim.wait_socket()
         t = lab.wait(lambda: lab.all_see(victim.name, "alive", min_inc=2), 30)
         print("%s is alive again everywhere after %.2f s" % (victim.name, t))

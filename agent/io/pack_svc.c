@@ -650,7 +650,9 @@ pack_svc__info_json(struct admin_buf *b, const struct pack_info *in)
 	pack_svc__owners_json(b, in);
 	admin_printf(b, ",\"state\":\"%s\",\"why\":",
 		     in->nowners == 0 ? "unplaceable"
-				      : pack_state_name(in->reported));
+		     : in->reported == PACK_NONE
+			 ? "placed"
+			 : pack_state_name(in->reported));
 	admin_json_str(b, in->why);
 	if (in->here) {
 		admin_printf(b,
@@ -673,7 +675,7 @@ pack_svc__info_text(struct admin_buf *b, const struct pack_info *in)
 		     in->replicas,
 		     in->nowners == 0 ? "unplaced"
 		     : in->reported == PACK_NONE
-			 ? "-"
+			 ? "placed"
 			 : pack_state_name(in->reported));
 	for (unsigned i = 0; i < in->nowners; i++)
 		admin_printf(b, "%s%s", i ? "," : "", in->owners[i]);
