@@ -635,10 +635,11 @@ pack_svc__owners_json(struct admin_buf *b, const struct pack_info *in)
 	admin_printf(b, "]");
 }
 
+/* The members of a pack's JSON object, braces left to the caller. */
 static void
 pack_svc__info_json(struct admin_buf *b, const struct pack_info *in)
 {
-	admin_printf(b, "{\"name\":");
+	admin_printf(b, "\"name\":");
 	admin_json_str(b, in->name);
 	admin_printf(b,
 		     ",\"mem_mib\":%u,\"replicas\":%u,\"zone\":", in->mem_mib,
@@ -665,7 +666,6 @@ pack_svc__info_json(struct admin_buf *b, const struct pack_info *in)
 		admin_json_str(b, in->detail);
 		admin_printf(b, "}");
 	}
-	admin_printf(b, "}");
 }
 
 static void
@@ -684,6 +684,19 @@ pack_svc__info_text(struct admin_buf *b, const struct pack_info *in)
 	admin_printf(b, "\n");
 }
 
+/* ,"runs":[...] : the run states published for @name. */
+static void
+pack_svc__runs_json(struct pack_svc *s, const char *name, struct admin_buf *b)
+{
+	char map[sizeof(PACK_RUN_PREFIX) + PACK_NAME_MAX];
+	snprintf(map, sizeof(map), "%s%s", PACK_RUN_PREFIX, name);
+	struct pack_svc__run_read r = {s, name, b, true, 0};
+	admin_printf(b, ",\"runs\":[");
+	tenant_system_read(s->tsvc->t, (const uint8_t *)map, strlen(map),
+			   pack_svc__run_visit, &r);
+	admin_printf(b, "]");
+}
+
 static void
 pack_svc__ls(struct pack_svc *s, bool json, struct admin_buf *b)
 {
@@ -700,8 +713,11 @@ pack_svc__ls(struct pack_svc *s, bool json, struct admin_buf *b)
 		if (pack_info_at(s->pk, i, &in) != 0)
 			break;
 		if (json) {
-			admin_printf(b, "%s", i ? "," : "");
+			admin_printf(b, "%s{", i ? "," : "");
 			pack_svc__info_json(b, &in);
+			/* Each owner's own word: state, since, last exit. */
+			pack_svc__runs_json(s, in.name, b);
+			admin_printf(b, "}");
 		} else {
 			pack_svc__info_text(b, &in);
 		}
@@ -726,12 +742,11 @@ pack_svc__show(struct pack_svc *s, const char *name, bool json,
 	snprintf(map, sizeof(map), "%s%s", PACK_RUN_PREFIX, name);
 	struct pack_svc__run_read r = {s, name, b, json, 0};
 	if (json) {
-		admin_printf(b, "{\"pack\":");
+		admin_printf(b, "{\"pack\":{");
 		pack_svc__info_json(b, &in);
-		admin_printf(b, ",\"runs\":[");
-		tenant_system_read(s->tsvc->t, (const uint8_t *)map,
-				   strlen(map), pack_svc__run_visit, &r);
-		admin_printf(b, "]}\n");
+		admin_printf(b, "}");
+		pack_svc__runs_json(s, name, b);
+		admin_printf(b, "}\n");
 		return;
 	}
 	admin_printf(b, "pack %s: %u MiB, %u replica%s", in.name, in.mem_mib,
@@ -950,8 +965,9 @@ pack_svc_owned(struct pack_svc *s, bool json, struct admin_buf *b)
 		if (!in.here)
 			continue;
 		if (json) {
-			admin_printf(b, "%s", shown ? "," : "");
+			admin_printf(b, "%s{", shown ? "," : "");
 			pack_svc__info_json(b, &in);
+			admin_printf(b, "}");
 		} else {
 			admin_printf(b, "%-24s %-9s last exit %d\n", in.name,
 				     pack_state_name(in.state), in.last_exit);
