@@ -42,6 +42,7 @@ struct meshd {
 	struct tenant_svc tsvc;
 	struct pack_svc psvc;
 	uv_timer_t place_timer; /* a damped member's readmission */
+	int64_t wall_offset_ms; /* wall clock = net_now_ms() + this */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t leave_timer;
 	uint64_t leave_started;
@@ -581,6 +582,114 @@ meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 
 static void meshd_place_timer(uv_timer_t *t);
 
+/* Flap damping is shared through the system tenant: "damp/NAME" -> {node:
+ * damped until, wall ms in decimal}; every node, NAME included, keeps NAME
+ * out of its ring until the latest of them. */
+#define MESHD_DAMP_PREFIX "damp/"
+
+static void
+meshd_damp_publish(struct meshd *d)
+{
+	struct place_damp pd;
+	struct swim_member_info self;
+	swim_member_at(d->swim, 0, &self);
+	while (place_poll_damp(d->place, &pd)) {
+		char key[sizeof(MESHD_DAMP_PREFIX) + SWIM_NAME_MAX], val[24];
+		snprintf(key, sizeof(key), "%s%s", MESHD_DAMP_PREFIX, pd.name);
+		snprintf(val, sizeof(val), "%lld",
+			 (long long)pd.until_ms + (long long)d->wall_offset_ms);
+		if (d->tsvc.t != NULL)
+			tenant_svc_system(
+			    &d->tsvc, NULL, false, NULL, TENANT_OP_PUT,
+			    self.name, (const uint8_t *)val, strlen(val), key);
+	}
+}
+
+struct meshd_damp_read {
+	int64_t until_wall;
+};
+
+static void
+meshd_damp_visit(void *ctx, const uint8_t *sub, size_t sublen,
+		 const uint8_t *val, size_t len)
+{
+	struct meshd_damp_read *r = ctx;
+	char buf[24];
+	(void)sub;
+	(void)sublen;
+	if (len == 0 || len >= sizeof(buf))
+		return;
+	memcpy(buf, val, len);
+	buf[len] = 0;
+	char *end;
+	long long v = strtoll(buf, &end, 10);
+	if (*end == 0 && v > r->until_wall)
+		r->until_wall = v;
+}
+
+/* A field of the system tenant changed: damping decisions are ours, the
+ * rest the pack service's. */
+static void
+meshd_changed(void *ctx, const uint8_t *key, size_t len)
+{
+	struct meshd *d = ctx;
+	size_t plen = strlen(MESHD_DAMP_PREFIX);
+	if (len <= plen || len - plen > SWIM_NAME_MAX ||
+	    memcmp(key, MESHD_DAMP_PREFIX, plen) != 0) {
+		pack_svc_changed(&d->psvc, key, len);
+		return;
+	}
+	char name[SWIM_NAME_MAX + 1];
+	memcpy(name, key + plen, len - plen);
+	name[len - plen] = 0;
+	struct meshd_damp_read r = {0};
+	tenant_system_read(d->tsvc.t, key, len, meshd_damp_visit, &r);
+	int64_t mono = r.until_wall - d->wall_offset_ms;
+	if (mono <= 0 || place_damp_until(d->place, name, (uint64_t)mono) != 0)
+		return;
+	/* Not from inside the commit that reported it: at once, from the
+	 * loop. */
+	uv_timer_start(&d->place_timer, meshd_place_timer, 0, 0);
+}
+
+/* Keys of damping decisions found at start (read after the scan: the
+ * store allows no read inside its own scan). */
+struct meshd_keys {
+	char **k;
+	size_t n, cap;
+};
+
+static void
+meshd_damp_scanned(void *ctx, const uint8_t *key, size_t len)
+{
+	struct meshd_keys *ks = ctx;
+	char *c = malloc(len + 1);
+	if (c == NULL ||
+	    (ks->n == ks->cap &&
+	     mesh_grow(mesh_alloc_default(), (void **)&ks->k, &ks->cap,
+		       ks->n + 1, sizeof(*ks->k)) != 0)) {
+		free(c);
+		return;
+	}
+	memcpy(c, key, len);
+	c[len] = 0;
+	ks->k[ks->n++] = c;
+}
+
+/* The decisions the store holds already (a restart). */
+static void
+meshd_damp_load(struct meshd *d)
+{
+	struct meshd_keys ks = {0};
+	tenant_system_scan(d->tsvc.t, MESHD_DAMP_PREFIX, meshd_damp_scanned,
+			   &ks);
+	for (size_t i = 0; i < ks.n; i++) {
+		meshd_changed(d, (const uint8_t *)ks.k[i], strlen(ks.k[i]));
+		free(ks.k[i]);
+	}
+	free(ks.k);
+}
+
 /* Rebuilds the ring from the view and hands it to the services. */
 static void
 meshd_replace(struct meshd *d)
@@ -596,6 +705,9 @@ meshd_replace(struct meshd *d)
 			tenant_svc_set_view(&d->tsvc, r, d->swim);
 		if (d->psvc.pk != NULL)
 			pack_svc_set_view(&d->psvc, r);
+		/* After the services hold the new ring: publishing writes
+		 * the system tenant. */
+		meshd_damp_publish(d);
 	}
 	uint64_t next = place_next_deadline(d->place), now = net_now_ms();
 	if (next != UINT64_MAX && d->place_timer.data != NULL)
@@ -840,6 +952,23 @@ meshd_parse_uint(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* Tag @key=N from @text, N in 1..@max: 0, 1 (bad value, not yet said)
+ * or -1 (meshd_parse_tag said why). */
+static int
+meshd_number_tag(struct swim_meta *meta, const char *key, const char *text,
+		 uint32_t max)
+{
+	uint32_t v;
+	char *end;
+	unsigned long long n = strtoull(text, &end, 10);
+	if (*text == 0 || *end != 0 || n == 0 || n > max)
+		return 1;
+	v = (uint32_t)n;
+	char tag[96];
+	snprintf(tag, sizeof(tag), "%s=%u", key, v);
+	return meshd_parse_tag(meta, tag) ? -1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -978,32 +1107,17 @@ main(int argc, char **argv)
 		case O_HELP:
 			meshd_usage(stdout);
 			return 0;
-		case O_CAPACITY: {
-			char tag[96];
-			uint32_t w;
-			bad = meshd_parse_uint(optarg, &w) != 0 ||
-			      w > RING_WEIGHT_MAX;
-			if (!bad) {
-				snprintf(tag, sizeof(tag), "%s=%u",
-					 PLACE_TAG_CAPACITY, w);
-				bad = meshd_parse_tag(&cfg.meta, tag) ? -1 : 0;
-			}
+		case O_CAPACITY:
+			bad = meshd_number_tag(&cfg.meta, PLACE_TAG_CAPACITY,
+					       optarg, RING_WEIGHT_MAX);
 			break;
-		}
 		case O_PACKS:
 			packs_file = optarg;
 			break;
-		case O_CAP_MEM: {
-			char tag[96];
-			uint32_t mib;
-			bad = meshd_parse_uint(optarg, &mib) != 0;
-			if (!bad) {
-				snprintf(tag, sizeof(tag), "%s=%u",
-					 PLACE_TAG_MEM, mib);
-				bad = meshd_parse_tag(&cfg.meta, tag) ? -1 : 0;
-			}
+		case O_CAP_MEM:
+			bad = meshd_number_tag(&cfg.meta, PLACE_TAG_MEM, optarg,
+					       UINT32_MAX);
 			break;
-		}
 		case O_HOOK:
 			hook = optarg;
 			bad = access(hook, X_OK) != 0;
@@ -1199,6 +1313,8 @@ main(int argc, char **argv)
 			mesh_strerror(rc));
 		return 1;
 	}
+	d.wall_offset_ms = tcfg.wall_offset_ms;
+	tenant_svc_watch(&d.tsvc, meshd_changed, &d);
 	snprintf(pcfg.name, sizeof(pcfg.name), "%s", cfg.name);
 	rc = pack_svc_start(&d.psvc, d.loop, &d.tsvc, &pcfg, hook,
 			    hook_timeout_ms, &d.env);
@@ -1210,6 +1326,7 @@ main(int argc, char **argv)
 		pack_svc_bootstrap(&d.psvc, boot, nboot);
 	uv_timer_init(d.loop, &d.place_timer);
 	d.place_timer.data = &d;
+	meshd_damp_load(&d);
 	tenant_svc_set_view(&d.tsvc, place_ring(d.place), d.swim);
 	pack_svc_set_view(&d.psvc, place_ring(d.place));
 	rc = admin_start(&d.admin, d.loop, d.data_dir, meshd_admin, &d);

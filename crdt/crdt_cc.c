@@ -21,28 +21,6 @@
 #include <string.h>
 
 int
-crdt__grow(const struct mesh_allocator *a, void **v, size_t *cap, size_t need,
-	   size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap < 4 ? 4 : *cap;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2)
-			return MESH_ENOMEM;
-		ncap *= 2;
-	}
-	if (ncap > SIZE_MAX / size)
-		return MESH_ENOMEM;
-	void *p = mesh_realloc(a, *v, ncap * size);
-	if (p == NULL)
-		return MESH_ENOMEM;
-	*v = p;
-	*cap = ncap;
-	return 0;
-}
-
-int
 crdt__bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
@@ -212,11 +190,11 @@ crdt_cc_next_dot(const struct crdt_cc *cc, uint64_t replica)
 int
 crdt__cc_reserve(struct crdt_cc *cc, size_t n)
 {
-	int rc = crdt__grow(cc->a, (void **)&cc->vv, &cc->cap_vv, cc->nvv + n,
-			    sizeof(*cc->vv));
+	int rc = mesh_grow(cc->a, (void **)&cc->vv, &cc->cap_vv, cc->nvv + n,
+			   sizeof(*cc->vv));
 	if (rc == 0)
-		rc = crdt__grow(cc->a, (void **)&cc->cloud, &cc->cap_cloud,
-				cc->ncloud + n, sizeof(*cc->cloud));
+		rc = mesh_grow(cc->a, (void **)&cc->cloud, &cc->cap_cloud,
+			       cc->ncloud + n, sizeof(*cc->cloud));
 	return rc;
 }
 
@@ -235,8 +213,8 @@ crdt_cc_add(struct crdt_cc *cc, const struct crdt_dot *dot)
 		if (ci < cc->ncloud &&
 		    crdt_dot_compare(&cc->cloud[ci], dot) == 0)
 			return 0;
-		if (crdt__grow(cc->a, (void **)&cc->cloud, &cc->cap_cloud,
-			       cc->ncloud + 1, sizeof(*cc->cloud)) != 0)
+		if (mesh_grow(cc->a, (void **)&cc->cloud, &cc->cap_cloud,
+			      cc->ncloud + 1, sizeof(*cc->cloud)) != 0)
 			return MESH_ENOMEM;
 		memmove(&cc->cloud[ci + 1], &cc->cloud[ci],
 			(cc->ncloud - ci) * sizeof(*cc->cloud));
@@ -245,8 +223,8 @@ crdt_cc_add(struct crdt_cc *cc, const struct crdt_dot *dot)
 		return 0;
 	}
 	if (!have) {
-		if (crdt__grow(cc->a, (void **)&cc->vv, &cc->cap_vv,
-			       cc->nvv + 1, sizeof(*cc->vv)) != 0)
+		if (mesh_grow(cc->a, (void **)&cc->vv, &cc->cap_vv, cc->nvv + 1,
+			      sizeof(*cc->vv)) != 0)
 			return MESH_ENOMEM;
 		memmove(&cc->vv[vi + 1], &cc->vv[vi],
 			(cc->nvv - vi) * sizeof(*cc->vv));

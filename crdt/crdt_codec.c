@@ -432,8 +432,8 @@ struct crdt__seen {
 static int
 crdt__seen_add(struct crdt__seen *s, const struct crdt_dot *d)
 {
-	if (crdt__grow(s->a, (void **)&s->v, &s->cap, s->n + 1,
-		       sizeof(*s->v)) != 0)
+	if (mesh_grow(s->a, (void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) !=
+	    0)
 		return MESH_ENOMEM;
 	s->v[s->n++] = *d;
 	return 0;

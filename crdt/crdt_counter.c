@@ -49,8 +49,8 @@ crdt__pn_slot(struct crdt__pn *t, uint64_t replica)
 	size_t i = crdt__pn_lower(t, replica);
 	if (i < t->n && t->v[i].replica == replica)
 		return &t->v[i];
-	if (crdt__grow(t->a, (void **)&t->v, &t->cap, t->n + 1,
-		       sizeof(*t->v)) != 0)
+	if (mesh_grow(t->a, (void **)&t->v, &t->cap, t->n + 1, sizeof(*t->v)) !=
+	    0)
 		return NULL;
 	memmove(&t->v[i + 1], &t->v[i], (t->n - i) * sizeof(*t->v));
 	t->v[i] = (struct crdt__pn_entry){replica, 0, 0};
@@ -81,8 +81,8 @@ crdt__pn_add(struct crdt__pn *t, uint64_t replica, uint64_t dp, uint64_t dn,
 	if (dp == 0 && dn == 0)
 		return 0;
 	if (delta != NULL && !crdt__pn_has(delta, replica) &&
-	    crdt__grow(delta->a, (void **)&delta->v, &delta->cap, delta->n + 1,
-		       sizeof(*delta->v)) != 0)
+	    mesh_grow(delta->a, (void **)&delta->v, &delta->cap, delta->n + 1,
+		      sizeof(*delta->v)) != 0)
 		return MESH_ENOMEM;
 	if (e == NULL && (e = crdt__pn_slot(t, replica)) == NULL)
 		return MESH_ENOMEM;
@@ -124,8 +124,8 @@ crdt__pn_join(struct crdt__pn *dst, const struct crdt__pn *src)
 		}
 		return 0;
 	}
-	if (crdt__grow(dst->a, (void **)&dst->v, &dst->cap, dst->n + extra,
-		       sizeof(*dst->v)) != 0)
+	if (mesh_grow(dst->a, (void **)&dst->v, &dst->cap, dst->n + extra,
+		      sizeof(*dst->v)) != 0)
 		return MESH_ENOMEM;
 	/* Merge from the back, in place. */
 	size_t k = dst->n + extra;

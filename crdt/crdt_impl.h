@@ -122,10 +122,6 @@ struct crdt_ormap {
 	struct crdt_cc cc;
 };
 
-/* Growable array helper: ensures room for @need elements of @size. */
-int crdt__grow(const struct mesh_allocator *a, void **v, size_t *cap,
-	       size_t need, size_t size);
-
 /* Byte-string order: memcmp, then shorter first. */
 int crdt__bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
 		    size_t blen);

@@ -119,8 +119,8 @@ crdt__ms_insert(const struct mesh_allocator *a, struct crdt__ms *s, size_t pos,
 		enum crdt_kind kind, const void *key, size_t len)
 {
 	uint8_t *k = crdt__dup(a, key, len);
-	if (k == NULL || crdt__grow(a, (void **)&s->v, &s->cap, s->n + 1,
-				    sizeof(*s->v)) != 0) {
+	if (k == NULL || mesh_grow(a, (void **)&s->v, &s->cap, s->n + 1,
+				   sizeof(*s->v)) != 0) {
 		mesh_free(a, k);
 		return NULL;
 	}
@@ -357,8 +357,7 @@ static int
 crdt__dotbuf_push(const struct mesh_allocator *a, struct crdt__dotbuf *b,
 		  const struct crdt_dot *d, size_t n)
 {
-	if (crdt__grow(a, (void **)&b->v, &b->cap, b->n + n, sizeof(*b->v)) !=
-	    0)
+	if (mesh_grow(a, (void **)&b->v, &b->cap, b->n + n, sizeof(*b->v)) != 0)
 		return MESH_ENOMEM;
 	memcpy(&b->v[b->n], d, n * sizeof(*d));
 	b->n += n;

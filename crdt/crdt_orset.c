@@ -107,8 +107,8 @@ crdt__es_reserve(const struct mesh_allocator *a, struct crdt__es *s,
 	if (idx < 0) {
 		if (!adding)
 			return 0;
-		if (crdt__grow(a, (void **)&s->v, &s->cap, s->n + 1,
-			       sizeof(*s->v)) != 0 ||
+		if (mesh_grow(a, (void **)&s->v, &s->cap, s->n + 1,
+			      sizeof(*s->v)) != 0 ||
 		    (p->data = crdt__dup(a, elem, len)) == NULL)
 			return MESH_ENOMEM;
 		return 0;
@@ -257,8 +257,8 @@ crdt__es_join(const struct mesh_allocator *a, struct crdt__es *s,
 		const struct crdt_dot *xd = c <= 0 ? crdt__elem_dots(x) : NULL;
 		const struct crdt_dot *yd = c >= 0 ? crdt__elem_dots(y) : NULL;
 		size_t xn = c <= 0 ? x->ndots : 0, yn = c >= 0 ? y->ndots : 0;
-		if (crdt__grow(a, (void **)&tmp, &tmpcap, xn + yn,
-			       sizeof(*tmp)) != 0)
+		if (mesh_grow(a, (void **)&tmp, &tmpcap, xn + yn,
+			      sizeof(*tmp)) != 0)
 			goto fail;
 		/* Merge the two sorted dot lists with the join rule. */
 		size_t n = 0, p = 0, q = 0;

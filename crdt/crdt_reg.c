@@ -144,8 +144,7 @@ crdt__dvs_reserve(const struct mesh_allocator *a, struct crdt__dvs *s,
 		  size_t len, uint8_t **val)
 {
 	*val = NULL;
-	if (crdt__grow(a, (void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) !=
-	    0)
+	if (mesh_grow(a, (void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) != 0)
 		return MESH_ENOMEM;
 	if (crdt__cc_reserve(ctx, nrm + 1) != 0)
 		return MESH_ENOMEM;

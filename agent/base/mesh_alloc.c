@@ -1,5 +1,7 @@
 #include "mesh_alloc.h"
 
+#include "mesh_err.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,4 +72,26 @@ mesh_free(const struct mesh_allocator *a, void *ptr)
 {
 	if (ptr != NULL)
 		a->free_fn(a->ctx, ptr);
+}
+
+int
+mesh_grow(const struct mesh_allocator *a, void **v, size_t *cap, size_t need,
+	  size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap < 4 ? 4 : *cap;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return MESH_ENOMEM;
+		ncap *= 2;
+	}
+	if (ncap > SIZE_MAX / size)
+		return MESH_ENOMEM;
+	void *p = mesh_realloc(a, *v, ncap * size);
+	if (p == NULL)
+		return MESH_ENOMEM;
+	*v = p;
+	*cap = ncap;
+	return 0;
 }

@@ -36,4 +36,12 @@ void *mesh_realloc(const struct mesh_allocator *a, void *ptr, size_t size);
 /** Frees @ptr (NULL is fine). */
 void mesh_free(const struct mesh_allocator *a, void *ptr);
 
+/**
+ * Makes the array *@v (of *@cap elements of @size bytes) hold at least
+ * @need, doubling its capacity (at least 4). Returns 0 or MESH_ENOMEM (then
+ * *@v and *@cap are untouched).
+ */
+int mesh_grow(const struct mesh_allocator *a, void **v, size_t *cap,
+	      size_t need, size_t size);
+
 #endif

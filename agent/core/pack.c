@@ -104,23 +104,6 @@ struct pack {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int
-pack__grow(const struct mesh_allocator *a, void **v, size_t *cap, size_t need,
-	   size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	while (ncap < need)
-		ncap *= 2;
-	void *p = mesh_realloc(a, *v, ncap * size);
-	if (p == NULL)
-		return MESH_ENOMEM;
-	*v = p;
-	*cap = ncap;
-	return 0;
-}
-
 static char *
 pack__strdup(const struct mesh_allocator *a, const char *s)
 {
@@ -226,8 +209,8 @@ pack__intern(struct pack *pk, const char *s)
 		pack__intern_find(t, s, &slot);
 	}
 	char *copy = pack__strdup(pk->a, s);
-	if (copy == NULL || pack__grow(pk->a, (void **)&t->s, &t->cap, t->n + 1,
-				       sizeof(*t->s)) != 0) {
+	if (copy == NULL || mesh_grow(pk->a, (void **)&t->s, &t->cap, t->n + 1,
+				      sizeof(*t->s)) != 0) {
 		mesh_free(pk->a, copy);
 		return PACK__NONE;
 	}
@@ -459,8 +442,8 @@ pack_set_spec(struct pack *pk, const char *name, const uint8_t *data,
 	if (e == NULL) {
 		if (pk->n - pk->ndead >= PACK_PACKS_MAX)
 			rc = MESH_ERANGE;
-		else if (pack__grow(pk->a, (void **)&pk->e, &pk->cap, pk->n + 1,
-				    sizeof(*pk->e)) != 0 ||
+		else if (mesh_grow(pk->a, (void **)&pk->e, &pk->cap, pk->n + 1,
+				   sizeof(*pk->e)) != 0 ||
 			 (2 * (pk->n + 1) > pk->ixcap &&
 			  pack__ix_rebuild(pk, pk->n + 1) != 0))
 			rc = MESH_ENOMEM;
@@ -522,8 +505,8 @@ static void
 pack__hook(struct pack *pk, struct pack__local *l, enum pack_action act)
 {
 	char *name = pack__strdup(pk->a, l->name);
-	if (name == NULL || pack__grow(pk->a, (void **)&pk->hq, &pk->caphq,
-				       pk->nhq + 1, sizeof(*pk->hq)) != 0) {
+	if (name == NULL || mesh_grow(pk->a, (void **)&pk->hq, &pk->caphq,
+				      pk->nhq + 1, sizeof(*pk->hq)) != 0) {
 		mesh_free(pk->a, name);
 		/* Retried by the timer. */
 		l->next_ms = 1;
@@ -544,8 +527,8 @@ pack__event(struct pack *pk, enum pack_event_kind kind, const char *name,
 				 node ? pack__strdup(pk->a, node) : NULL, data,
 				 len};
 	if (ev.name == NULL || (node != NULL && ev.node == NULL) ||
-	    pack__grow(pk->a, (void **)&pk->evq, &pk->capev, pk->nev + 1,
-		       sizeof(*pk->evq)) != 0) {
+	    mesh_grow(pk->a, (void **)&pk->evq, &pk->capev, pk->nev + 1,
+		      sizeof(*pk->evq)) != 0) {
 		mesh_free(pk->a, ev.name);
 		mesh_free(pk->a, ev.node);
 		mesh_free(pk->a, data);
@@ -664,8 +647,8 @@ pack__local_add(struct pack *pk, const char *name)
 	l = mesh_calloc(pk->a, 1, sizeof(*l));
 	char *copy = pack__strdup(pk->a, name);
 	if (l == NULL || copy == NULL ||
-	    pack__grow(pk->a, (void **)&pk->loc, &pk->caploc, pk->nloc + 1,
-		       sizeof(*pk->loc)) != 0) {
+	    mesh_grow(pk->a, (void **)&pk->loc, &pk->caploc, pk->nloc + 1,
+		      sizeof(*pk->loc)) != 0) {
 		mesh_free(pk->a, l);
 		mesh_free(pk->a, copy);
 		return NULL;
@@ -935,8 +918,7 @@ pack__domain(struct pack *pk, const struct ring *r, struct pack__dom **cache,
 				      : ring_region_id(r, pack__str(pk, zone),
 						       pack__str(pk, region));
 	uint32_t rid = id < 0 ? PACK__NO_DOMAIN : (uint32_t)id;
-	if (pack__grow(pk->a, (void **)cache, cap, *n + 1, sizeof(**cache)) ==
-	    0)
+	if (mesh_grow(pk->a, (void **)cache, cap, *n + 1, sizeof(**cache)) == 0)
 		(*cache)[(*n)++] = (struct pack__dom){zone, region, rid};
 	return rid;
 }
@@ -1012,8 +994,8 @@ pack_update(struct pack *pk, uint64_t now_ms, const struct ring *r)
 	}
 	if (rc == 0) {
 		/* Who is eligible, for pack_report(). */
-		if (pack__grow(pk->a, (void **)&pk->alive, &pk->nalive,
-			       pk->names.n, 1) == 0) {
+		if (mesh_grow(pk->a, (void **)&pk->alive, &pk->nalive,
+			      pk->names.n, 1) == 0) {
 			memset(pk->alive, 0, pk->nalive);
 			for (uint32_t i = 0; i < nn; i++)
 				pk->alive[ids[i]] = ring_node(r, i)->eligible;

@@ -54,6 +54,7 @@
 #include "place.h"
 
 #include "mesh_err.h"
+#include "mesh_text.h"
 
 #include <assert.h>
 #include <math.h>
@@ -88,6 +89,10 @@ struct place__tab {
 	size_t n, cap;
 };
 
+struct place;
+static bool place__shared_damped(const struct place *p, const char *name,
+				 uint64_t now);
+
 struct place {
 	const struct mesh_env *env;
 	struct ring *ring;
@@ -104,6 +109,17 @@ struct place {
 	bool flap_history;
 	size_t ndamped;
 	uint64_t flap_deadline;
+	/* Damping shared by the mesh: name -> damped until (monotonic ms),
+	 * from our own scores and from other nodes' (place_damp_until()).
+	 * It alone keeps members out of the ring, so that every node, the
+	 * damped one included, builds the same ring once the decisions have
+	 * spread. */
+	struct place__shared {
+		char name[SWIM_NAME_MAX + 1];
+		uint64_t until_ms;
+		bool announce; /* ours, not told to the driver yet */
+	} * shared;
+	size_t nshared, capshared;
 };
 
 int
@@ -128,6 +144,7 @@ place_free(struct place *p)
 	if (p == NULL)
 		return;
 	ring_free(p->ring);
+	mesh_free(p->env->alloc, p->shared);
 	mesh_free(p->env->alloc, p->packs);
 	mesh_free(p->env->alloc, p->flaps);
 	mesh_free(p->env->alloc, p);
@@ -423,7 +440,8 @@ place_flap_info(const struct place *p, const char *name, uint64_t now_ms,
 			: (uint32_t)floor(
 			      place__decay(p, e->score, e->t_ms, now_ms) + 0.5);
 	if (damped != NULL)
-		*damped = e != NULL && e->damped;
+		*damped = p->flap.half_life_ms != 0 &&
+			  place__shared_damped(p, name, now_ms);
 }
 
 uint64_t
@@ -436,6 +454,80 @@ size_t
 place_damped_count(const struct place *p)
 {
 	return p->ndamped;
+}
+
+/* ---- shared damping ---------------------------------------------------- */
+
+static struct place__shared *
+place__shared_find(const struct place *p, const char *name)
+{
+	for (size_t i = 0; i < p->nshared; i++)
+		if (strcmp(p->shared[i].name, name) == 0)
+			return &p->shared[i];
+	return NULL;
+}
+
+/* Damps @name until @until_ms at least; @ours: announce it. */
+static int
+place__share(struct place *p, const char *name, uint64_t until_ms, bool ours)
+{
+	struct place__shared *e = place__shared_find(p, name);
+	if (e == NULL) {
+		if (mesh_grow(p->env->alloc, (void **)&p->shared, &p->capshared,
+			      p->nshared + 1, sizeof(*p->shared)) != 0)
+			return MESH_ENOMEM;
+		e = &p->shared[p->nshared++];
+		memset(e, 0, sizeof(*e));
+		memcpy(e->name, name, strnlen(name, SWIM_NAME_MAX));
+	}
+	if (until_ms > e->until_ms) {
+		e->until_ms = until_ms;
+		e->announce |= ours;
+	}
+	return 0;
+}
+
+int
+place_damp_until(struct place *p, const char *name, uint64_t until_ms)
+{
+	if (!mesh_name_is_valid(name, SWIM_NAME_MAX))
+		return MESH_EINVAL;
+	if (p->flap.half_life_ms == 0)
+		return 0; /* damping off here: others' decisions too */
+	return place__share(p, name, until_ms, false);
+}
+
+bool
+place_poll_damp(struct place *p, struct place_damp *out)
+{
+	for (size_t i = 0; i < p->nshared; i++) {
+		struct place__shared *e = &p->shared[i];
+		if (!e->announce)
+			continue;
+		e->announce = false;
+		out->name = e->name;
+		out->until_ms = e->until_ms;
+		return true;
+	}
+	return false;
+}
+
+static bool
+place__shared_damped(const struct place *p, const char *name, uint64_t now)
+{
+	const struct place__shared *e = place__shared_find(p, name);
+	return e != NULL && e->until_ms > now;
+}
+
+/* Drops decisions that ran out (told ones only). */
+static void
+place__shared_prune(struct place *p, uint64_t now)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->nshared; i++)
+		if (p->shared[i].until_ms > now || p->shared[i].announce)
+			p->shared[k++] = p->shared[i];
+	p->nshared = k;
 }
 
 /* ---- the ring ---------------------------------------------------------- */
@@ -476,24 +568,51 @@ place_update(struct place *p, const struct swim *s, uint64_t now_ms,
 		rm[i].alive =
 		    mi.state == SWIM_ALIVE || mi.state == SWIM_SUSPECT;
 		rm[i].draining = place_meta_is_draining(mi.meta);
-		/* We never damp ourselves: our own view of us is not a
-		 * measurement of our reachability. */
-		if (damping && !mi.is_self &&
-		    place__flap_see(p, &mi, now_ms, &tab))
-			rm[i].alive = false;
+		/* We never score ourselves: our own view of us is not a
+		 * measurement of our reachability (others' scores of us
+		 * reach us through place_damp_until()). */
+		if (damping && !mi.is_self)
+			place__flap_see(p, &mi, now_ms, &tab);
 	}
 	if (damping) {
 		place__flap_gone(p, s, now_ms, &tab);
 		qsort(tab.v, tab.n, sizeof(*tab.v), place__flap_cmp);
+		/* Our damping decisions join the shared ones, lasting until
+		 * the score decays below reuse. */
+		for (size_t i = 0; i < tab.n; i++)
+			if (tab.v[i].damped && tab.v[i].present &&
+			    place__share(p, tab.v[i].name,
+					 place__readmit_at(p, &tab.v[i]),
+					 true) != 0) {
+				mesh_free(p->env->alloc, tab.v);
+				mesh_free(p->env->alloc, rm);
+				return MESH_ENOMEM;
+			}
+		place__shared_prune(p, now_ms);
+		for (size_t i = 0; i < n; i++)
+			if (place__shared_damped(p, rm[i].name, now_ms))
+				rm[i].alive = false;
 	}
 	struct ring *fresh;
 	int rc = ring_new(p->env, NULL, rm, n, &fresh);
+	size_t ndamped = 0;
+	for (size_t i = 0; i < n; i++)
+		ndamped +=
+		    damping && place__shared_damped(p, rm[i].name, now_ms);
 	mesh_free(p->env->alloc, rm);
 	if (rc != 0) {
 		mesh_free(p->env->alloc, tab.v);
 		return rc;
 	}
 	place__flap_commit(p, tab.v, tab.n);
+	/* Out of the ring is what the shared decisions say; the ring must
+	 * be built again when the first of them runs out. */
+	p->ndamped = ndamped;
+	p->flap_deadline = UINT64_MAX;
+	for (size_t i = 0; i < p->nshared; i++)
+		if (p->shared[i].until_ms > now_ms &&
+		    p->shared[i].until_ms < p->flap_deadline)
+			p->flap_deadline = p->shared[i].until_ms;
 	struct ring *old = p->ring;
 	p->ring = fresh;
 	if (moves != NULL)

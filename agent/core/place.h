@@ -104,6 +104,30 @@ void place_flap_info(const struct place *p, const char *name, uint64_t now_ms,
  */
 uint64_t place_next_deadline(const struct place *p);
 
+/** A damping decision of ours, for the driver to tell the mesh. */
+struct place_damp {
+	const char *name;  /* borrowed until the next call */
+	uint64_t until_ms; /* monotonic, this node's clock */
+};
+
+/**
+ * Damping is shared: a member is out of the ring while any node's decision
+ * about it holds, the member itself included (it cannot score itself), so
+ * that every node builds the same ring once decisions have spread. Our own
+ * decisions come out here after place_update(); the driver publishes them
+ * (meshd: the system tenant) and feeds every node's to place_damp_until()
+ * (in its own monotonic clock), then calls place_update() again. Returns
+ * true and fills @out while there are some.
+ */
+bool place_poll_damp(struct place *p, struct place_damp *out);
+
+/**
+ * Some node damps @name until @until_ms (monotonic). The latest of all
+ * decisions counts. Ignored while damping is off here. Returns 0,
+ * MESH_EINVAL (bad name) or MESH_ENOMEM.
+ */
+int place_damp_until(struct place *p, const char *name, uint64_t until_ms);
+
 /** Number of members of the view damped at the last place_update(). */
 size_t place_damped_count(const struct place *p);
 

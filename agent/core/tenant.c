@@ -205,23 +205,6 @@ tenant__wall_ms(const struct tenant *t, uint64_t now_ms)
 	return w > 0 ? (uint64_t)w : 0;
 }
 
-static int
-tenant__grow(const struct mesh_allocator *a, void **v, size_t *cap, size_t need,
-	     size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 8;
-	while (ncap < need)
-		ncap *= 2;
-	void *p = mesh_realloc(a, *v, ncap * size);
-	if (p == NULL)
-		return MESH_ENOMEM;
-	*v = p;
-	*cap = ncap;
-	return 0;
-}
-
 static bool
 tenant__id_ok(const char *id)
 {
@@ -247,9 +230,8 @@ tenant__note_changes(struct tenant *t, const struct tenant__held *h,
 		if (refs[i].len == 0 || refs[i].key[0] == 0)
 			continue; /* reserved fields */
 		uint8_t *k = mesh_malloc(t->a, refs[i].len);
-		if (k == NULL ||
-		    tenant__grow(t->a, (void **)&t->chg, &t->capchg,
-				 t->nchg + 1, sizeof(*t->chg)) != 0) {
+		if (k == NULL || mesh_grow(t->a, (void **)&t->chg, &t->capchg,
+					   t->nchg + 1, sizeof(*t->chg)) != 0) {
 			mesh_free(t->a, k);
 			MESH_LOG(t->env, MESH_LOG_ERROR,
 				 "tenant: out of memory: a change of the "
@@ -359,8 +341,8 @@ tenant__held_view(struct tenant *t, struct tenant__held *h)
 static int
 tenant__held_insert(struct tenant *t, struct tenant__held *h)
 {
-	if (tenant__grow(t->a, (void **)&t->held, &t->capheld, t->nheld + 1,
-			 sizeof(*t->held)) != 0)
+	if (mesh_grow(t->a, (void **)&t->held, &t->capheld, t->nheld + 1,
+		      sizeof(*t->held)) != 0)
 		return MESH_ENOMEM;
 	size_t i = tenant__held_lower(t, h->id);
 	memmove(&t->held[i + 1], &t->held[i],
@@ -425,8 +407,8 @@ tenant__peer(struct tenant *t, const char *name)
 	if (i < t->npeers && strcmp(t->peers[i]->name, name) == 0)
 		return t->peers[i];
 	if (strlen(name) > SWIM_NAME_MAX ||
-	    tenant__grow(t->a, (void **)&t->peers, &t->cappeers, t->npeers + 1,
-			 sizeof(*t->peers)) != 0)
+	    mesh_grow(t->a, (void **)&t->peers, &t->cappeers, t->npeers + 1,
+		      sizeof(*t->peers)) != 0)
 		return NULL;
 	struct tenant__peer *p = mesh_calloc(t->a, 1, sizeof(*p));
 	if (p == NULL)
@@ -463,8 +445,8 @@ tenant__append(struct tenant *t, struct tenant__peer *p, unsigned field,
 	if (p == NULL)
 		return;
 	size_t len = protobuf_c_message_get_packed_size(msg);
-	if (tenant__grow(t->a, (void **)&p->buf, &p->cap, p->len + len + 16,
-			 1) != 0) {
+	if (mesh_grow(t->a, (void **)&p->buf, &p->cap, p->len + len + 16, 1) !=
+	    0) {
 		t->st.drop_output++;
 		return;
 	}
@@ -480,7 +462,7 @@ tenant__append(struct tenant *t, struct tenant__peer *p, unsigned field,
 static void
 tenant__append_flag(struct tenant *t, struct tenant__peer *p, unsigned field)
 {
-	if (tenant__grow(t->a, (void **)&p->buf, &p->cap, p->len + 12, 1) != 0)
+	if (mesh_grow(t->a, (void **)&p->buf, &p->cap, p->len + 12, 1) != 0)
 		return;
 	p->len += tenant__varint(p->buf + p->len, (uint64_t)field << 3 | 0);
 	p->buf[p->len++] = 1;
@@ -503,8 +485,8 @@ tenant__peer_flush(struct tenant *t, struct tenant__peer *p)
 	struct swim_member_info mi;
 	memset(&mi, 0, sizeof(mi));
 	if ((t->swim != NULL && swim_member_find(t->swim, p->name, &mi) != 0) ||
-	    tenant__grow(t->a, (void **)&t->out, &t->capout, t->nout + 1,
-			 sizeof(*t->out)) != 0) {
+	    mesh_grow(t->a, (void **)&t->out, &t->capout, t->nout + 1,
+		      sizeof(*t->out)) != 0) {
 		p->len = 0; /* no address: anti-entropy will catch up */
 		t->st.drop_output++;
 		return;
@@ -728,9 +710,8 @@ tenant__answer(struct tenant *t, const struct tenant__origin *o,
 		r->id = o->id;
 		size_t len = tenant__reply__get_packed_size(r);
 		uint8_t *b = mesh_malloc(t->a, len ? len : 1);
-		if (b == NULL ||
-		    tenant__grow(t->a, (void **)&t->rep, &t->caprep,
-				 t->nrep + 1, sizeof(*t->rep)) != 0) {
+		if (b == NULL || mesh_grow(t->a, (void **)&t->rep, &t->caprep,
+					   t->nrep + 1, sizeof(*t->rep)) != 0) {
 			mesh_free(t->a, b);
 			return;
 		}
@@ -819,8 +800,8 @@ static struct tenant__pending *
 tenant__pending_add(struct tenant *t, enum tenant__pkind kind, uint64_t now_ms)
 {
 	if (t->npending >= t->cfg.max_pending ||
-	    tenant__grow(t->a, (void **)&t->pending, &t->cappending,
-			 t->npending + 1, sizeof(*t->pending)) != 0)
+	    mesh_grow(t->a, (void **)&t->pending, &t->cappending,
+		      t->npending + 1, sizeof(*t->pending)) != 0)
 		return NULL;
 	if ((t->npending + 1) * 2 > t->pidx_cap &&
 	    tenant__pidx_rebuild(t, t->pidx_cap ? t->pidx_cap * 2 : 64) != 0)
@@ -1472,8 +1453,8 @@ tenant__keys_visit(void *arg, const void *key, size_t klen, const void *val,
 		return 0; /* reserved field */
 	if (c->n == TENANT__LIST_MAX)
 		return 1;
-	if (tenant__grow(c->a, (void **)&c->v, &c->cap, c->n + 1,
-			 sizeof(*c->v)) != 0)
+	if (mesh_grow(c->a, (void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v)) !=
+	    0)
 		return c->rc = MESH_ENOMEM;
 	uint8_t *copy = mesh_malloc(c->a, len);
 	if (copy == NULL)
@@ -2316,8 +2297,8 @@ tenant__pull_visit(void *arg, const void *key, size_t klen, const void *val,
 		return 0;
 	if (c->n == TENANT__PULL_EVENTS)
 		return 1;
-	if (tenant__grow(c->a, (void **)&c->ev, &c->cap, c->n + 1,
-			 sizeof(*c->ev)) != 0)
+	if (mesh_grow(c->a, (void **)&c->ev, &c->cap, c->n + 1,
+		      sizeof(*c->ev)) != 0)
 		return c->rc = MESH_ENOMEM;
 	size_t cap2 = c->cap;
 	struct tenant__ref *nr =
@@ -2888,19 +2869,32 @@ tenant__anti_entropy(struct tenant *t, uint64_t now_ms)
 		t->peers[i]->shared = false;
 	for (size_t i = 0; i < t->nheld; i++) {
 		struct tenant__held *h = t->held[i];
-		if (!h->is_replica && tenant__is_system(h->id)) {
-			/* A follower asks one replica per round, in turn. */
-			if (h->nowners == 0)
+		if (tenant__is_system(h->id)) {
+			/* Every node asks one other owner per round, in
+			 * turn; replicas too: two nodes whose views differ
+			 * on who replicates it (one damped by the others, say,
+			 * which learns it from here) still converge. */
+			const char *to = NULL;
+			for (unsigned k = 0; k < h->nowners && to == NULL;
+			     k++) {
+				const char *o =
+				    h->owners[t->follow_rr++ % h->nowners];
+				if (strcmp(o, t->cfg.name) != 0)
+					to = o;
+			}
+			if (to != NULL) {
+				Tenant__TenantDigest td =
+				    TENANT__TENANT_DIGEST__INIT;
+				td.tenant = h->id;
+				td.digest = h->digest;
+				td.ctx.data = h->cc_buf;
+				td.ctx.len = h->cc_len;
+				tenant__append(t, tenant__peer(t, to), 14,
+					       &td.base);
+				t->st.follow_sent++;
+			}
+			if (!h->is_replica)
 				continue;
-			const char *to = h->owners[t->follow_rr++ % h->nowners];
-			Tenant__TenantDigest td = TENANT__TENANT_DIGEST__INIT;
-			td.tenant = h->id;
-			td.digest = h->digest;
-			td.ctx.data = h->cc_buf;
-			td.ctx.len = h->cc_len;
-			tenant__append(t, tenant__peer(t, to), 14, &td.base);
-			t->st.follow_sent++;
-			continue;
 		}
 		for (unsigned k = 0; k < h->nowners; k++) {
 			if (strcmp(h->owners[k], t->cfg.name) == 0)

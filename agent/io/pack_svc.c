@@ -137,11 +137,9 @@ pack_svc__run_visit(void *ctx, const uint8_t *sub, size_t sublen,
 
 static void pack_svc__arm(struct pack_svc *s);
 
-/* A field of the system tenant changed here. */
-static void
-pack_svc__changed(void *ctx, const uint8_t *key, size_t len)
+void
+pack_svc_changed(struct pack_svc *s, const uint8_t *key, size_t len)
 {
-	struct pack_svc *s = ctx;
 	char name[PACK_NAME_MAX + 1];
 	size_t sp = strlen(PACK_SPEC_PREFIX), rp = strlen(PACK_RUN_PREFIX);
 	if (len > sp && len - sp <= PACK_NAME_MAX &&
@@ -544,7 +542,6 @@ pack_svc_start(struct pack_svc *s, uv_loop_t *loop, struct tenant_svc *tsvc,
 	}
 	uv_timer_init(loop, &s->timer);
 	s->timer.data = s;
-	tenant_svc_watch(tsvc, pack_svc__changed, s);
 	/* What the store holds already (a restart): nothing will report it
 	 * as changed. */
 	struct pack_svc__keys ks = {0};
@@ -557,7 +554,7 @@ pack_svc_start(struct pack_svc *s, uv_loop_t *loop, struct tenant_svc *tsvc,
 			 "pack: cannot read the desired packs: %s",
 			 mesh_strerror(rc ? rc : MESH_ENOMEM));
 	for (size_t i = 0; i < ks.n; i++) {
-		pack_svc__changed(s, (const uint8_t *)ks.k[i], strlen(ks.k[i]));
+		pack_svc_changed(s, (const uint8_t *)ks.k[i], strlen(ks.k[i]));
 		free(ks.k[i]);
 	}
 	free(ks.k);
@@ -569,7 +566,6 @@ pack_svc_stop(struct pack_svc *s)
 {
 	if (s->pk == NULL)
 		return;
-	tenant_svc_watch(s->tsvc, NULL, NULL);
 	if (s->hooks != NULL)
 		hook_runner_close(s->hooks, NULL);
 	uv_close((uv_handle_t *)&s->timer, NULL);

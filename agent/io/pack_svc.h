@@ -53,6 +53,12 @@ void pack_svc_stop(struct pack_svc *s);
 void pack_svc_set_view(struct pack_svc *s, const struct ring *ring);
 
 /**
+ * A field of the system tenant changed (tenant_svc_watch(); the driver
+ * passes every change on): pack/ and run/ fields are ours, others ignored.
+ */
+void pack_svc_changed(struct pack_svc *s, const uint8_t *key, size_t len);
+
+/**
  * Pack names to add as default packs when absent (meshd --packs FILE);
  * @names is taken over (freed with free()).
  */

@@ -157,6 +157,7 @@ def run_checks(lab, log, extra, env):  # noqa: C901 (one scenario)
             check("memory within capacity on " + a.name, False, str(st))
 
     # Bad input: refused, nothing changes.
+    lab.wait(lambda: "huge" in ls(lab, a0), 10)
     before = set(ls(lab, a0))
     for bad, why in [(["pack", "add", "a/b"], "pack name"),
                      (["pack", "add", "x", "--replicas", "9"], "replicas"),
@@ -218,7 +219,10 @@ def run_checks(lab, log, extra, env):  # noqa: C901 (one scenario)
     check("next owner starts the pack after kill -9",
           got is not None, str(got))
     if got is not None:
-        check("failover within 5 s", got[0] <= 5000, "%d ms" % got[0])
+        # The 5 s target is measured in the 32-agent lab (docs/
+        # packs-lab.md); here, with sanitizers and other tests on two
+        # cores, only a bound that says "it happened by itself".
+        check("failover within 10 s", got[0] <= 10000, "%d ms" % got[0])
         new = next(a for a in lab.agents if a.name == got[1])
         hist = ctl(lab, new, "pack", "history", pack, "--json")
         moves = json.loads(hist.stdout)["moves"]

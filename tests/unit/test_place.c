@@ -522,6 +522,59 @@ test_place_flap_failed_update_counts_once(void **state)
 	assert_false(eligible(f->p, "n1"));
 }
 
+/* Damping is shared: our decision comes out once for the mesh, others'
+ * decisions (about anyone, ourselves included) keep that member out of
+ * our ring too, until they run out. */
+static void
+test_place_flap_shared(void **state)
+{
+	struct fixture *f = *state;
+	struct place_damp d;
+	update(f, 0);
+	assert_false(place_poll_damp(f->p, &d));
+	/* n1 flaps twice: we damp it and say so, once. */
+	gossip(f, 1000, 1, MESH__MEMBER_STATE__MEMBER_DEAD);
+	update(f, 1000);
+	gossip(f, 2000, 1, MESH__MEMBER_STATE__MEMBER_ALIVE);
+	update(f, 2000);
+	assert_false(place_poll_damp(f->p, &d)); /* one flap: nothing */
+	gossip(f, 3000, 1, MESH__MEMBER_STATE__MEMBER_DEAD);
+	update(f, 3000);
+	assert_true(place_poll_damp(f->p, &d));
+	assert_string_equal(d.name, "n1");
+	assert_int_equal(d.until_ms, place_next_deadline(f->p));
+	uint64_t until = d.until_ms;
+	assert_false(place_poll_damp(f->p, &d));
+	/* Another node's decision about us: we leave our own ring. */
+	assert_true(eligible(f->p, "n0"));
+	assert_int_equal(place_damp_until(f->p, "n0", 50000), 0);
+	assert_int_equal(place_damp_until(f->p, "n0", 40000),
+			 0); /* later wins */
+	assert_int_equal(place_damp_until(f->p, "bad name", 1), MESH_EINVAL);
+	update(f, 4000);
+	assert_false(eligible(f->p, "n0"));
+	bool damped = false;
+	score_of(f->p, "n0", 4000, &damped);
+	assert_true(damped);
+	assert_int_equal(place_damped_count(f->p), 2);
+	assert_int_equal(owned(f->p, "n0"), 0);
+	assert_false(place_poll_damp(f->p, &d)); /* not ours to tell */
+	/* The ring is rebuilt when the first decision runs out. */
+	assert_int_equal(place_next_deadline(f->p),
+			 50000 < until ? 50000 : until);
+	update(f, 50000);
+	assert_true(eligible(f->p, "n0"));
+	assert_true(owned(f->p, "n0") > 0);
+	/* Damping off here: others' decisions are ignored too. */
+	struct place_flap off;
+	place_flap_default(&off);
+	off.half_life_ms = 0;
+	assert_int_equal(place_set_flap(f->p, &off), 0);
+	assert_int_equal(place_damp_until(f->p, "n2", 900000), 0);
+	update(f, 60000);
+	assert_true(eligible(f->p, "n2"));
+}
+
 int
 main(void)
 {
@@ -535,6 +588,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_place_capacity_weights_load,
 					    setup, teardown),
 	    cmocka_unit_test(test_place_flap_defaults),
+	    cmocka_unit_test_setup_teardown(test_place_flap_shared, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_place_flap_once_not_damped,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
