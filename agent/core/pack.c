@@ -48,6 +48,7 @@ struct pack__local {
 	uint64_t next_ms;  /* check, retry or stop again; 0: nothing due */
 	int last_exit;
 	unsigned attempts;
+	bool adopted; /* from an earlier life: judged at the next placement */
 	char detail[PACK_DETAIL_MAX + 1];
 };
 
@@ -59,6 +60,7 @@ struct pack__hookq {
 
 struct pack__event {
 	enum pack_event_kind kind;
+	enum pack_state state;
 	char *name, *node;
 	uint8_t *data;
 	size_t len;
@@ -523,8 +525,11 @@ static void
 pack__event(struct pack *pk, enum pack_event_kind kind, const char *name,
 	    const char *node, uint8_t *data, size_t len)
 {
-	struct pack__event ev = {kind, pack__strdup(pk->a, name),
-				 node ? pack__strdup(pk->a, node) : NULL, data,
+	struct pack__event ev = {kind,
+				 PACK_NONE,
+				 pack__strdup(pk->a, name),
+				 node ? pack__strdup(pk->a, node) : NULL,
+				 data,
 				 len};
 	if (ev.name == NULL || (node != NULL && ev.node == NULL) ||
 	    mesh_grow(pk->a, (void **)&pk->evq, &pk->capev, pk->nev + 1,
@@ -556,6 +561,8 @@ pack__publish(struct pack *pk, const struct pack__local *l)
 		return;
 	pack__run__pack(&r, b);
 	pack__event(pk, PACK_EV_RUN, l->name, NULL, b, len);
+	if (pk->nev > 0 && pk->evq[pk->nev - 1].kind == PACK_EV_RUN)
+		pk->evq[pk->nev - 1].state = l->state;
 }
 
 static void
@@ -605,6 +612,7 @@ pack_poll_event(struct pack *pk, struct pack_event *out)
 	}
 	pk->ev_cur = pk->evq[pk->ev_head++];
 	out->kind = pk->ev_cur.kind;
+	out->state = pk->ev_cur.state;
 	out->name = pk->ev_cur.name;
 	out->node = pk->ev_cur.node;
 	out->data = pk->ev_cur.data;
@@ -721,6 +729,22 @@ pack__own(struct pack *pk, uint64_t now_ms, const char *name, bool want)
 	} else if (!want) {
 		pack__local_remove(pk, l);
 	}
+}
+
+int
+pack_adopt(struct pack *pk, uint64_t now_ms, const char *name)
+{
+	if (!pack_name_ok(name))
+		return MESH_EINVAL;
+	if (pack__local_find(pk, name, NULL) != NULL)
+		return 0;
+	struct pack__local *l = pack__local_add(pk, name);
+	if (l == NULL)
+		return MESH_ENOMEM;
+	l->state = PACK_RUNNING; /* what we last knew */
+	l->since_ms = now_ms;
+	l->adopted = true;
+	return 0;
 }
 
 void
@@ -1018,6 +1042,25 @@ pack_update(struct pack *pk, uint64_t now_ms, const struct ring *r)
 		}
 		pk->placed_once = true;
 		pk->st.updates++;
+		/* Left running by an earlier life: stop what is not ours,
+		 * check what is. */
+		for (size_t i = 0; i < pk->nloc; i++) {
+			struct pack__local *l = pk->loc[i];
+			if (!l->adopted)
+				continue;
+			l->adopted = false;
+			if (!pk->cfg.hook && !l->want) {
+				pack__local_remove(pk, l);
+				i--;
+			} else if (!pk->cfg.hook) {
+				l->state = PACK_PLACED;
+			} else if (l->want) {
+				l->next_ms = now_ms;
+			} else if (!l->busy) {
+				pack__set_state(pk, now_ms, l, PACK_STOPPING);
+				pack__hook(pk, l, PACK_STOP);
+			}
+		}
 	} else {
 		MESH_LOG(pk->env, MESH_LOG_ERROR,
 			 "pack: cannot place the packs: %s", mesh_strerror(rc));

@@ -95,9 +95,10 @@ enum pack_event_kind {
 
 struct pack_event {
 	enum pack_event_kind kind;
-	const char *name;    /* the pack */
-	const char *node;    /* UNRUN: whose entry */
-	const uint8_t *data; /* RUN, MOVE; borrowed until the next call */
+	enum pack_state state; /* RUN: the state published */
+	const char *name;      /* the pack */
+	const char *node;      /* UNRUN: whose entry */
+	const uint8_t *data;   /* RUN, MOVE; borrowed until the next call */
 	size_t len;
 };
 
@@ -177,6 +178,15 @@ int pack_spec_encode(const struct pack_spec *spec, uint8_t **out, size_t *len,
  */
 int pack_set_spec(struct pack *pk, const char *name, const uint8_t *data,
 		  size_t len);
+
+/**
+ * This node's hook started @name in an earlier life of the agent and did
+ * not stop it (the driver keeps that record: a kill -9 of the agent leaves
+ * its packs running). At the next pack_update(), a pack this node does not
+ * own is stopped; one it owns is taken as running and checked at once.
+ * Returns 0, MESH_EINVAL or MESH_ENOMEM.
+ */
+int pack_adopt(struct pack *pk, uint64_t now_ms, const char *name);
 
 /** Forgets the desired pack @name. 0 or MESH_ENOENT. */
 int pack_del(struct pack *pk, const char *name);

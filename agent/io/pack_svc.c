@@ -294,6 +294,39 @@ pack_svc__history_add(struct pack_svc *s, const char *name, const uint8_t *data,
 			 mesh_strerror(rc));
 }
 
+/* ---- what our hooks started -------------------------------------------
+ *
+ * 'p' + name: a start was asked and no successful stop since. The pack's
+ * processes outlive a kill -9 of the agent; the next life adopts them
+ * (pack_adopt) and stops those it does not own. */
+#define PACK_SVC_STARTED_TAG 'p'
+
+static void
+pack_svc__started(struct pack_svc *s, const char *name, bool on)
+{
+	uint8_t k[1 + PACK_NAME_MAX];
+	size_t n = strlen(name);
+	k[0] = PACK_SVC_STARTED_TAG;
+	memcpy(k + 1, name, n);
+	struct tenant_kv_write w = {k, n + 1, (const uint8_t *)"", 0, !on};
+	int rc = tenant_svc_local_commit(s->tsvc, &w, 1);
+	if (rc != 0)
+		MESH_LOG(s->env, MESH_LOG_ERROR,
+			 "pack: cannot record that %s %s: %s", name,
+			 on ? "started" : "stopped", mesh_strerror(rc));
+}
+
+static int
+pack_svc__started_visit(void *arg, const void *key, size_t klen,
+			const void *val, size_t vlen)
+{
+	(void)val;
+	(void)vlen;
+	if (klen > 1 && klen <= 1 + PACK_NAME_MAX)
+		pack_svc__scanned(arg, (const uint8_t *)key + 1, klen - 1);
+	return 0;
+}
+
 /* ---- hooks and events -------------------------------------------------- */
 
 static void pack_svc__pump(struct pack_svc *s);
@@ -380,10 +413,14 @@ pack_svc__event(struct pack_svc *s, const struct pack_event *ev)
 	case PACK_EV_RUN:
 		tenant_svc_system(s->tsvc, NULL, false, NULL, TENANT_OP_PUT,
 				  s->name, ev->data, ev->len, map);
+		if (ev->state == PACK_STARTING)
+			pack_svc__started(s, ev->name, true);
 		break;
 	case PACK_EV_UNRUN:
 		tenant_svc_system(s->tsvc, NULL, false, NULL, TENANT_OP_RM,
 				  ev->node, NULL, 0, map);
+		if (strcmp(ev->node, s->name) == 0)
+			pack_svc__started(s, ev->name, false);
 		break;
 	case PACK_EV_SWEEP: {
 		pack_report(s->pk, ev->name, NULL, NULL, 0);
@@ -555,6 +592,21 @@ pack_svc_start(struct pack_svc *s, uv_loop_t *loop, struct tenant_svc *tsvc,
 			 mesh_strerror(rc ? rc : MESH_ENOMEM));
 	for (size_t i = 0; i < ks.n; i++) {
 		pack_svc_changed(s, (const uint8_t *)ks.k[i], strlen(ks.k[i]));
+		free(ks.k[i]);
+	}
+	/* What our hooks left running in the last life. */
+	ks.n = 0;
+	uint8_t tag = PACK_SVC_STARTED_TAG;
+	if (c.hook)
+		tenant_svc_local_scan(tsvc, &tag, 1, pack_svc__started_visit,
+				      &ks);
+	for (size_t i = 0; i < ks.n; i++) {
+		if (pack_adopt(s->pk, net_now_ms(), ks.k[i]) == 0)
+			MESH_LOG(env, MESH_LOG_INFO,
+				 "pack: %s was started here before the "
+				 "agent restarted: checked if ours, stopped "
+				 "if not",
+				 ks.k[i]);
 		free(ks.k[i]);
 	}
 	free(ks.k);

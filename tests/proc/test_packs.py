@@ -237,6 +237,15 @@ def run_checks(lab, log, extra, env):  # noqa: C901 (one scenario)
           set(ls(lab, victim)) == set(ls(lab, a0)),
           "%d of %d" % (len(ls(lab, victim)), len(ls(lab, a0))))
 
+    # What its hook left running (kill -9 does not stop pack processes)
+    # is checked if it owns it again, stopped if not: each pack runs on
+    # its owners only.
+    def steady():
+        want = {(p, o) for p, v in ls(lab, a0).items() for o in v["owners"]}
+        return running(hook_lines(log)) == want
+    check("after the restart every pack runs on its owners only",
+          lab.wait(steady, 30) is not None)
+
     # Remove: every owner stops it.
     live = [a for a in lab.agents if a.alive()]
     out = ctl(lab, live[0], "pack", "rm", "web")

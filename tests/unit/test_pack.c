@@ -556,6 +556,70 @@ test_pack_reports(void **state)
 	ring_free(r2);
 }
 
+/* Packs a killed agent's hook left running: after the restart, those the
+ * node does not own are stopped, those it owns are checked (not started
+ * twice). */
+static void
+test_pack_adopt_after_restart(void **state)
+{
+	(void)state;
+	struct ring *r = mk_ring(0, 0, 0, false);
+	struct pack *pk = mk_pack(0, true);
+	char mine[16] = "", other[16] = "";
+	for (int j = 0; j < 40; j++) {
+		char name[16];
+		snprintf(name, sizeof(name), "p%d", j);
+		add(pk, name, 0, 1, "");
+	}
+	pack_update(pk, 0, r);
+	for (int j = 0; j < 40; j++) {
+		char name[16];
+		snprintf(name, sizeof(name), "p%d", j);
+		struct pack_info in;
+		pack_info(pk, name, &in);
+		snprintf(in.here ? mine : other, 16, "%s", name);
+	}
+	pack_free(pk);
+	assert_true(mine[0] && other[0]);
+	/* The next life: the same packs, two left running. */
+	pk = mk_pack(0, true);
+	for (int j = 0; j < 40; j++) {
+		char name[16];
+		snprintf(name, sizeof(name), "p%d", j);
+		add(pk, name, 0, 1, "");
+	}
+	assert_int_equal(pack_adopt(pk, 5000, mine), 0);
+	assert_int_equal(pack_adopt(pk, 5000, other), 0);
+	assert_int_equal(pack_adopt(pk, 5000, "a/b"), MESH_EINVAL);
+	pack_update(pk, 5000, r);
+	struct pack_hook h;
+	int starts_mine = 0, stops_other = 0;
+	uint64_t ids[64];
+	int k = 0;
+	while (pack_poll_hook(pk, &h)) {
+		starts_mine += h.action == PACK_START && !strcmp(h.name, mine);
+		stops_other += h.action == PACK_STOP && !strcmp(h.name, other);
+		ids[k++] = h.id;
+	}
+	assert_int_equal(starts_mine, 0);
+	assert_int_equal(stops_other, 1);
+	for (int i = 0; i < k; i++)
+		pack_hook_done(pk, 5010, ids[i], 0, "");
+	struct pack_info in;
+	pack_info(pk, other, &in);
+	assert_false(in.here);
+	pack_tick(pk, 5010); /* the adopted one of ours is checked now */
+	int checks = 0;
+	while (pack_poll_hook(pk, &h))
+		checks += h.action == PACK_CHECK && !strcmp(h.name, mine);
+	assert_int_equal(checks, 1);
+	pack_info(pk, mine, &in);
+	assert_true(in.here);
+	assert_int_equal(in.state, PACK_RUNNING);
+	pack_free(pk);
+	ring_free(r);
+}
+
 int
 main(void)
 {
@@ -567,6 +631,7 @@ main(void)
 	    cmocka_unit_test_setup(test_pack_retry_and_check, setup),
 	    cmocka_unit_test_setup(test_pack_leave_while_starting, setup),
 	    cmocka_unit_test_setup(test_pack_reports, setup),
+	    cmocka_unit_test_setup(test_pack_adopt_after_restart, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
