@@ -66,6 +66,7 @@ struct hook_runner {
 	struct hook_job *running; /* doubly linked */
 	size_t nrunning;
 	struct hook_job *qhead, *qtail;
+	struct hook_job *qfirst; /* last urgent job queued, or NULL */
 	size_t nqueued;
 	struct hook_stats stats;
 	bool closing, defer_closed;
@@ -452,6 +453,8 @@ hook__pump(struct hook_runner *h)
 		h->qhead = job->next;
 		if (h->qhead == NULL)
 			h->qtail = NULL;
+		if (h->qfirst == job)
+			h->qfirst = NULL;
 		h->nqueued--;
 		hook__start(h, job);
 	}
@@ -496,9 +499,10 @@ hook__put(char **p, const char *s, size_t len)
 	return at;
 }
 
-int
-hook_run(struct hook_runner *h, uint64_t id, const char *action,
-	 const char *name, const struct hook_var *vars, size_t nvars)
+static int
+hook__run(struct hook_runner *h, uint64_t id, const char *action,
+	  const char *name, const struct hook_var *vars, size_t nvars,
+	  bool urgent)
 {
 	if (h == NULL || action == NULL || action[0] == '\0' || name == NULL ||
 	    name[0] == '\0' || (vars == NULL && nvars > 0))
@@ -539,14 +543,40 @@ hook_run(struct hook_runner *h, uint64_t id, const char *action,
 		p[-1] = '='; /* the value follows the key in place of its NUL */
 		hook__put(&p, vars[i].value, strlen(vars[i].value));
 	}
-	if (h->qtail != NULL)
-		h->qtail->next = job;
-	else
+	/* Urgent jobs go behind the urgent ones already waiting, before
+	 * the rest; others at the end. */
+	struct hook_job *after = urgent ? h->qfirst : h->qtail;
+	if (urgent && after == NULL) {
+		job->next = h->qhead;
 		h->qhead = job;
-	h->qtail = job;
+	} else {
+		job->next = after != NULL ? after->next : NULL;
+		if (after != NULL)
+			after->next = job;
+		else
+			h->qhead = job;
+	}
+	if (job->next == NULL)
+		h->qtail = job;
+	if (urgent)
+		h->qfirst = job;
 	h->nqueued++;
 	hook__pump(h);
 	return 0;
+}
+
+int
+hook_run(struct hook_runner *h, uint64_t id, const char *action,
+	 const char *name, const struct hook_var *vars, size_t nvars)
+{
+	return hook__run(h, id, action, name, vars, nvars, false);
+}
+
+int
+hook_run_urgent(struct hook_runner *h, uint64_t id, const char *action,
+		const char *name, const struct hook_var *vars, size_t nvars)
+{
+	return hook__run(h, id, action, name, vars, nvars, true);
 }
 
 size_t
@@ -580,6 +610,7 @@ hook_runner_close(struct hook_runner *h, hook_closed_fn *closed)
 		free(job);
 	}
 	h->qtail = NULL;
+	h->qfirst = NULL;
 	h->nqueued = 0;
 	for (struct hook_job *job = h->running; job != NULL; job = job->next) {
 		if (!job->spawned || job->exited || job->stage != HOOK_WAITING)

@@ -114,6 +114,16 @@ int hook_runner_new(uv_loop_t *loop, const char *exec, unsigned max_parallel,
 int hook_run(struct hook_runner *h, uint64_t id, const char *action,
 	     const char *name, const struct hook_var *vars, size_t nvars);
 
+/**
+ * hook_run(), but the run waits only behind other urgent runs, ahead of the
+ * rest of the queue: meshd stops packs that left the node this way, so
+ * that after a partition heals the duplicates stop before routine checks
+ * run.
+ */
+int hook_run_urgent(struct hook_runner *h, uint64_t id, const char *action,
+		    const char *name, const struct hook_var *vars,
+		    size_t nvars);
+
 /** Runs going now (spawned, or reporting a spawn error). */
 size_t hook_running(const struct hook_runner *h);
 

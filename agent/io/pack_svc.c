@@ -392,8 +392,9 @@ pack_svc__run_hook(struct pack_svc *s, const struct pack_hook *h)
 			v[nv++] = (struct hook_var){lkey[i], sp.label_value[i]};
 		}
 	}
-	int rc = hook_run(s->hooks, h->id, pack_svc__action(h->action), h->name,
-			  v, nv);
+	/* A pack that left us may run elsewhere now: stop it first. */
+	int rc = (h->action == PACK_STOP ? hook_run_urgent : hook_run)(
+	    s->hooks, h->id, pack_svc__action(h->action), h->name, v, nv);
 	pack_spec_release(buf);
 	free(data);
 	if (rc != 0) {

@@ -575,6 +575,31 @@ test_hook_queue_runs_in_order(void **state)
 	assert_int_equal(hook_runner_stats(fx->h).ok, 3);
 }
 
+/* Urgent runs pass the waiting ones, in their own order. */
+static void
+test_hook_urgent_runs_first(void **state)
+{
+	struct fx *fx = *state;
+	char exec[512], log[512], got[256];
+	t_script(fx, "hook", "echo \"$2\" >> \"$HOOK_LOG\"\nsleep 0.1", 0755,
+		 exec, sizeof(exec));
+	snprintf(log, sizeof(log), "%s/order.log", fx->dir);
+	t_new(fx, exec, 1, 10000);
+	struct hook_var v = {"HOOK_LOG", log};
+	assert_int_equal(t_run(fx, 1, "check", "a", &v, 1), 0); /* runs */
+	assert_int_equal(t_run(fx, 2, "check", "b", &v, 1), 0);
+	assert_int_equal(t_run(fx, 3, "check", "c", &v, 1), 0);
+	fx->in_run = true;
+	assert_int_equal(hook_run_urgent(fx->h, 4, "stop", "x", &v, 1), 0);
+	assert_int_equal(hook_run_urgent(fx->h, 5, "stop", "y", &v, 1), 0);
+	fx->in_run = false;
+	assert_int_equal(t_run(fx, 6, "check", "d", &v, 1), 0);
+	assert_int_equal(hook_queued(fx->h), 5);
+	assert_true(t_run_until(fx, 6, 10000));
+	assert_true(t_read_file(log, got, sizeof(got)) > 0);
+	assert_string_equal(got, "a\nx\ny\nb\nc\nd\n");
+}
+
 static void
 test_hook_background_child_holding_pipe(void **state)
 {
@@ -773,6 +798,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_hook_timeout_then_sigkill,
 					    t_setup, t_teardown),
 	    cmocka_unit_test_setup_teardown(test_hook_spawn_error_async,
+					    t_setup, t_teardown),
+	    cmocka_unit_test_setup_teardown(test_hook_urgent_runs_first,
 					    t_setup, t_teardown),
 	    cmocka_unit_test_setup_teardown(test_hook_queue_runs_in_order,
 					    t_setup, t_teardown),
