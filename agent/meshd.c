@@ -703,7 +703,9 @@ meshd_replace(struct meshd *d)
 		const struct ring *r = place_ring(d->place);
 		if (d->tsvc.t != NULL)
 			tenant_svc_set_view(&d->tsvc, r, d->swim);
-		if (d->psvc.pk != NULL)
+		/* Packs wait for the first exchange with a seed: before it
+		 * the view holds only us, and we would start every pack. */
+		if (d->psvc.pk != NULL && swim_is_joined(d->swim))
 			pack_svc_set_view(&d->psvc, r);
 		/* After the services hold the new ring: publishing writes
 		 * the system tenant. */
@@ -1328,7 +1330,8 @@ main(int argc, char **argv)
 	d.place_timer.data = &d;
 	meshd_damp_load(&d);
 	tenant_svc_set_view(&d.tsvc, place_ring(d.place), d.swim);
-	pack_svc_set_view(&d.psvc, place_ring(d.place));
+	if (swim_is_joined(d.swim))
+		pack_svc_set_view(&d.psvc, place_ring(d.place));
 	rc = admin_start(&d.admin, d.loop, d.data_dir, meshd_admin, &d);
 	if (rc != 0) {
 		fprintf(stderr, "meshd: admin socket in %s: %s\n", d.data_dir,

@@ -1055,6 +1055,8 @@ pack_update(struct pack *pk, uint64_t now_ms, const struct ring *r)
 			} else if (!pk->cfg.hook) {
 				l->state = PACK_PLACED;
 			} else if (l->want) {
+				/* Ours still: say so, check it at once. */
+				pack__set_state(pk, now_ms, l, PACK_RUNNING);
 				l->next_ms = now_ms;
 			} else if (!l->busy) {
 				pack__set_state(pk, now_ms, l, PACK_STOPPING);

@@ -231,6 +231,7 @@ def run_checks(lab, log, extra, env):  # noqa: C901 (one scenario)
                   m["reason"] == "down" for m in moves), hist.stdout)
 
     # A restarted agent knows every desired pack from its own store.
+    t_restart = int(time.time() * 1000)
     victim.start(extra=extra, env=env(victim))
     victim.wait_socket()
     check("a restarted agent knows the desired packs at once",
@@ -245,6 +246,14 @@ def run_checks(lab, log, extra, env):  # noqa: C901 (one scenario)
         return running(hook_lines(log)) == want
     check("after the restart every pack runs on its owners only",
           lab.wait(steady, 30) is not None)
+    # It placed nothing before it had heard from the mesh (alone, it would
+    # own and start every pack).
+    owned = {p for p, v in ls(lab, a0).items() if victim.name in v["owners"]}
+    extra_starts = [p for ms, act, p, n in hook_lines(log)
+                    if ms >= t_restart and n == victim.name and
+                    act == "start" and p not in owned]
+    check("the restarted agent started no pack it does not own",
+          not extra_starts, str(extra_starts))
 
     # Remove: every owner stops it.
     live = [a for a in lab.agents if a.alive()]

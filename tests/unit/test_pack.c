@@ -603,6 +603,13 @@ test_pack_adopt_after_restart(void **state)
 	}
 	assert_int_equal(starts_mine, 0);
 	assert_int_equal(stops_other, 1);
+	/* Ours is published as running again. */
+	struct pack_event ev;
+	bool published = false;
+	while (pack_poll_event(pk, &ev))
+		published |= ev.kind == PACK_EV_RUN && !strcmp(ev.name, mine) &&
+			     ev.state == PACK_RUNNING;
+	assert_true(published);
 	for (int i = 0; i < k; i++)
 		pack_hook_done(pk, 5010, ids[i], 0, "");
 	struct pack_info in;
