@@ -40,6 +40,7 @@ struct hook_job {
 	struct hook_job *next, *prev; /* queue (next only) or running list */
 	struct hook_runner *h;
 	uint64_t id;
+	bool urgent;
 	char *argv[4];
 	uv_timer_t timer;
 	uv_process_t proc;
@@ -447,8 +448,11 @@ hook__start(struct hook_runner *h, struct hook_job *job)
 static void
 hook__pump(struct hook_runner *h)
 {
-	while (!h->closing && h->nrunning < h->max_parallel &&
-	       h->qhead != NULL) {
+	/* Urgent runs also have slots of their own: a stop does not wait
+	 * for slow checks to end. */
+	while (!h->closing && h->qhead != NULL &&
+	       h->nrunning < h->max_parallel +
+				 (h->qhead->urgent ? HOOK_URGENT_SLOTS : 0)) {
 		struct hook_job *job = h->qhead;
 		h->qhead = job->next;
 		if (h->qhead == NULL)
@@ -531,6 +535,7 @@ hook__run(struct hook_runner *h, uint64_t id, const char *action,
 		return MESH_ENOMEM;
 	job->h = h;
 	job->id = id;
+	job->urgent = urgent;
 	job->nvars = nvars;
 	char *p = (char *)&job->var[nvars];
 	job->argv[0] = h->exec;

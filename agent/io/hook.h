@@ -114,11 +114,15 @@ int hook_runner_new(uv_loop_t *loop, const char *exec, unsigned max_parallel,
 int hook_run(struct hook_runner *h, uint64_t id, const char *action,
 	     const char *name, const struct hook_var *vars, size_t nvars);
 
+/* Runs beyond max_parallel that urgent runs may use. */
+#define HOOK_URGENT_SLOTS 4
+
 /**
  * hook_run(), but the run waits only behind other urgent runs, ahead of the
- * rest of the queue: meshd stops packs that left the node this way, so
- * that after a partition heals the duplicates stop before routine checks
- * run.
+ * rest of the queue, and may use HOOK_URGENT_SLOTS more slots than
+ * max_parallel: meshd stops packs that left the node this way, so that
+ * after a partition heals the duplicates stop without waiting for routine
+ * checks to end.
  */
 int hook_run_urgent(struct hook_runner *h, uint64_t id, const char *action,
 		    const char *name, const struct hook_var *vars,
