@@ -429,27 +429,35 @@ meshd_place(struct meshd *d, const char *arg, bool json, struct admin_buf *out)
 	}
 }
 
+/* drain (@on) or undrain: the tag drain=1 in our record, stored first so
+ * that what the operator was told survives a restart. */
 static void
-meshd_drain(struct meshd *d, struct admin_buf *out)
+meshd_drain(struct meshd *d, bool on, struct admin_buf *out)
 {
 	struct swim_member_info self;
 	swim_member_at(d->swim, 0, &self);
-	if (place_meta_is_draining(self.meta)) {
-		admin_printf(out, "already draining\n");
+	if (place_meta_is_draining(self.meta) == on) {
+		admin_printf(out, on ? "already draining\n" : "not draining\n");
 		return;
 	}
 	struct swim_meta m = *self.meta;
-	if (m.kv_count == SWIM_KV_MAX) {
-		admin_printf(out,
-			     "error: no room for the drain tag (8 tags)\n");
-		return;
+	if (on) {
+		if (m.kv_count == SWIM_KV_MAX) {
+			admin_printf(out, "error: no room for the drain tag "
+					  "(8 tags)\n");
+			return;
+		}
+		strcpy(m.kv[m.kv_count].key, PLACE_TAG_DRAIN);
+		strcpy(m.kv[m.kv_count].value, "1");
+		m.kv_count++;
+	} else {
+		unsigned k = 0;
+		for (unsigned i = 0; i < m.kv_count; i++)
+			if (strcmp(m.kv[i].key, PLACE_TAG_DRAIN) != 0)
+				m.kv[k++] = m.kv[i];
+		m.kv_count = k;
 	}
-	strcpy(m.kv[m.kv_count].key, PLACE_TAG_DRAIN);
-	strcpy(m.kv[m.kv_count].value, "1");
-	m.kv_count++;
-	/* Stored first: a drain the operator was told about survives a
-	 * restart. */
-	int rc = store_flag_set(d->store, PLACE_TAG_DRAIN, true);
+	int rc = store_flag_set(d->store, PLACE_TAG_DRAIN, on);
 	if (rc == 0)
 		rc = swim_set_meta(d->swim, net_now_ms(), &m);
 	if (rc != 0) {
@@ -457,34 +465,9 @@ meshd_drain(struct meshd *d, struct admin_buf *out)
 		return;
 	}
 	net_flush(&d->net);
-	admin_printf(out, "draining: this node gets no new packs and its "
-			  "packs move away\n");
-}
-
-static void
-meshd_undrain(struct meshd *d, struct admin_buf *out)
-{
-	struct swim_member_info self;
-	swim_member_at(d->swim, 0, &self);
-	if (!place_meta_is_draining(self.meta)) {
-		admin_printf(out, "not draining\n");
-		return;
-	}
-	struct swim_meta m = *self.meta;
-	unsigned k = 0;
-	for (unsigned i = 0; i < m.kv_count; i++)
-		if (strcmp(m.kv[i].key, PLACE_TAG_DRAIN) != 0)
-			m.kv[k++] = m.kv[i];
-	m.kv_count = k;
-	int rc = store_flag_set(d->store, PLACE_TAG_DRAIN, false);
-	if (rc == 0)
-		rc = swim_set_meta(d->swim, net_now_ms(), &m);
-	if (rc != 0) {
-		admin_printf(out, "error: %s\n", mesh_strerror(rc));
-		return;
-	}
-	net_flush(&d->net);
-	admin_printf(out, "undrained: this node takes packs again\n");
+	admin_printf(out, on ? "draining: this node gets no new packs and its "
+			       "packs move away\n"
+			     : "undrained: this node takes packs again\n");
 }
 
 static void
@@ -541,9 +524,9 @@ meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 		} else if (strcmp(cmd, "packs") == 0) {
 			pack_svc_owned(&d->psvc, json, out);
 		} else if (strcmp(cmd, "drain") == 0 && !json) {
-			meshd_drain(d, out);
+			meshd_drain(d, true, out);
 		} else if (strcmp(cmd, "undrain") == 0 && !json) {
-			meshd_undrain(d, out);
+			meshd_drain(d, false, out);
 		} else if (strcmp(cmd, "leave") == 0 && !json) {
 			admin_printf(out, "leaving: announcing departure, then "
 					  "exiting\n");
