@@ -161,6 +161,25 @@ pack_state_name(enum pack_state s)
 	}
 }
 
+/* ---- open addressing ---------------------------------------------------- */
+
+/* Puts @id + 1 at the first free slot from @hash in @ix (@cap a power of
+ * two, never full): the one probe sequence both indexes below use. */
+static void
+pack__slot_put(uint32_t *ix, size_t cap, uint64_t hash, uint32_t id)
+{
+	size_t i = (size_t)hash & (cap - 1);
+	while (ix[i] != 0)
+		i = (i + 1) & (cap - 1);
+	ix[i] = id + 1;
+}
+
+static uint64_t
+pack__str_hash(const char *s)
+{
+	return mesh_hash_bytes(s, strlen(s), 7);
+}
+
 /* ---- intern table ------------------------------------------------------- */
 
 static uint32_t
@@ -171,7 +190,7 @@ pack__intern_find(const struct pack__intern *t, const char *s, size_t *slot)
 		return PACK__NONE;
 	}
 	size_t mask = t->ixcap - 1;
-	size_t i = (size_t)mesh_hash_bytes(s, strlen(s), 7) & mask;
+	size_t i = (size_t)pack__str_hash(s) & mask;
 	while (t->ix[i] != 0) {
 		if (strcmp(t->s[t->ix[i] - 1], s) == 0) {
 			*slot = i;
@@ -200,14 +219,9 @@ pack__intern(struct pack *pk, const char *s)
 		mesh_free(pk->a, t->ix);
 		t->ix = ix;
 		t->ixcap = ncap;
-		for (size_t k = 0; k < t->n; k++) {
-			size_t j = (size_t)mesh_hash_bytes(t->s[k],
-							   strlen(t->s[k]), 7) &
-				   (ncap - 1);
-			while (ix[j] != 0)
-				j = (j + 1) & (ncap - 1);
-			ix[j] = (uint32_t)k + 1;
-		}
+		for (size_t k = 0; k < t->n; k++)
+			pack__slot_put(ix, ncap, pack__str_hash(t->s[k]),
+				       (uint32_t)k);
 		pack__intern_find(t, s, &slot);
 	}
 	char *copy = pack__strdup(pk->a, s);
@@ -362,15 +376,6 @@ pack__entry_cmp(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
-static void
-pack__ix_put(uint32_t *ix, size_t cap, const struct pack__entry *e, uint32_t at)
-{
-	size_t i = (size_t)e->hash & (cap - 1);
-	while (ix[i] != 0)
-		i = (i + 1) & (cap - 1);
-	ix[i] = at + 1;
-}
-
 /* Rebuilds the index for @want entries at least. */
 static int
 pack__ix_rebuild(struct pack *pk, size_t want)
@@ -387,11 +392,13 @@ pack__ix_rebuild(struct pack *pk, size_t want)
 		pk->ix = ix;
 		pk->ixcap = cap;
 	} else {
-		memset(pk->ix, 0, cap * sizeof(*pk->ix));
+		/* The larger index stays: probing uses pk->ixcap. */
+		memset(pk->ix, 0, pk->ixcap * sizeof(*pk->ix));
 	}
 	for (size_t i = 0; i < pk->n; i++)
 		if (pk->e[i].name != NULL)
-			pack__ix_put(pk->ix, cap, &pk->e[i], (uint32_t)i);
+			pack__slot_put(pk->ix, pk->ixcap, pk->e[i].hash,
+				       (uint32_t)i);
 	return 0;
 }
 
@@ -460,8 +467,8 @@ pack_set_spec(struct pack *pk, const char *name, const uint8_t *data,
 			e->reporter = PACK__NONE;
 			for (unsigned k = 0; k < RING_REPLICAS_MAX; k++)
 				e->own[k] = PACK__NONE;
-			pack__ix_put(pk->ix, pk->ixcap, e,
-				     (uint32_t)(pk->n - 1));
+			pack__slot_put(pk->ix, pk->ixcap, e->hash,
+				       (uint32_t)(pk->n - 1));
 			pk->unsorted = true;
 		}
 	}

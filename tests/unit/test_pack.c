@@ -627,6 +627,40 @@ test_pack_adopt_after_restart(void **state)
 	ring_free(r);
 }
 
+/* Many packs added, most removed: every one left is still found by name
+ * after the table is sorted and its index rebuilt, and new ones go in. */
+static void
+test_pack_index_after_removals(void **state)
+{
+	(void)state;
+	struct ring *r = mk_ring(0, 0, 0, false);
+	struct pack *pk = mk_pack(0, false);
+	char name[32];
+	for (int j = 0; j < 3000; j++) {
+		snprintf(name, sizeof(name), "job-%d", j);
+		add(pk, name, 0, 1, "");
+	}
+	pack_update(pk, 0, r);
+	for (int j = 0; j < 3000; j++)
+		if (j % 10 != 0) {
+			snprintf(name, sizeof(name), "job-%d", j);
+			assert_int_equal(pack_del(pk, name), 0);
+		}
+	pack_update(pk, 10, r); /* sorts, drops the deleted, reindexes */
+	assert_int_equal(pack_count(pk), 300);
+	struct pack_info in;
+	for (int j = 0; j < 3000; j++) {
+		snprintf(name, sizeof(name), "job-%d", j);
+		assert_int_equal(pack_info(pk, name, &in),
+				 j % 10 == 0 ? 0 : MESH_ENOENT);
+	}
+	add(pk, "late", 0, 1, "");
+	assert_int_equal(pack_info(pk, "late", &in), 0);
+	assert_int_equal(pack_info(pk, "job-0", &in), 0);
+	pack_free(pk);
+	ring_free(r);
+}
+
 int
 main(void)
 {
@@ -639,6 +673,7 @@ main(void)
 	    cmocka_unit_test_setup(test_pack_leave_while_starting, setup),
 	    cmocka_unit_test_setup(test_pack_reports, setup),
 	    cmocka_unit_test_setup(test_pack_adopt_after_restart, setup),
+	    cmocka_unit_test_setup(test_pack_index_after_removals, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
