@@ -628,7 +628,8 @@ meshd_changed(void *ctx, const uint8_t *key, size_t len)
 	struct meshd_damp_read r = {0};
 	tenant_system_read(d->tsvc.t, key, len, meshd_damp_visit, &r);
 	int64_t mono = r.until_wall - d->wall_offset_ms;
-	if (mono <= 0 || place_damp_until(d->place, name, (uint64_t)mono) != 0)
+	if (mono <= 0 ||
+	    place_damp_until(d->place, name, (uint64_t)mono, net_now_ms()) != 0)
 		return;
 	/* Not from inside the commit that reported it: at once, from the
 	 * loop. */

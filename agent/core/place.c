@@ -488,13 +488,20 @@ place__share(struct place *p, const char *name, uint64_t until_ms, bool ours)
 }
 
 int
-place_damp_until(struct place *p, const char *name, uint64_t until_ms)
+place_damp_until(struct place *p, const char *name, uint64_t until_ms,
+		 uint64_t now_ms)
 {
 	if (!mesh_name_is_valid(name, SWIM_NAME_MAX))
 		return MESH_EINVAL;
 	if (p->flap.half_life_ms == 0)
 		return 0; /* damping off here: others' decisions too */
-	return place__share(p, name, until_ms, false);
+	/* No decision lasts longer than a maximal score takes to decay to
+	 * reuse: a member with the cluster key that writes "damped for a
+	 * year" keeps nobody out for longer than our own rules could. */
+	double span = (double)p->flap.half_life_ms *
+		      log2((double)p->flap.max_score / (double)p->flap.reuse);
+	uint64_t cap = now_ms + (uint64_t)ceil(span > 0 ? span : 0);
+	return place__share(p, name, until_ms < cap ? until_ms : cap, false);
 }
 
 bool

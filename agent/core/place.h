@@ -122,11 +122,13 @@ struct place_damp {
 bool place_poll_damp(struct place *p, struct place_damp *out);
 
 /**
- * Some node damps @name until @until_ms (monotonic). The latest of all
- * decisions counts. Ignored while damping is off here. Returns 0,
- * MESH_EINVAL (bad name) or MESH_ENOMEM.
+ * Some node damps @name until @until_ms (monotonic), as heard at @now_ms.
+ * The latest of all decisions counts, but none beyond now plus the longest
+ * damping our own config allows. Ignored while damping is off here.
+ * Returns 0, MESH_EINVAL (bad name) or MESH_ENOMEM.
  */
-int place_damp_until(struct place *p, const char *name, uint64_t until_ms);
+int place_damp_until(struct place *p, const char *name, uint64_t until_ms,
+		     uint64_t now_ms);
 
 /** Number of members of the view damped at the last place_update(). */
 size_t place_damped_count(const struct place *p);

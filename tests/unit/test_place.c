@@ -547,10 +547,11 @@ test_place_flap_shared(void **state)
 	assert_false(place_poll_damp(f->p, &d));
 	/* Another node's decision about us: we leave our own ring. */
 	assert_true(eligible(f->p, "n0"));
-	assert_int_equal(place_damp_until(f->p, "n0", 50000), 0);
-	assert_int_equal(place_damp_until(f->p, "n0", 40000),
+	assert_int_equal(place_damp_until(f->p, "n0", 50000, 4000), 0);
+	assert_int_equal(place_damp_until(f->p, "n0", 40000, 4000),
 			 0); /* later wins */
-	assert_int_equal(place_damp_until(f->p, "bad name", 1), MESH_EINVAL);
+	assert_int_equal(place_damp_until(f->p, "bad name", 1, 4000),
+			 MESH_EINVAL);
 	update(f, 4000);
 	assert_false(eligible(f->p, "n0"));
 	bool damped = false;
@@ -565,13 +566,23 @@ test_place_flap_shared(void **state)
 	update(f, 50000);
 	assert_true(eligible(f->p, "n0"));
 	assert_true(owned(f->p, "n0") > 0);
+	/* A decision far in the future (a lying member) is cut to the
+	 * longest our rules allow: 60 s * log2(6000 / 500) = 215.1 s. */
+	assert_int_equal(place_damp_until(f->p, "n3", UINT64_MAX / 2, 50000),
+			 0);
+	update(f, 50000);
+	assert_false(eligible(f->p, "n3"));
+	update(f, 50000 + 215000);
+	assert_false(eligible(f->p, "n3"));
+	update(f, 50000 + 215200);
+	assert_true(eligible(f->p, "n3"));
 	/* Damping off here: others' decisions are ignored too. */
 	struct place_flap off;
 	place_flap_default(&off);
 	off.half_life_ms = 0;
 	assert_int_equal(place_set_flap(f->p, &off), 0);
-	assert_int_equal(place_damp_until(f->p, "n2", 900000), 0);
-	update(f, 60000);
+	assert_int_equal(place_damp_until(f->p, "n2", 900000, 4000), 0);
+	update(f, 270000);
 	assert_true(eligible(f->p, "n2"));
 }
 
