@@ -9,7 +9,9 @@
  *   meshctl [--data-dir DIR] drain|undrain
  *   meshctl [--data-dir DIR] leave
  *   meshctl [--data-dir DIR] tenant SUBCOMMAND ...
- *   meshctl keygen
+ *   meshctl keygen [--out FILE [--force]]
+ *   meshctl [--data-dir DIR] keyring list [--json] | reload
+ *   meshctl keyring check FILE
  *
  * A request is one line of percent-encoded tokens (admin.h); the answer
  * ends at a NUL byte or when the agent closes.
@@ -30,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -58,7 +62,10 @@ meshctl_usage(FILE *f)
 	       "[--json]\n"
 	       "       meshctl [--data-dir DIR] pack ls [--json]\n"
 	       "       meshctl [--data-dir DIR] drain|undrain|leave\n"
-	       "       meshctl keygen\n"
+	       "       meshctl keygen [--out FILE [--force]]\n"
+	       "       meshctl [--data-dir DIR] keyring list [--json] | "
+	       "keyring reload\n"
+	       "       meshctl keyring check FILE\n"
 	       "       meshctl [--data-dir DIR] tenant create T [--json]\n"
 	       "       meshctl tenant grant T --rights R [--ttl D] [--json]\n"
 	       "       meshctl [--data-dir DIR] tenant ls [--json]\n"
@@ -82,7 +89,13 @@ meshctl_usage(FILE *f)
 	       "it; `tenant grant`\n"
 	       "needs it and prints capabilities without the key. R is "
 	       "read,write,admin or\n"
-	       "letters (rw); D is like 30s, 15m, 24h, 7d.\n");
+	       "letters (rw); D is like 30s, 15m, 24h, 7d.\n"
+	       "keygen --out creates FILE with mode 0600 (never "
+	       "overwrites one unless\n"
+	       "--force); `keyring reload` makes the agent re-read its "
+	       "--keyring file, as\n"
+	       "SIGHUP does; `keyring list` shows fingerprints, never "
+	       "keys.\n");
 }
 
 /* ---- the admin socket ---------------------------------------------------- */
@@ -626,6 +639,248 @@ meshctl_tenant(const char *dir, int argc, char **argv)
 	return rc;
 }
 
+/* ---- keys ---------------------------------------------------------------- */
+
+/* Writes all of @text to @fd: 0 or an errno. */
+static int
+meshctl_write_all(int fd, const char *text, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, text, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return errno;
+		text += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Writes the keyring @text to a new file @path, mode 0600 from its
+ * creation (O_EXCL: an existing file is refused). With @force an existing
+ * @path is replaced at once by a rename, so an agent re-reading it sees
+ * the old file or the new one, never half of one. Returns 0 or 1 after
+ * printing why.
+ */
+static int
+meshctl_write_keyring(const char *path, const char *text, bool force)
+{
+	char tmp[4096];
+	const char *target = path;
+	int fd;
+	if (force) {
+		int n = snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+		if (n < 0 || (size_t)n >= sizeof(tmp)) {
+			fprintf(stderr, "meshctl: path too long: %s\n", path);
+			return 1;
+		}
+		fd = mkstemp(tmp); /* 0600, O_EXCL */
+		target = tmp;
+	} else {
+		fd = open(path,
+			  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			  0600);
+	}
+	if (fd < 0) {
+		if (errno == EEXIST)
+			fprintf(stderr,
+				"meshctl: %s exists: not overwriting a keyring "
+				"(--force replaces it)\n",
+				path);
+		else
+			fprintf(stderr, "meshctl: cannot create %s: %s\n",
+				target, strerror(errno));
+		return 1;
+	}
+	/* The umask only takes bits away; a strict one must not leave the
+	 * owner unable to read the key. */
+	int err = fchmod(fd, 0600) != 0 ? errno : 0;
+	if (err == 0)
+		err = meshctl_write_all(fd, text, strlen(text));
+	if (err == 0 && fsync(fd) != 0)
+		err = errno;
+	if (close(fd) != 0 && err == 0)
+		err = errno;
+	if (err == 0 && force && rename(tmp, path) != 0)
+		err = errno;
+	if (err != 0) {
+		fprintf(stderr, "meshctl: cannot write %s: %s\n", path,
+			strerror(err));
+		unlink(target);
+		return 1;
+	}
+	return 0;
+}
+
+/* Keeps a key printed to a regular file from landing where group or others
+ * can read it: a file of ours is set to 0600 before the key is written
+ * (`meshctl keygen > keyring` under the usual umask), another is warned
+ * about. Pipes and terminals are left alone. */
+static void
+meshctl_guard_stdout(void)
+{
+	struct stat st;
+	if (fstat(STDOUT_FILENO, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077) == 0)
+		return;
+	unsigned mode = (unsigned)(st.st_mode & 07777);
+	if (st.st_uid == geteuid() && fchmod(STDOUT_FILENO, 0600) == 0) {
+		fprintf(stderr,
+			"meshctl: stdout is a file of mode %04o: set it to "
+			"0600 before writing the key (--out FILE creates it "
+			"0600)\n",
+			mode);
+		return;
+	}
+	fprintf(stderr,
+		"meshctl: warning: stdout is a file of mode %04o that group or "
+		"others can read, and it cannot be changed here (%s): the key "
+		"is exposed; use --out FILE\n",
+		mode, st.st_uid == geteuid() ? strerror(errno) : "not ours");
+}
+
+/* meshctl keygen [--out FILE [--force]] (@argv after "keygen"). */
+static int
+meshctl_keygen(int argc, char **argv)
+{
+	const char *out = NULL;
+	bool force = false;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc && !out) {
+			out = argv[++i];
+		} else if (strncmp(argv[i], "--out=", 6) == 0 && !out) {
+			out = argv[i] + 6;
+		} else if (strcmp(argv[i], "--force") == 0) {
+			force = true;
+		} else {
+			fprintf(stderr, "meshctl: usage: keygen [--out FILE "
+					"[--force]]\n");
+			return 2;
+		}
+	}
+	if (force && out == NULL) {
+		fprintf(stderr, "meshctl: --force goes with --out FILE\n");
+		return 2;
+	}
+	if (out != NULL && out[0] == 0) {
+		fprintf(stderr, "meshctl: --out needs a file name\n");
+		return 2;
+	}
+	char text[256];
+	struct seal_keyring ring;
+	if (seal_init() != 0 ||
+	    seal_keyring_generate(text, sizeof(text)) != 0 ||
+	    seal_keyring_parse(&ring, text, strlen(text), NULL) != 0) {
+		fprintf(stderr, "meshctl: cannot generate a key\n");
+		return 1;
+	}
+	char fp[SEAL_FINGERPRINT_HEX + 1];
+	seal_key_fingerprint(ring.keys[0], fp);
+	sodium_memzero(&ring, sizeof(ring));
+	int rc = 0;
+	if (out != NULL) {
+		rc = meshctl_write_keyring(out, text, force);
+		if (rc == 0)
+			printf("wrote %s (mode 0600): 1 key, fingerprint %s\n",
+			       out, fp);
+	} else {
+		meshctl_guard_stdout();
+		if (fputs(text, stdout) == EOF || fflush(stdout) != 0) {
+			fprintf(stderr, "meshctl: cannot write the key: %s\n",
+				strerror(errno));
+			rc = 1;
+		}
+	}
+	sodium_memzero(text, sizeof(text));
+	return rc;
+}
+
+/* meshctl keyring check FILE: what an agent would say of FILE, with no
+ * agent; lists fingerprints. */
+static int
+meshctl_keyring_check(const char *path)
+{
+	struct seal_keyring ring;
+	struct seal_file f;
+	if (seal_init() != 0) {
+		fprintf(stderr, "meshctl: libsodium failed to initialise\n");
+		return 1;
+	}
+	int rc = seal_keyring_read(&ring, path, geteuid(),
+				   SEAL_FILE_INSECURE_OK, &f);
+	if (rc != 0) {
+		if (rc == MESH_EIO)
+			fprintf(stderr, "meshctl: %s: %s\n", path,
+				strerror(f.sys_errno));
+		else if (f.err_line > 0)
+			fprintf(stderr, "meshctl: %s line %d: %s\n", path,
+				f.err_line,
+				rc == MESH_ERANGE ? "too many keys"
+						  : "not a base64 32-byte key");
+		else
+			fprintf(stderr, "meshctl: %s: %s\n", path,
+				f.not_regular	    ? "not a regular file"
+				: rc == MESH_ENOENT ? "no key in the file"
+						    : mesh_strerror(rc));
+		return 1;
+	}
+	printf("%s (mode %04o): %u key%s\n", path, f.mode, ring.count,
+	       ring.count == 1 ? "" : "s");
+	for (unsigned i = 0; i < ring.count; i++) {
+		char fp[SEAL_FINGERPRINT_HEX + 1];
+		seal_key_fingerprint(ring.keys[i], fp);
+		printf("  %-10s %s\n", i == 0 ? "primary" : "accepted", fp);
+	}
+	sodium_memzero(&ring, sizeof(ring));
+	if (f.loose)
+		fprintf(stderr,
+			"meshctl: %s: mode %04o lets group or others read or "
+			"change it; meshd refuses it (chmod 600 %s)\n",
+			path, f.mode, path);
+	if (f.foreign)
+		fprintf(stderr,
+			"meshctl: %s: owned by uid %lu, not by us (uid %lu) or "
+			"root; meshd running as us refuses it\n",
+			path, f.uid, (unsigned long)geteuid());
+	return f.loose || f.foreign ? 1 : 0;
+}
+
+/* meshctl [...] keyring list|reload|check ... (@argv after "keyring"). */
+static int
+meshctl_keyring(const char *dir, int argc, char **argv)
+{
+	const char *sub = argc > 0 ? argv[0] : "";
+	bool json = false, bad = false;
+	const char *file = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0 && strcmp(sub, "list") == 0)
+			json = true;
+		else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (strcmp(sub, "check") == 0 && file == NULL)
+			file = argv[i];
+		else
+			bad = true;
+	}
+	if (strcmp(sub, "check") == 0 && !bad && file != NULL)
+		return meshctl_keyring_check(file);
+	if (bad || (strcmp(sub, "list") != 0 && strcmp(sub, "reload") != 0)) {
+		fprintf(stderr, "meshctl: usage: keyring list [--json] | "
+				"keyring reload | keyring check FILE\n");
+		return 2;
+	}
+	struct admin_buf req = {0};
+	meshctl_token(&req, "keyring");
+	meshctl_token(&req, sub);
+	if (json)
+		meshctl_token(&req, "--json");
+	int rc = meshctl_ask_print(dir, &req, MESHCTL_TIMEOUT_S);
+	free(req.data);
+	return rc;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int
@@ -654,6 +909,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[i++];
+	if (strcmp(cmd, "keygen") == 0)
+		return meshctl_keygen(argc - i, argv + i);
+	if (strcmp(cmd, "keyring") == 0)
+		return meshctl_keyring(dir, argc - i, argv + i);
 	if (strcmp(cmd, "tenant") == 0)
 		return meshctl_tenant(dir, argc - i, argv + i);
 	if (strcmp(cmd, "pack") == 0) {
@@ -687,16 +946,6 @@ main(int argc, char **argv)
 			meshctl_usage(stderr);
 			return 2;
 		}
-	}
-	if (strcmp(cmd, "keygen") == 0) {
-		char text[256];
-		if (seal_init() != 0 ||
-		    seal_keyring_generate(text, sizeof(text)) != 0) {
-			fprintf(stderr, "meshctl: cannot generate a key\n");
-			return 1;
-		}
-		fputs(text, stdout);
-		return 0;
 	}
 	bool with_json = strcmp(cmd, "status") == 0 ||
 			 strcmp(cmd, "members") == 0 ||

@@ -2,9 +2,16 @@
 
 #include "mesh_err.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A keyring with SEAL_MAX_KEYS keys and comments fits easily. */
+#define SEAL_FILE_MAX 4096
 
 int
 seal_init(void)
@@ -69,8 +76,7 @@ seal_keyring_parse(struct seal_keyring *ring, const char *text, size_t len,
 int
 seal_keyring_load(struct seal_keyring *ring, const char *path, int *err_line)
 {
-	/* A keyring with SEAL_MAX_KEYS keys and comments fits easily. */
-	char text[4096];
+	char text[SEAL_FILE_MAX];
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
 		return MESH_EIO;
@@ -85,6 +91,110 @@ seal_keyring_load(struct seal_keyring *ring, const char *path, int *err_line)
 	int rc = seal_keyring_parse(ring, text, n, err_line);
 	sodium_memzero(text, sizeof(text));
 	return rc;
+}
+
+/* Reads all of @fd into @text (capacity @cap): 0, MESH_EIO or
+ * MESH_ETOOBIG. */
+static int
+seal__read_all(int fd, char *text, size_t cap, size_t *len, int *sys_errno)
+{
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(fd, text + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			*sys_errno = errno;
+			return MESH_EIO;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == cap)
+			return MESH_ETOOBIG;
+	}
+	*len = n;
+	return 0;
+}
+
+int
+seal_keyring_read(struct seal_keyring *ring, const char *path, uid_t uid,
+		  unsigned flags, struct seal_file *info)
+{
+	memset(info, 0, sizeof(*info));
+	/* O_NONBLOCK: a FIFO put in the keyring's place must not hang the
+	 * agent's loop; it has no effect on a regular file. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		info->sys_errno = errno;
+		return MESH_EIO;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		info->sys_errno = errno;
+		close(fd);
+		return MESH_EIO;
+	}
+	info->mode = (unsigned)(st.st_mode & 07777);
+	info->uid = (unsigned long)st.st_uid;
+	info->not_regular = !S_ISREG(st.st_mode);
+	info->loose = (st.st_mode & 077) != 0;
+	info->foreign = st.st_uid != uid && st.st_uid != 0;
+	if (info->not_regular) {
+		close(fd);
+		return MESH_EINVAL;
+	}
+	if ((info->loose || info->foreign) &&
+	    !(flags & SEAL_FILE_INSECURE_OK)) {
+		close(fd);
+		return MESH_ESTATE;
+	}
+	char text[SEAL_FILE_MAX];
+	size_t len = 0;
+	int rc = seal__read_all(fd, text, sizeof(text), &len, &info->sys_errno);
+	close(fd);
+	struct seal_keyring tmp;
+	if (rc == 0)
+		rc = seal_keyring_parse(&tmp, text, len, &info->err_line);
+	sodium_memzero(text, sizeof(text));
+	if (rc == 0)
+		*ring = tmp;
+	sodium_memzero(&tmp, sizeof(tmp));
+	return rc;
+}
+
+unsigned
+seal_keyring_replace(struct seal_keyring *ring, struct seal_keyring *next)
+{
+	uint64_t counts[SEAL_MAX_KEYS] = {0};
+	unsigned common = 0;
+	for (unsigned i = 0; i < next->count; i++) {
+		for (unsigned j = 0; j < ring->count; j++) {
+			if (sodium_memcmp(next->keys[i], ring->keys[j],
+					  SEAL_KEY_BYTES) != 0)
+				continue;
+			common++;
+			if (ring->opened != NULL)
+				counts[i] = ring->opened[j];
+			break;
+		}
+	}
+	memcpy(ring->keys, next->keys, sizeof(ring->keys));
+	ring->count = next->count;
+	if (ring->opened != NULL)
+		memcpy(ring->opened, counts, sizeof(counts));
+	sodium_memzero(next, sizeof(*next));
+	return common;
+}
+
+void
+seal_key_fingerprint(const uint8_t key[SEAL_KEY_BYTES],
+		     char out[SEAL_FINGERPRINT_HEX + 1])
+{
+	uint8_t h[32];
+	crypto_generichash(h, sizeof(h), key, SEAL_KEY_BYTES, NULL, 0);
+	sodium_bin2hex(out, SEAL_FINGERPRINT_HEX + 1, h,
+		       SEAL_FINGERPRINT_HEX / 2);
 }
 
 int
@@ -143,6 +253,8 @@ seal_open(const struct seal_keyring *ring, const uint8_t *sealed, size_t len,
 			out, &mlen, NULL, c, clen, sealed, 1, nonce,
 			ring->keys[i]) == 0) {
 			*out_len = (size_t)mlen;
+			if (ring->opened != NULL)
+				ring->opened[i]++;
 			return 0;
 		}
 	}

@@ -14,8 +14,10 @@
 #ifndef SEAL_H
 #define SEAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SEAL_VERSION 1
 #define SEAL_KEY_BYTES 32
@@ -25,11 +27,36 @@
 /* Enough for a primary and a few keys being rotated in or out. */
 #define SEAL_MAX_KEYS 8
 
-/** A keyring: keys[0] is the primary (used to seal); all are accepted. */
+/* Hex digits of a key's fingerprint: 32 bits tell keys of one keyring
+ * apart and say nothing useful about the key. */
+#define SEAL_FINGERPRINT_HEX 8
+
+/**
+ * A keyring: keys[0] is the primary (used to seal); all are accepted.
+ * @opened, when not NULL, points at SEAL_MAX_KEYS counters owned by the
+ * caller: seal_open() adds one to opened[i] for each buffer key i opens,
+ * so an operator sees which keys are still in use. The parsers leave it
+ * NULL.
+ */
 struct seal_keyring {
 	uint8_t keys[SEAL_MAX_KEYS][SEAL_KEY_BYTES];
 	unsigned count;
+	uint64_t *opened;
 };
+
+/** What seal_keyring_read() found out about the file itself. */
+struct seal_file {
+	unsigned mode;	   /* permission bits, st_mode & 07777 */
+	unsigned long uid; /* the file's owner */
+	bool loose;	   /* group or others have some access (mode & 077) */
+	bool foreign;	   /* owned by neither the reader nor root */
+	bool not_regular;  /* a directory, FIFO, device... */
+	int err_line;	   /* 1-based line of the first parse error, or 0 */
+	int sys_errno;	   /* errno of a failed open or read, or 0 */
+};
+
+/* seal_keyring_read(): accept a loose or foreign file (the caller warns). */
+#define SEAL_FILE_INSECURE_OK 1u
 
 /**
  * Initialises libsodium. Call once before anything else here.
@@ -49,11 +76,49 @@ int seal_keyring_parse(struct seal_keyring *ring, const char *text, size_t len,
 		       int *err_line);
 
 /**
- * Reads and parses a keyring file. Returns the codes of seal_keyring_parse()
- * or MESH_EIO when the file cannot be read.
+ * Reads and parses a keyring file with no check of its mode or owner (see
+ * seal_keyring_read() for what an agent uses). Returns the codes of
+ * seal_keyring_parse() or MESH_EIO when the file cannot be read.
  */
 int seal_keyring_load(struct seal_keyring *ring, const char *path,
 		      int *err_line);
+
+/**
+ * Reads and parses the keyring file @path for a process running as @uid,
+ * as meshd does at start and at every reload. The file is opened once and
+ * checked through that descriptor (no race with a rename): it must be a
+ * regular file that neither group nor others may access in any way and
+ * that belongs to @uid or to root (who can read it anyway), the rule ssh
+ * applies to private keys. With SEAL_FILE_INSECURE_OK in @flags a loose or
+ * foreign file is read all the same. @info (not NULL) always says what was
+ * found, so the caller can name the mode and owner in its message.
+ * @ring is written only on success; on failure it is untouched, so a
+ * running agent keeps its keys.
+ * Returns 0, MESH_EIO (open or read failed: info->sys_errno), MESH_EINVAL
+ * (not a regular file), MESH_ESTATE (loose or foreign, see @info),
+ * MESH_ETOOBIG (4 KiB or more) or the codes of seal_keyring_parse() (line
+ * in info->err_line).
+ */
+int seal_keyring_read(struct seal_keyring *ring, const char *path, uid_t uid,
+		      unsigned flags, struct seal_file *info);
+
+/**
+ * Replaces the keys of @ring by those of @next (which is wiped), keeping
+ * @ring->opened: a key present in both keeps its counter wherever it moves,
+ * a new key starts at 0. Returns how many keys of @next @ring held before
+ * (0: no key in common, so this node can no longer talk to nodes that still
+ * hold only the old keys).
+ */
+unsigned seal_keyring_replace(struct seal_keyring *ring,
+			      struct seal_keyring *next);
+
+/**
+ * Writes the fingerprint of @key into @out (SEAL_FINGERPRINT_HEX hex
+ * digits and a NUL): the first 4 bytes of its unkeyed BLAKE2b-256 hash,
+ * so `base64 -d | b2sum -l 256` of a keyring line starts with it.
+ */
+void seal_key_fingerprint(const uint8_t key[SEAL_KEY_BYTES],
+			  char out[SEAL_FINGERPRINT_HEX + 1]);
 
 /**
  * Writes a new keyring text with one fresh random key into @buf.
@@ -75,7 +140,7 @@ int seal_seal(const struct seal_keyring *ring, const uint8_t *plain, size_t len,
  * SEAL_OVERHEAD). Returns 0, MESH_ETRUNC (shorter than the overhead),
  * MESH_EVERSION (unknown seal version), MESH_ETOOBIG (@cap too small) or
  * MESH_EAUTH (no key opens it: wrong key, garbage or tampering). @out is
- * unspecified on failure.
+ * unspecified on failure. Counts the opening key in @ring->opened.
  */
 int seal_open(const struct seal_keyring *ring, const uint8_t *sealed,
 	      size_t len, uint8_t *out, size_t cap, size_t *out_len);
