@@ -13,19 +13,29 @@
  * synchronously calls admin_req_done() inside the pump, which only flags
  * another round, so a long pipeline of synchronous requests runs in a loop
  * rather than in recursion.
+ *
+ * Accepting is ours (a uv_poll_t on the listening socket) rather than
+ * uv_listen()'s: at EMFILE libuv accepts and closes every pending client,
+ * which locks the operator out exactly when a flood of connections has
+ * taken every descriptor. We keep a spare descriptor instead and give its
+ * place to one client at a time (admin.h).
  */
 #include "admin.h"
 
 #include "mesh_err.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* First size of a connection's input buffer: every command but a tenant
@@ -39,6 +49,10 @@
  * (a client pipelining `status --json` on a big cluster without reading
  * would otherwise pin thousands of large answers). */
 #define ADMIN_WRITE_BYTES_MAX (8u << 20)
+/* Clients taken per wake-up of the listener: bounded work per callback. */
+#define ADMIN_ACCEPT_BATCH 16
+/* Listen backlog: clients wait here while accepting is paused. */
+#define ADMIN_BACKLOG 64
 
 static const char admin_fallback[] =
     "error: agent could not build the answer\n";
@@ -72,6 +86,7 @@ struct admin_client {
 	size_t wbytes;	/* their bytes */
 	bool reading, eof, closing;
 	bool in_pump, again;
+	bool spare; /* holds the place of the admin's spare descriptor */
 };
 
 /* ---- answers ------------------------------------------------------------ */
@@ -288,6 +303,7 @@ admin_line_split(char *line, size_t len, struct admin_arg *argv, size_t max,
 
 static void admin__pump(struct admin_client *c);
 static void admin__close(struct admin_client *c);
+static void admin__spare_back(struct admin *a);
 
 static void
 admin__req_free(struct admin_req *req)
@@ -626,32 +642,132 @@ admin__close(struct admin_client *c)
 	/* Writes in flight are cancelled; their callbacks run before
 	 * admin__closed. */
 	uv_close((uv_handle_t *)&c->pipe, admin__closed);
+	/* uv_close() has closed the descriptor: take its place back for
+	 * the spare before anything else can. */
+	if (c->spare)
+		admin__spare_back(c->admin);
 }
 
+static void admin__accept_io(uv_poll_t *p, int status, int events);
+
 static void
-admin__connection(uv_stream_t *server, int status)
+admin__resume(uv_timer_t *t)
 {
-	struct admin *a = server->data;
-	if (status < 0)
+	struct admin *a = t->data;
+	if (!a->started || !a->paused)
 		return;
+	if (a->spare_fd < 0)
+		a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	a->paused = false;
+	uv_poll_start(&a->listener, UV_READABLE, admin__accept_io);
+}
+
+/* Stops accepting for ADMIN_ACCEPT_RETRY_MS: the listener would stay
+ * readable and the loop would spin on it. */
+static void
+admin__pause(struct admin *a)
+{
+	if (a->paused)
+		return;
+	a->paused = true;
+	uv_poll_stop(&a->listener);
+	uv_timer_start(&a->retry, admin__resume, ADMIN_ACCEPT_RETRY_MS, 0);
+}
+
+/* The client that held the spare's place is gone. */
+static void
+admin__spare_back(struct admin *a)
+{
+	if (a->spare_fd < 0)
+		a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (a->started && a->paused) {
+		uv_timer_stop(&a->retry);
+		admin__resume(&a->retry);
+	}
+}
+
+/* Serves the accepted descriptor @fd; @spare: it took the spare's place. */
+static void
+admin__client_new(struct admin *a, int fd, bool spare)
+{
 	struct admin_client *c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	if (c == NULL) {
+		close(fd);
+		if (spare)
+			admin__spare_back(a);
 		return;
+	}
 	c->admin = a;
+	c->spare = spare;
 	c->tailp = &c->head;
-	uv_pipe_init(server->loop, &c->pipe, 0);
+	uv_pipe_init(a->listener.loop, &c->pipe, 0);
 	c->pipe.data = c;
 	c->next = a->clients;
 	if (a->clients != NULL)
 		a->clients->prev = c;
 	a->clients = c;
-	if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
-	    uv_read_start((uv_stream_t *)&c->pipe, admin__alloc,
+	if (uv_pipe_open(&c->pipe, fd) != 0) {
+		close(fd);
+		admin__close(c);
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&c->pipe, admin__alloc,
 			  admin__read_cb) != 0) {
 		admin__close(c);
 		return;
 	}
 	c->reading = true;
+}
+
+/* accept(), with the new descriptor closed on exec (hooks are spawned
+ * from this process); uv_pipe_open() makes it non-blocking. */
+static int
+admin__accept(int fd)
+{
+	int cfd = accept(fd, NULL, NULL);
+	if (cfd >= 0)
+		(void)fcntl(cfd, F_SETFD, FD_CLOEXEC);
+	return cfd;
+}
+
+static void
+admin__accept_io(uv_poll_t *p, int status, int events)
+{
+	struct admin *a = p->data;
+	(void)events;
+	if (status < 0) {
+		/* libuv stopped the poll; try again after a pause. */
+		a->paused = false;
+		admin__pause(a);
+		return;
+	}
+	for (int i = 0; i < ADMIN_ACCEPT_BATCH; i++) {
+		bool spare = false;
+		int fd = admin__accept(a->fd);
+		int err = errno;
+		if (fd < 0 && (err == EMFILE || err == ENFILE) &&
+		    a->spare_fd >= 0) {
+			/* Out of descriptors: this client gets the spare's. */
+			close(a->spare_fd);
+			a->spare_fd = -1;
+			fd = admin__accept(a->fd);
+			err = errno;
+			spare = fd >= 0;
+			if (fd < 0)
+				a->spare_fd =
+				    open("/dev/null", O_RDONLY | O_CLOEXEC);
+		}
+		if (fd < 0) {
+			if (err == EINTR || err == ECONNABORTED)
+				continue;
+			/* EMFILE with the spare in use, or worse: wait for
+			 * the spare rather than spin. */
+			if (err != EAGAIN && err != EWOULDBLOCK)
+				admin__pause(a);
+			return;
+		}
+		admin__client_new(a, fd, spare);
+	}
 }
 
 int
@@ -662,22 +778,44 @@ admin_start(struct admin *a, uv_loop_t *loop, const char *dir,
 	a->ctx = ctx;
 	a->clients = NULL;
 	a->started = false;
+	a->paused = false;
+	a->fd = a->spare_fd = -1;
 	int n =
 	    snprintf(a->path, sizeof(a->path), "%s/%s", dir, ADMIN_SOCKET_NAME);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	/* sun_path holds 108 bytes on Linux. */
-	if (n < 0 || n >= 108)
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
 		return MESH_EINVAL;
+	memcpy(sa.sun_path, a->path, (size_t)n + 1);
 	/* Stale from a crash; the data-dir lock says we own it. */
 	unlink(a->path);
-	uv_pipe_init(loop, &a->pipe, 0);
-	a->pipe.data = a;
-	a->started = true;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return MESH_EIO;
 	mode_t old = umask(0077);
-	int rc = uv_pipe_bind(&a->pipe, a->path);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&a->pipe, 16, admin__connection);
-	return rc == 0 ? 0 : MESH_EIO;
+		rc = listen(fd, ADMIN_BACKLOG);
+	if (rc == 0)
+		rc = fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (rc == 0)
+		rc = uv_poll_init_socket(loop, &a->listener, fd);
+	if (rc != 0) {
+		close(fd);
+		unlink(a->path);
+		return MESH_EIO;
+	}
+	a->fd = fd;
+	a->listener.data = a;
+	uv_timer_init(loop, &a->retry);
+	a->retry.data = a;
+	a->started = true;
+	/* Taken now, while descriptors are plenty. */
+	a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return uv_poll_start(&a->listener, UV_READABLE, admin__accept_io) == 0
+		   ? 0
+		   : MESH_EIO;
 }
 
 void
@@ -693,6 +831,13 @@ admin_stop(struct admin *a)
 		admin__flush(c);
 		admin__close(c);
 	}
-	uv_close((uv_handle_t *)&a->pipe, NULL);
+	/* Closing a poll handle stops it at once: the descriptor may go. */
+	uv_close((uv_handle_t *)&a->listener, NULL);
+	uv_close((uv_handle_t *)&a->retry, NULL);
+	close(a->fd);
+	a->fd = -1;
+	if (a->spare_fd >= 0)
+		close(a->spare_fd);
+	a->spare_fd = -1;
 	unlink(a->path);
 }

@@ -25,6 +25,12 @@
  *   closes.
  *
  * The socket file is created with mode 0600: only the agent's user may ask.
+ *
+ * The agent answers even when the process is out of file descriptors: it
+ * keeps one spare descriptor, and at EMFILE closes it to accept one client
+ * in its place, taking it back when that client goes. Meanwhile further
+ * clients wait in the listen backlog (accepting pauses and is retried every
+ * ADMIN_ACCEPT_RETRY_MS), they are not refused.
  */
 #ifndef ADMIN_H
 #define ADMIN_H
@@ -42,6 +48,9 @@
  * from it: bounds the memory one client can pin. */
 #define ADMIN_PENDING_MAX 4096
 #define ADMIN_SOCKET_NAME "meshd.sock"
+/* At the descriptor limit with the spare in use, accepting pauses this
+ * long before it is tried again. */
+#define ADMIN_ACCEPT_RETRY_MS 100
 
 /** A growable text buffer for answers. */
 struct admin_buf {
@@ -140,7 +149,11 @@ int admin_line_split(char *line, size_t len, struct admin_arg *argv, size_t max,
 struct admin_client;
 
 struct admin {
-	uv_pipe_t pipe;
+	uv_poll_t listener; /* the listening socket: accepts are ours */
+	uv_timer_t retry;   /* resumes accepting after a pause */
+	int fd;		    /* the listening socket */
+	int spare_fd;	    /* -1 while a client holds its place */
+	bool paused;
 	admin_handler_fn *handler;
 	void *ctx;
 	struct admin_client *clients; /* open connections */
@@ -149,10 +162,10 @@ struct admin {
 };
 
 /**
- * Listens on DIR/meshd.sock, replacing a stale socket file. @a is caller
- * storage that must stay put until admin_stop() and the loop has run the
- * close callbacks; @dir is copied. Returns 0, MESH_EINVAL (path too long)
- * or MESH_EIO.
+ * Listens on DIR/meshd.sock, replacing a stale socket file, and opens the
+ * spare descriptor (/dev/null). @a is caller storage that must stay put
+ * until admin_stop() and the loop has run the close callbacks; @dir is
+ * copied. Returns 0, MESH_EINVAL (path too long) or MESH_EIO.
  */
 int admin_start(struct admin *a, uv_loop_t *loop, const char *dir,
 		admin_handler_fn *handler, void *ctx);

@@ -26,17 +26,67 @@
  * an idle time without a frame rather than NET_STREAM_TIMEOUT_MS after it
  * opened. Read buffers grow with the frame being read and shrink back once
  * a large frame is consumed, so an idle stream pins no more than 128 KiB.
+ *
+ * Strangers (net.h). Whole-frame sealing means a stream proves nothing
+ * until a whole frame opens, so we bound what unproven streams can hold
+ * rather than try to check them early. Options weighed: an authenticated
+ * "hello" before every swim stream would let only key holders send big
+ * frames, but changes the wire (an older agent would refuse the swim
+ * hello) and is replayable anyway (sealed frames carry no freshness); a
+ * handshake with a challenge would fix both at a round trip per
+ * push-pull. Bounding needs neither, because a real stranger's first
+ * frame is small: a join push-pull lists only the joiner, the periodic
+ * exchange opens with a digest and sends full views only after that
+ * digest opened, and the big answers travel on streams we opened. So:
+ *
+ * - a stranger's buffer is NET_FIRST_FRAME_SMALL until its length word
+ *   announces more; growing past that draws on one budget shared by all
+ *   strangers (NET_UNAUTH_BUDGET), and a stranger that would overdraw it
+ *   is cut. Memory for strangers is at most inbound_max * small + budget;
+ * - strangers are kept in accept order; a new stream over the per-source
+ *   or the overall cap, or one that finds no descriptor left, replaces
+ *   the oldest stranger (of its source, for the per-source cap). A real
+ *   sender's first frame arrives with its connect and is read within a
+ *   loop turn, so it is proven long before it becomes the oldest; an
+ *   attacker's new streams push out its own old ones. Peers' streams are
+ *   never cut for room, and when only they are left a new stream is
+ *   refused;
+ * - a stranger has NET_FIRST_FRAME_TIMEOUT_MS to prove itself, and any
+ *   frame NET_FRAME_TIMEOUT_MS from its first byte to its last;
+ * - we accept() ourselves (a uv_poll_t on the listening socket, at most
+ *   NET__ACCEPT_BATCH per wake-up) rather than through uv_listen(): at
+ *   EMFILE libuv would accept and close every pending connection, a
+ *   joiner's included, before telling us. We cut the oldest stranger to
+ *   free a descriptor; with none, we close a spare descriptor, accept and
+ *   close the connection (its sender hears "no" at once), and reopen the
+ *   spare; without a spare we stop accepting until the timer retries.
  */
 #include "net.h"
 
 #include "mesh_err.h"
 #include "mesh_hash.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Read buffers grow in steps of this and shrink back to twice this. */
 #define NET__READ_CHUNK 65536
+/* Connections taken per wake-up of the listener: bounded work per
+ * callback, and a new stream's first frame is read before many more
+ * strangers arrive to push it out. */
+#define NET__ACCEPT_BATCH 16
+/* Listen backlog, as before. */
+#define NET__BACKLOG 128
+/* Without a spare descriptor at EMFILE, accepting pauses this long. */
+#define NET__ACCEPT_RETRY_MS 100
+/* At most one warning about shedding streams per this long. */
+#define NET__WARN_EVERY_MS 10000
 
 /* A tenant frame waiting on its peer, or in a write: length word and
  * sealed bytes, ready for the wire. */
@@ -83,6 +133,14 @@ struct net_conn {
 	uint8_t *first; /* outgoing: the frame to write once connected */
 	size_t first_len;
 	uint64_t deadline_ms;
+	uint64_t born_ms;
+	uint64_t frame_ms; /* first byte of the frame being read; 0: none */
+	/* A stranger's stream (inbound, not opened) is on n->strangers. */
+	struct net_conn *snext, *sprev;
+	size_t charged;	  /* of rcap, counted in n->unauth_bytes */
+	uint64_t turn;	  /* n->turns when accepted */
+	bool inbound;	  /* accepted by us */
+	bool over_budget; /* its buffer could not grow: cut on ENOBUFS */
 	bool closing;
 	bool opened;		/* ours, or a frame on it opened with our key */
 	bool tenant;		/* carried a tenant frame: idle rule applies */
@@ -254,6 +312,129 @@ net__send_datagram(struct net *n, const struct swim_output *o)
 	n->c.udp_sent_bytes += len;
 }
 
+/* ---- strangers ----------------------------------------------------------- */
+
+/*
+ * Charges @c's read buffer of @cap bytes to the strangers' budget: a
+ * stranger's buffer larger than the small first frame counts whole, any
+ * other buffer not at all. Returns false, changing nothing, when that
+ * would overdraw the budget.
+ */
+static bool
+net__charge(struct net_conn *c, size_t cap)
+{
+	struct net *n = c->net;
+	size_t charge = !c->opened && cap > n->tune.first_frame_small ? cap : 0;
+	size_t others = n->unauth_bytes - c->charged;
+	if (charge > c->charged && (others > n->tune.unauth_budget ||
+				    charge > n->tune.unauth_budget - others))
+		return false;
+	n->unauth_bytes = others + charge;
+	c->charged = charge;
+	return true;
+}
+
+static bool
+net__is_stranger(const struct net_conn *c)
+{
+	return c->inbound && !c->opened;
+}
+
+static void
+net__stranger_add(struct net_conn *c)
+{
+	struct net *n = c->net;
+	c->snext = NULL;
+	c->sprev = n->strangers_tail;
+	if (n->strangers_tail != NULL)
+		n->strangers_tail->snext = c;
+	else
+		n->strangers = c;
+	n->strangers_tail = c;
+	n->nstrangers++;
+}
+
+static void
+net__stranger_remove(struct net_conn *c)
+{
+	struct net *n = c->net;
+	if (c->sprev != NULL)
+		c->sprev->snext = c->snext;
+	else
+		n->strangers = c->snext;
+	if (c->snext != NULL)
+		c->snext->sprev = c->sprev;
+	else
+		n->strangers_tail = c->sprev;
+	c->snext = c->sprev = NULL;
+	n->nstrangers--;
+}
+
+/* A frame on @c opened with our key: from now on it is a peer's stream,
+ * with no first-frame rules and nothing charged to the budget. */
+static void
+net__conn_trust(struct net_conn *c)
+{
+	if (c->opened)
+		return;
+	if (c->inbound)
+		net__stranger_remove(c);
+	c->opened = true;
+	net__charge(c, c->rcap);
+}
+
+/* Whether @a and @b count as one source for the per-source cap: the same
+ * IPv4 address, or the same /64 for IPv6; an IPv4-mapped IPv6 address
+ * (a dual-stack listener) counts by its IPv4 address. */
+static bool
+net__same_source(const struct swim_addr *a, const struct swim_addr *b)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+					   0, 0, 0, 0, 0xff, 0xff};
+	if (a->family != b->family)
+		return false;
+	if (a->family == 4)
+		return memcmp(a->ip, b->ip, 4) == 0;
+	if (memcmp(a->ip, mapped, 12) == 0 || memcmp(b->ip, mapped, 12) == 0)
+		return memcmp(a->ip, b->ip, 16) == 0;
+	return memcmp(a->ip, b->ip, 8) == 0;
+}
+
+/* Why streams are shed, for net__warn_shedding(). */
+enum net__shed {
+	NET__SHED_BUDGET,
+	NET__SHED_SOURCE,
+	NET__SHED_TOTAL,
+	NET__SHED_FDS,
+};
+
+static const char *const net__shed_why[] = {
+    [NET__SHED_BUDGET] = "strangers' first frames over the budget",
+    [NET__SHED_SOURCE] = "too many unproven streams from one source",
+    [NET__SHED_TOTAL] = "inbound streams at their cap",
+    [NET__SHED_FDS] = "out of file descriptors (RLIMIT_NOFILE)",
+};
+
+/* Warns that streams are being shed, at most once per NET__WARN_EVERY_MS
+ * and reason: under attack the counters tell how many, the log only that
+ * it began. */
+static void
+net__warn_shedding(struct net *n, enum net__shed why)
+{
+	uint64_t now = net_now_ms();
+	uint64_t *last = &n->warned_ms[why];
+	if (*last != 0 && now - *last < NET__WARN_EVERY_MS)
+		return;
+	*last = now;
+	MESH_LOG(n->env, MESH_LOG_WARN,
+		 "net: shedding inbound streams: %s (%zu inbound, %zu of them "
+		 "unproven, %zu bytes held for them)",
+		 net__shed_why[why], n->ninbound, n->nstrangers,
+		 n->unauth_bytes);
+}
+
+/* ---- streams: open and close --------------------------------------------- */
+
 static void
 net__conn_closed(uv_handle_t *h)
 {
@@ -263,14 +444,22 @@ net__conn_closed(uv_handle_t *h)
 	free(c);
 }
 
-/* Closes @c; an outgoing tenant stream is detached from its peer, whose
- * queue stays for the next stream. */
+/* Closes @c, and with it its descriptor (uv_close() closes a stream's
+ * descriptor at once; only the memory waits for the callback); an
+ * outgoing tenant stream is detached from its peer, whose queue stays for
+ * the next stream. */
 static void
 net__conn_close(struct net_conn *c)
 {
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (net__is_stranger(c))
+		net__stranger_remove(c);
+	if (c->inbound)
+		c->net->ninbound--;
+	c->net->unauth_bytes -= c->charged;
+	c->charged = 0;
 	if (c->tpeer != NULL) {
 		c->tpeer->conn = NULL;
 		c->tpeer->connected = false;
@@ -691,31 +880,66 @@ net__tenant_send(struct net *n, const struct tenant_output *o, uint64_t now)
 /* ---- streams ------------------------------------------------------------- */
 
 /*
- * Grows the read buffer by doubling, but never past the frame being read
- * plus one chunk: a 16 MiB frame needs 16 MiB, not 32. Growth follows the
- * bytes that arrive, never the length a peer announces, so four bytes from
- * a stranger cannot make us allocate 16 MiB.
+ * The read buffer @c needs before the next read. A peer's grows by
+ * doubling, but never past the frame being read plus one chunk: a 16 MiB
+ * frame needs 16 MiB, not 32. A stranger's is NET_FIRST_FRAME_SMALL until
+ * its length word announces more, then grows the same way up to that frame
+ * and not beyond (what follows waits in the kernel until the frame opens).
+ * Growth follows the bytes that arrive, never the length a peer announces,
+ * so four bytes from a stranger cannot make us allocate 4 MiB.
+ */
+static size_t
+net__conn_want(const struct net_conn *c)
+{
+	size_t flen = 0;  /* the frame being read, length word included */
+	if (c->rlen >= 4) /* the header was checked against the limits */
+		flen = 4 + (net__get_be32(c->rbuf) & ~NET_TENANT_FLAG);
+	if (!c->opened) {
+		size_t small = c->net->tune.first_frame_small;
+		if (flen <= small)
+			return c->rcap > small ? c->rcap : small;
+		/* The small buffer is filled before any growth is charged;
+		 * a charged one keeps a chunk of room, as a peer's does. */
+		size_t room = c->rcap > small ? NET__READ_CHUNK : 1;
+		if (c->rcap >= flen || c->rcap - c->rlen >= room)
+			return c->rcap;
+		/* By a quarter, not double: the budget is charged by
+		 * capacity, so slack here is budget others cannot have. */
+		size_t step = c->rlen / 4 > NET__READ_CHUNK ? c->rlen / 4
+							    : NET__READ_CHUNK;
+		size_t ncap = c->rlen + step;
+		return ncap < flen ? ncap : flen;
+	}
+	if (c->rcap - c->rlen >= NET__READ_CHUNK)
+		return c->rcap;
+	size_t need = c->rlen + NET__READ_CHUNK;
+	size_t ncap = c->rcap ? c->rcap : NET__READ_CHUNK;
+	while (ncap < need)
+		ncap *= 2;
+	size_t fit = flen > need ? flen : need;
+	return ncap < fit || flen == 0 ? ncap : fit;
+}
+
+/*
+ * libuv asks for a buffer. A stranger's buffer that would overdraw the
+ * budget is not grown: the empty buffer makes libuv report UV_ENOBUFS, and
+ * the read callback cuts the stream.
  */
 static void
 net__conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct net_conn *c = h->data;
 	(void)suggested;
-	if (c->rcap - c->rlen < NET__READ_CHUNK) {
-		size_t need = c->rlen + NET__READ_CHUNK;
-		size_t ncap = c->rcap ? c->rcap : NET__READ_CHUNK;
-		while (ncap < need)
-			ncap *= 2;
-		if (c->rlen >= 4) {
-			/* The header was checked against the limits. */
-			size_t flen =
-			    4 + (net__get_be32(c->rbuf) & ~NET_TENANT_FLAG);
-			size_t fit = flen > need ? flen : need;
-			if (ncap > fit)
-				ncap = fit;
+	size_t ncap = net__conn_want(c);
+	if (ncap > c->rcap) {
+		if (!net__charge(c, ncap)) {
+			c->over_budget = true;
+			*buf = uv_buf_init(NULL, 0);
+			return;
 		}
 		uint8_t *p = realloc(c->rbuf, ncap);
 		if (p == NULL) {
+			net__charge(c, c->rcap);
 			*buf = uv_buf_init(NULL, 0);
 			return;
 		}
@@ -736,13 +960,14 @@ net__conn_shrink(struct net_conn *c)
 		free(c->rbuf);
 		c->rbuf = NULL;
 		c->rcap = 0;
-		return;
+	} else {
+		uint8_t *p = realloc(c->rbuf, 2 * NET__READ_CHUNK);
+		if (p != NULL) {
+			c->rbuf = p;
+			c->rcap = 2 * NET__READ_CHUNK;
+		}
 	}
-	uint8_t *p = realloc(c->rbuf, 2 * NET__READ_CHUNK);
-	if (p != NULL) {
-		c->rbuf = p;
-		c->rcap = 2 * NET__READ_CHUNK;
-	}
+	net__charge(c, c->rcap); /* smaller: always succeeds */
 }
 
 /* Handles one complete sealed swim frame. Returns false to close. */
@@ -759,7 +984,7 @@ net__conn_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 		free(plain);
 		return false;
 	}
-	c->opened = true;
+	net__conn_trust(c);
 	n->c.tcp_frames_recv++;
 	const uint8_t *reply;
 	size_t reply_len;
@@ -800,7 +1025,7 @@ net__conn_tenant_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 	int rc = net__open(n, frame, len, plain, cap, &plain_len);
 	if (rc == 0) {
 		uint64_t now = net_now_ms();
-		c->opened = true;
+		net__conn_trust(c);
 		if (plain_len > 0) {
 			n->c.tenant_frames_recv++;
 			n->c.tenant_bytes_recv += 4 + len;
@@ -844,6 +1069,15 @@ net__conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	struct net_conn *c = stream->data;
 	struct net *n = c->net;
 	(void)buf;
+	if (c->closing)
+		return;
+	if (nread == UV_ENOBUFS && c->over_budget) {
+		/* Only a stranger's buffer is refused (net__conn_alloc). */
+		n->c.drop_first_budget++;
+		net__warn_shedding(n, NET__SHED_BUDGET);
+		net__conn_close(c);
+		return;
+	}
 	if (nread < 0) {
 		if (c->rlen > 0)
 			n->c.drop_partial++;
@@ -906,6 +1140,10 @@ net__conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		 * frames must not cost a move of the rest for each. */
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 		c->rlen -= off;
+		/* The frame now being read started with this read, unless it
+		 * had started before and none ended here. */
+		if (off > 0 || c->frame_ms == 0)
+			c->frame_ms = c->rlen > 0 ? net_now_ms() : 0;
 		net__conn_shrink(c);
 	}
 	if (tenant)
@@ -919,7 +1157,8 @@ net__conn_new(struct net *n)
 	if (c == NULL)
 		return NULL;
 	c->net = n;
-	c->deadline_ms = net_now_ms() + n->tune.stream_timeout_ms;
+	c->born_ms = net_now_ms();
+	c->deadline_ms = c->born_ms + n->tune.stream_timeout_ms;
 	uv_tcp_init(n->loop, &c->handle);
 	c->handle.data = c;
 	c->next = n->conns;
@@ -986,25 +1225,264 @@ net__open_stream(struct net *n, const struct swim_output *o)
 	}
 }
 
+/* ---- accepting ----------------------------------------------------------- */
+
 static void
-net__accepted(uv_stream_t *server, int status)
+net__turn(uv_check_t *h)
 {
-	struct net *n = server->data;
-	if (status < 0)
+	((struct net *)h->data)->turns++;
+}
+
+/*
+ * Whether stranger @c may be cut to make room. Not before it has had a
+ * whole loop turn: a stream accepted in turn t is watched from turn t + 1
+ * on, and a real sender's first frame is already waiting then, so it is
+ * read (and proven) in turn t + 1 at the latest. Cutting it sooner, for
+ * the next stranger in the same accept batch, would let a flood push out
+ * every real stream before its first read.
+ */
+static bool
+net__may_cut(const struct net *n, const struct net_conn *c)
+{
+	return n->turns - c->turn >= 2;
+}
+
+/* The oldest stranger that may be cut for room, or NULL. */
+static struct net_conn *
+net__victim(struct net *n)
+{
+	struct net_conn *c = n->strangers;
+	return c != NULL && net__may_cut(n, c) ? c : NULL;
+}
+
+/* Counts the strangers from @from's source into *@count and returns the
+ * oldest of them that may be cut, or NULL. */
+static struct net_conn *
+net__victim_from(struct net *n, const struct swim_addr *from, size_t *count)
+{
+	struct net_conn *oldest = NULL;
+	*count = 0;
+	for (struct net_conn *c = n->strangers; c != NULL; c = c->snext) {
+		if (!net__same_source(&c->peer, from))
+			continue;
+		if (oldest == NULL && net__may_cut(n, c))
+			oldest = c;
+		++*count;
+	}
+	return oldest;
+}
+
+/* Whether a connection waits in the backlog. At the descriptor limit
+ * accept() fails with EMFILE whether one waits or not, so this is asked
+ * before cutting anything for it. */
+static bool
+net__pending(const struct net *n)
+{
+	struct pollfd p = {.fd = n->listen_fd, .events = POLLIN};
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/*
+ * Makes room for one more inbound stream from @from, cutting the oldest
+ * stranger that must go for it. Returns false when the new stream must be
+ * refused instead: no stranger may be cut (all are peers' streams, or
+ * strangers too new to cut). Either way one stream is counted.
+ */
+static bool
+net__make_room(struct net *n, const struct swim_addr *from)
+{
+	size_t same;
+	struct net_conn *old = net__victim_from(n, from, &same);
+	if (same >= n->tune.inbound_source_max) {
+		n->c.drop_cap_source++;
+		net__warn_shedding(n, NET__SHED_SOURCE);
+		if (old == NULL)
+			return false;
+		net__conn_close(old);
+	}
+	if (n->ninbound >= n->tune.inbound_max) {
+		n->c.drop_cap_total++;
+		net__warn_shedding(n, NET__SHED_TOTAL);
+		old = net__victim(n);
+		if (old == NULL)
+			return false;
+		net__conn_close(old);
+	}
+	return true;
+}
+
+/* Takes the accepted descriptor @fd from @ss as a stranger's stream. */
+static void
+net__take(struct net *n, int fd, const struct sockaddr_storage *ss)
+{
+	struct swim_addr from;
+	if (net__from_sockaddr((const struct sockaddr *)ss, &from) != 0 ||
+	    !net__make_room(n, &from)) {
+		close(fd);
 		return;
+	}
 	struct net_conn *c = net__conn_new(n);
-	if (c == NULL)
+	if (c == NULL) {
+		close(fd);
 		return;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	if (uv_accept(server, (uv_stream_t *)&c->handle) != 0 ||
-	    uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) != 0 ||
-	    net__from_sockaddr((struct sockaddr *)&ss, &c->peer) != 0 ||
-	    uv_read_start((uv_stream_t *)&c->handle, net__conn_alloc,
-			  net__conn_read) != 0) {
+	}
+	c->inbound = true;
+	c->peer = from;
+	c->turn = n->turns;
+	n->ninbound++;
+	net__stranger_add(c);
+	if (uv_tcp_open(&c->handle, fd) != 0) {
+		close(fd);
 		net__conn_close(c);
 		return;
 	}
+	if (uv_read_start((uv_stream_t *)&c->handle, net__conn_alloc,
+			  net__conn_read) != 0)
+		net__conn_close(c);
+}
+
+/* accept(), with the new descriptor closed on exec (hooks are spawned
+ * from this process); uv_tcp_open() makes it non-blocking. */
+static int
+net__accept(int listen_fd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+	int fd = accept(listen_fd, (struct sockaddr *)ss, &len);
+	if (fd >= 0)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+/* Stops accepting until the timer calls net__accept_resume(). */
+static void
+net__accept_pause(struct net *n)
+{
+	if (n->accept_paused)
+		return;
+	uv_poll_stop(&n->listener);
+	n->accept_paused = true;
+}
+
+/*
+ * accept() failed with EMFILE or ENFILE. If a connection waits, frees a
+ * descriptor for it by cutting the oldest stranger, or else sheds it
+ * through the spare descriptor. Returns true when accept() is worth
+ * another try.
+ */
+static bool
+net__out_of_fds(struct net *n)
+{
+	if (!net__pending(n))
+		return false;
+	net__warn_shedding(n, NET__SHED_FDS);
+	struct net_conn *old = net__victim(n);
+	if (old != NULL) {
+		n->c.drop_emfile++;
+		net__conn_close(old);
+		return true;
+	}
+	if (n->spare_fd < 0) {
+		net__accept_pause(n);
+		return false;
+	}
+	close(n->spare_fd);
+	struct sockaddr_storage ss;
+	int fd = net__accept(n->listen_fd, &ss);
+	int err = errno;
+	if (fd >= 0) {
+		close(fd);
+		n->c.drop_emfile++;
+	}
+	n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (n->spare_fd < 0 || (fd < 0 && (err == EMFILE || err == ENFILE))) {
+		/* Another thread took the descriptor: wait, do not spin. */
+		net__accept_pause(n);
+		return false;
+	}
+	return fd >= 0;
+}
+
+static void
+net__accept_io(uv_poll_t *p, int status, int events)
+{
+	struct net *n = p->data;
+	(void)events;
+	if (status < 0) {
+		/* libuv stopped the poll; try again after a pause. */
+		n->accept_paused = false;
+		net__accept_pause(n);
+		net_flush(n);
+		return;
+	}
+	for (int i = 0; i < NET__ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		int fd = net__accept(n->listen_fd, &ss);
+		if (fd >= 0) {
+			net__take(n, fd, &ss);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE) {
+			if (net__out_of_fds(n))
+				continue;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			/* ENOBUFS, ENOMEM...: the listener stays readable,
+			 * so wait a moment rather than spin on it. */
+			MESH_LOG(n->env, MESH_LOG_WARN, "net: accept: %s",
+				 strerror(errno));
+			net__accept_pause(n);
+		}
+		break;
+	}
+	net_flush(n); /* the timer must run while streams are open */
+}
+
+/* Called by the timer while accepting is paused: tries for a spare
+ * descriptor again and accepts again either way (a descriptor may have
+ * been freed; if not, the next EMFILE pauses again). */
+static void
+net__accept_resume(struct net *n)
+{
+	if (!n->accept_paused)
+		return;
+	if (n->spare_fd < 0)
+		n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	n->accept_paused = false;
+	uv_poll_start(&n->listener, UV_READABLE, net__accept_io);
+}
+
+/* Opens the TCP listening socket on @ss; returns 0 or a negative errno. */
+static int
+net__listen(struct net *n, const struct sockaddr_storage *ss)
+{
+	socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						 : sizeof(struct sockaddr_in6);
+	int fd = socket(ss->ss_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int on = 1, off = 0;
+	/* As uv_tcp_bind() does: a restarted agent rebinds at once, and an
+	 * IPv6 address also takes IPv4 (dual stack), like the UDP socket. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+	    (ss->ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) !=
+		 0) ||
+	    bind(fd, (const struct sockaddr *)ss, len) != 0 ||
+	    listen(fd, NET__BACKLOG) != 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	int rc = uv_poll_init_socket(n->loop, &n->listener, fd);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	n->listen_fd = fd; /* net_stop() closes both */
+	n->listener.data = n;
+	return uv_poll_start(&n->listener, UV_READABLE, net__accept_io);
 }
 
 /* ---- datagrams and timer ------------------------------------------------- */
@@ -1042,15 +1520,24 @@ net__udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	net_flush(n);
 }
 
-/* Cuts streams past their deadline: swim streams after the stream
- * timeout, tenant streams when idle, our tenant streams also when a
- * connect or a write makes no progress. */
+/* Cuts streams past their deadline: a stranger's without a first frame
+ * that opened in time, any stream with a frame not whole in time, swim
+ * streams after the stream timeout, tenant streams when idle, our tenant
+ * streams also when a connect or a write makes no progress. */
 static void
 net__conns_expire(struct net *n, uint64_t now)
 {
 	for (struct net_conn *c = n->conns, *next; c != NULL; c = next) {
 		next = c->next;
 		struct net_peer *p = c->tpeer;
+		if ((net__is_stranger(c) &&
+		     now - c->born_ms >= n->tune.first_frame_timeout_ms) ||
+		    (c->frame_ms != 0 &&
+		     now - c->frame_ms >= n->tune.frame_timeout_ms)) {
+			n->c.drop_deadline++;
+			net__conn_fail(c, "frame not whole in time");
+			continue;
+		}
 		if (p != NULL && c->inflight > 0 &&
 		    now - c->progress_ms >= n->tune.stream_timeout_ms) {
 			net__peer_fail(n, p, now, "write stalled");
@@ -1077,6 +1564,7 @@ net__timer(uv_timer_t *t)
 {
 	struct net *n = t->data;
 	uint64_t now = net_now_ms();
+	net__accept_resume(n);
 	net__conns_expire(n, now);
 	net__peers_reclaim(n, now);
 	swim_tick(n->swim, now);
@@ -1121,6 +1609,8 @@ net_flush(struct net *n)
 	/* Wake now and then to cut stalled and idle streams. */
 	if (n->conns != NULL && delay > n->tune.tick_max_ms)
 		delay = n->tune.tick_max_ms;
+	if (n->accept_paused && delay > NET__ACCEPT_RETRY_MS)
+		delay = NET__ACCEPT_RETRY_MS;
 	uv_timer_start(&n->timer, net__timer, delay, 0);
 }
 
@@ -1147,12 +1637,33 @@ net_start(struct net *n, uv_loop_t *loop, const struct swim_addr *bind,
 	    .tenant_backoff_max_ms = NET_TENANT_BACKOFF_MAX_MS,
 	    .tick_max_ms = NET_TICK_MAX_MS,
 	    .tenant_queue_max = NET_TENANT_QUEUE_MAX,
+	    .first_frame_timeout_ms = NET_FIRST_FRAME_TIMEOUT_MS,
+	    .frame_timeout_ms = NET_FRAME_TIMEOUT_MS,
+	    .inbound_max = NET_INBOUND_MAX,
+	    .inbound_source_max = NET_INBOUND_SOURCE_MAX,
+	    .first_frame_small = NET_FIRST_FRAME_SMALL,
+	    .unauth_budget = NET_UNAUTH_BUDGET,
 	};
+	/* Inbound streams get at most half the descriptors (net.h). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 2 < n->tune.inbound_max)
+		n->tune.inbound_max =
+		    rl.rlim_cur / 2 > 16 ? rl.rlim_cur / 2 : 16;
 	n->loop = loop;
 	n->swim = swim;
 	n->ring = ring;
 	n->env = env;
 	n->conns = NULL;
+	n->strangers = n->strangers_tail = NULL;
+	n->ninbound = n->nstrangers = 0;
+	n->unauth_bytes = 0;
+	memset(n->warned_ms, 0, sizeof(n->warned_ms));
+	n->accept_paused = false;
+	n->listen_fd = -1;
+	/* Taken now, while descriptors are plenty (net__out_of_fds). */
+	n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	n->after_fn = after;
 	n->after_ctx = ctx;
 	n->tenant_ops = NULL;
@@ -1162,18 +1673,17 @@ net_start(struct net *n, uv_loop_t *loop, const struct swim_addr *bind,
 	struct sockaddr_storage ss;
 	net__to_sockaddr(bind, &ss);
 	uv_udp_init(loop, &n->udp);
-	uv_tcp_init(loop, &n->tcp);
 	uv_timer_init(loop, &n->timer);
-	n->udp.data = n->tcp.data = n->timer.data = n;
+	uv_check_init(loop, &n->turn);
+	n->udp.data = n->listener.data = n->timer.data = n->turn.data = n;
+	n->turns = 0;
+	uv_check_start(&n->turn, net__turn);
+	uv_unref((uv_handle_t *)&n->turn); /* keeps no loop alive */
 	int rc = uv_udp_bind(&n->udp, (struct sockaddr *)&ss, 0);
 	const char *what = "udp bind";
 	if (rc == 0) {
-		what = "tcp bind";
-		rc = uv_tcp_bind(&n->tcp, (struct sockaddr *)&ss, 0);
-	}
-	if (rc == 0) {
 		what = "tcp listen";
-		rc = uv_listen((uv_stream_t *)&n->tcp, 128, net__accepted);
+		rc = net__listen(n, &ss);
 	}
 	if (rc == 0) {
 		what = "udp recv";
@@ -1200,5 +1710,16 @@ net_stop(struct net *n)
 	uv_timer_stop(&n->timer);
 	uv_close((uv_handle_t *)&n->timer, NULL);
 	uv_close((uv_handle_t *)&n->udp, NULL);
-	uv_close((uv_handle_t *)&n->tcp, NULL);
+	uv_close((uv_handle_t *)&n->turn, NULL);
+	if (n->listen_fd >= 0) {
+		/* Closing a poll handle stops it at once: the descriptor
+		 * may go now. */
+		uv_close((uv_handle_t *)&n->listener, NULL);
+		close(n->listen_fd);
+		n->listen_fd = -1;
+	}
+	if (n->spare_fd >= 0)
+		close(n->spare_fd);
+	n->spare_fd = -1;
+	n->accept_paused = false;
 }

@@ -52,6 +52,55 @@
  * most 20,000 events) keeps any frame well under this, so a first frame
  * that is a pull answer still gets through. */
 #define NET_FIRST_FRAME_MAX ((4u << 20) + SEAL_OVERHEAD)
+
+/*
+ * Strangers. An inbound stream belongs to a stranger until a frame on it
+ * opens with our key. A frame is sealed whole (one XChaCha20-Poly1305
+ * message), and no prefix of an AEAD message can be checked: only a whole
+ * frame tells whether its sender holds the key. So what strangers may make
+ * us hold is bounded by counts, sizes and time instead (net.c, "strangers"):
+ */
+/* A stranger's first frame up to this size, length word included, is read
+ * into a buffer of its own. Real first frames are small: a joiner's
+ * push-pull lists only the joiner (69 bytes with a short name and three
+ * short tags, 1,032 with a 64-byte name and every tag full, plus
+ * SEAL_OVERHEAD), a digest push-pull and a tenant stream's hello take under
+ * 150. 1,000 strangers pin 4 MiB this way. */
+#define NET_FIRST_FRAME_SMALL 4096
+/* Bytes all strangers together may hold beyond that, for the rare larger
+ * first frame: a node that has not joined sends its whole view (1,000
+ * members: 41 KiB with short names and tags, 1 MiB with every field full).
+ * 16 MiB lets four of the largest (NET_FIRST_FRAME_MAX) arrive at once and
+ * keeps what 1,000 hostile streams pin to 16 + 4 MiB of buffers (30-37 MiB
+ * of RSS measured with the allocator's slack, docs/hardening-net.md). A
+ * stranger whose frame would go over is cut (drop_first_budget); a real
+ * sender's join goes on with its next seed or round. */
+#define NET_UNAUTH_BUDGET ((size_t)16 << 20)
+/* A stranger must deliver a first frame that opens with our key within
+ * this long of its accept (silent and trickling streams are cut). Senders
+ * write their first frame as soon as they connect, and a push-pull
+ * exchange is cut after NET_STREAM_TIMEOUT_MS anyway; 5 s still moves the
+ * largest 1,000-member first frame (1 MiB) at 1.7 Mbit/s. */
+#define NET_FIRST_FRAME_TIMEOUT_MS 5000
+/* On any stream, a frame whose first byte has arrived must be whole within
+ * this: the largest tenant frame (16 MiB) at 2.3 Mbit/s. Holds a peer that
+ * trickles bytes (or a replayed hello followed by a trickle) to a minute. */
+#define NET_FRAME_TIMEOUT_MS 60000
+/* Inbound streams at once, strangers' and peers'. A new one over the cap
+ * replaces the oldest stranger's, or is refused when all are peers'. 1,024
+ * lets every member of a 1,000-node mesh hold a tenant stream to us; at
+ * start it is lowered to half the descriptor limit (RLIMIT_NOFILE), which
+ * leaves the other half to our own streams, LMDB, the admin socket and
+ * hooks, so the flood hits this cap before the descriptor limit. */
+#define NET_INBOUND_MAX 1024
+/* Strangers' streams at once from one source address (an IPv6 one by its
+ * /64, which one host usually holds whole); a new one over it replaces
+ * that source's oldest. Peers' streams do not count: a lab runs 64 agents
+ * behind 127.0.0.1, NAT puts many behind one address, and they are bounded
+ * by NET_INBOUND_MAX. A real sender is a stranger only for the moment
+ * until its first frame is read, so 32 covers a burst of joins through one
+ * NAT; one attacking address can hold 32 slots, not all of them. */
+#define NET_INBOUND_SOURCE_MAX 32
 /* A tenant stream that carries no frame for this long is closed; the next
  * frame reconnects. Two minutes keeps streams to the replicas we talk to
  * open across anti-entropy rounds without pinning sockets to peers we no
@@ -83,6 +132,13 @@ struct net_counters {
 	uint64_t drop_core;	    /* opened but refused by the swim */
 	uint64_t drop_partial;	    /* stream ended in the middle of a frame */
 	uint64_t drop_first_oversize; /* first frame of a stranger too big */
+	/* Streams cut or refused to bound what strangers hold (net.h,
+	 * "Strangers"); each is counted once, under its first reason. */
+	uint64_t drop_first_budget; /* stranger's first frame over the budget */
+	uint64_t drop_deadline;	  /* first frame or a frame not whole in time */
+	uint64_t drop_cap_total;  /* over inbound_max */
+	uint64_t drop_cap_source; /* over inbound_source_max for its source */
+	uint64_t drop_emfile;	  /* out of descriptors at accept */
 	uint64_t send_errors;
 	uint64_t stream_errors; /* connect/read/write failures, timeouts */
 	/* Tenant channel. Bytes are wire bytes (length word + sealed). Sent
@@ -122,8 +178,10 @@ struct net_tenant_ops {
 };
 
 /**
- * Timeouts and caps, set to the NET_* defaults by net_start(). Tests
- * shorten them; nothing else should need to.
+ * Timeouts and caps, set to the NET_* defaults by net_start() (inbound_max
+ * also by the descriptor limit). Tests shorten them; an embedder may change
+ * them between net_start() and the next loop run; nothing else should need
+ * to.
  */
 struct net_tunables {
 	uint32_t stream_timeout_ms;
@@ -131,6 +189,10 @@ struct net_tunables {
 	uint32_t tenant_backoff_min_ms, tenant_backoff_max_ms;
 	uint32_t tick_max_ms;
 	size_t tenant_queue_max;
+	uint32_t first_frame_timeout_ms, frame_timeout_ms;
+	size_t inbound_max, inbound_source_max;
+	size_t first_frame_small; /* at least 64 */
+	size_t unauth_budget;
 };
 
 struct net_conn;
@@ -143,11 +205,16 @@ struct net_peer;
 typedef void net_after_fn(void *ctx);
 
 /** Caller storage; fields are private to net.c but c and tune (tests
- * also read conns to see streams gone). */
+ * also read conns, ninbound, nstrangers and unauth_bytes). */
 struct net {
 	uv_loop_t *loop;
 	uv_udp_t udp;
-	uv_tcp_t tcp;
+	uv_poll_t listener; /* the TCP listening socket: accepts are ours */
+	int listen_fd;
+	int spare_fd;	    /* kept open to shed a connection at EMFILE */
+	bool accept_paused; /* at EMFILE with no spare: retried by the timer */
+	uv_check_t turn;    /* counts loop turns in turns */
+	uint64_t turns;
 	uv_timer_t timer;
 	struct swim *swim;
 	const struct seal_keyring *ring;
@@ -155,6 +222,12 @@ struct net {
 	struct net_counters c;
 	struct net_tunables tune;
 	struct net_conn *conns;
+	/* Strangers' streams, oldest first: the next to go when room is
+	 * needed. */
+	struct net_conn *strangers, *strangers_tail;
+	size_t ninbound, nstrangers;
+	size_t unauth_bytes;   /* strangers' buffers charged to the budget */
+	uint64_t warned_ms[4]; /* last warning about shedding, per reason */
 	net_after_fn *after_fn;
 	void *after_ctx;
 	const struct net_tenant_ops *tenant_ops;
@@ -180,8 +253,9 @@ int net_parse_addr(const char *text, uint16_t default_port,
 /**
  * Binds UDP and TCP on @bind and starts driving @swim, with no tenant
  * service. Everything is borrowed and must outlive the net. Resets the
- * counters and the tunables. Returns 0, MESH_EINVAL or MESH_EIO (bind
- * failed: the log says why).
+ * counters and the tunables. Keeps one spare descriptor (/dev/null) to
+ * shed connections at the descriptor limit. Returns 0, MESH_EINVAL or
+ * MESH_EIO (bind failed: the log says why).
  */
 int net_start(struct net *n, uv_loop_t *loop, const struct swim_addr *bind,
 	      struct swim *swim, const struct seal_keyring *ring,

@@ -11,8 +11,9 @@
  * shortened through struct net_tunables.
  *
  * This is the one unit test with real sockets: what it checks (framing on
- * a shared port, coalesced writes, reconnects) is libuv and kernel
- * behaviour that a fake network would only restate.
+ * a shared port, coalesced writes, reconnects, and what strangers can make
+ * a node hold: caps, budget, deadlines, the descriptor limit) is libuv and
+ * kernel behaviour that a fake network would only restate.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -181,6 +183,7 @@ struct fixture {
 	struct test_env t;
 	struct seal_keyring ring, other;
 	struct node a, b, c;
+	struct rlimit nofile; /* restored by teardown */
 };
 
 struct guard {
@@ -303,6 +306,8 @@ setup(void **state)
 	if (f == NULL || uv_loop_init(&f->loop) != 0 || seal_init() != 0)
 		return -1;
 	test_env_init(&f->t);
+	if (getrlimit(RLIMIT_NOFILE, &f->nofile) != 0)
+		return -1;
 	ring_of(&f->ring, KEY_A);
 	ring_of(&f->other, KEY_B);
 	do {
@@ -320,6 +325,7 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
+	setrlimit(RLIMIT_NOFILE, &f->nofile);
 	node_stop(f, &f->a);
 	node_stop(f, &f->b);
 	node_stop(f, &f->c);
@@ -333,17 +339,37 @@ teardown(void **state)
 	return rc == 0 ? 0 : -1;
 }
 
-/* A raw client socket to @nd; blocking, the kernel accepts for the loop. */
-static int
-raw_connect(const struct node *nd)
+/* Connects @fd to @nd; blocking, the kernel accepts for the loop. */
+static void
+raw_connect_fd(int fd, const struct node *nd)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	memcpy(&sin.sin_addr, nd->addr.ip, 4);
 	sin.sin_port = htons(nd->addr.port);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+}
+
+/* A raw client socket to @nd from the loopback address @src (NULL: let
+ * the kernel choose, 127.0.0.1). */
+static int
+raw_connect_from(const struct node *nd, const char *src)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	if (src != NULL) {
+		struct sockaddr_in sin = {.sin_family = AF_INET};
+		assert_int_equal(inet_pton(AF_INET, src, &sin.sin_addr), 1);
+		assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)),
+				 0);
+	}
+	raw_connect_fd(fd, nd);
 	return fd;
+}
+
+static int
+raw_connect(const struct node *nd)
+{
+	return raw_connect_from(nd, NULL);
 }
 
 static void
@@ -367,6 +393,56 @@ raw_closed(int fd)
 	uint8_t b[256];
 	ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
 	return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* Sends a tenant stream's hello (an empty sealed tenant frame) on @fd:
+ * proof of the key, the stream is a peer's from then on. */
+static void
+raw_hello(struct fixture *f, int fd)
+{
+	uint8_t sealed[SEAL_OVERHEAD];
+	size_t len;
+	assert_int_equal(seal_seal(&f->ring, (const uint8_t *)"", 0, sealed,
+				   sizeof(sealed), &len),
+			 0);
+	raw_header(fd, NET_TENANT_FLAG | (uint32_t)len);
+	raw_send(fd, sealed, len);
+}
+
+/* Sends @len junk bytes on @fd without blocking; returns how many went. */
+static size_t
+raw_junk(int fd, size_t len)
+{
+	static uint8_t junk[4096];
+	size_t sent = 0;
+	memset(junk, 0xa5, sizeof(junk));
+	while (sent < len) {
+		size_t k =
+		    len - sent < sizeof(junk) ? len - sent : sizeof(junk);
+		ssize_t r = send(fd, junk, k, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r <= 0)
+			break;
+		sent += (size_t)r;
+	}
+	return sent;
+}
+
+/* The lowest descriptor number not in use: with RLIMIT_NOFILE set to it,
+ * the next socket(), accept() or open() fails with EMFILE. */
+static rlim_t
+lowest_free_fd(void)
+{
+	int fd = dup(0);
+	assert_true(fd >= 0);
+	close(fd);
+	return (rlim_t)fd;
+}
+
+static void
+set_nofile(struct fixture *f, rlim_t soft)
+{
+	struct rlimit rl = {soft, f->nofile.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 }
 
 /* ---- tests --------------------------------------------------------------- */
@@ -727,6 +803,282 @@ test_net_swim_push_pull_beside_tenant(void **state)
 	assert_int_equal(f->a.net.c.drop_core + f->b.net.c.drop_core, 0);
 }
 
+/*
+ * A stranger's first frame gets a small buffer; growing it draws on the
+ * shared budget, and a stranger that would overdraw it is cut. Today's
+ * code read all of it (and would have read 4 MiB per stream).
+ */
+static void
+test_net_stranger_first_frame_budget(void **state)
+{
+	struct fixture *f = *state;
+	node_start(f, &f->b, &f->ring, false);
+	struct net *n = &f->b.net;
+	n->tune.unauth_budget = 0;
+	/* A swim frame of 1 MiB is allowed (under NET_FIRST_FRAME_MAX),
+	 * but 1 MiB of a stranger is not held without budget. */
+	int fd = raw_connect(&f->b);
+	raw_header(fd, 1u << 20);
+	size_t sent = raw_junk(fd, 32768);
+	assert_true(sent > NET_FIRST_FRAME_SMALL);
+	RUN_UNTIL(f, raw_closed(fd), 2000);
+	assert_true(raw_closed(fd));
+	close(fd);
+	assert_int_equal(n->c.drop_first_budget, 1);
+	/* What was read is the small buffer, not a byte more. */
+	assert_int_equal(n->c.tcp_recv_bytes, NET_FIRST_FRAME_SMALL);
+	assert_int_equal(n->unauth_bytes, 0);
+
+	/* With a budget: one stranger may grow into it, the next that
+	 * would overdraw it is cut; what is held never passes the budget. */
+	n->tune.unauth_budget = 300000;
+	int s1 = raw_connect_from(&f->b, "127.0.0.2");
+	raw_header(s1, 1u << 20);
+	raw_junk(s1, 150000);
+	RUN_UNTIL(f, n->c.tcp_recv_bytes >= NET_FIRST_FRAME_SMALL + 150004,
+		  2000);
+	assert_true(n->unauth_bytes > 150000);
+	assert_true(n->unauth_bytes <= 300000);
+	int s2 = raw_connect_from(&f->b, "127.0.0.3");
+	raw_header(s2, 1u << 20);
+	raw_junk(s2, 150000);
+	RUN_UNTIL(f, raw_closed(s2), 2000);
+	assert_true(raw_closed(s2));
+	assert_false(raw_closed(s1));
+	assert_int_equal(n->c.drop_first_budget, 2);
+	assert_true(n->unauth_bytes <= 300000);
+	/* The holder goes: its charge comes back. */
+	close(s1);
+	close(s2);
+	RUN_UNTIL(f, n->conns == NULL, 2000);
+	assert_null(n->conns);
+	assert_int_equal(n->unauth_bytes, 0);
+	assert_int_equal(n->nstrangers, 0);
+	assert_int_equal(n->ninbound, 0);
+	assert_int_equal(f->b.svc.nrecv, 0);
+}
+
+/*
+ * A real first frame bigger than the small buffer (an unjoined node's
+ * view) gets through on the budget, and a stream proven by its first frame
+ * owes the budget nothing afterwards.
+ */
+static void
+test_net_stranger_large_first_frame_within_budget(void **state)
+{
+	struct fixture *f = *state;
+	node_start(f, &f->b, &f->ring, false);
+	struct net *n = &f->b.net;
+	n->tune.unauth_budget = 256 << 10;
+	size_t plen = 100000;
+	uint8_t *plain = malloc(plen), *frame = malloc(plen + SEAL_OVERHEAD);
+	assert_non_null(plain);
+	assert_non_null(frame);
+	memset(plain, 0, 8);
+	plain[7] = 1; /* seq 1 */
+	for (size_t i = 8; i < plen; i++)
+		plain[i] = fake_pattern(1, i);
+	size_t len;
+	assert_int_equal(
+	    seal_seal(&f->ring, plain, plen, frame, plen + SEAL_OVERHEAD, &len),
+	    0);
+	int fd = raw_connect(&f->b);
+	raw_header(fd, NET_TENANT_FLAG | (uint32_t)len);
+	raw_send(fd, frame, len);
+	RUN_UNTIL(f, f->b.svc.nrecv == 1, 2000);
+	assert_int_equal(f->b.svc.nrecv, 1);
+	assert_int_equal(f->b.svc.bad, 0);
+	assert_int_equal(n->unauth_bytes, 0);
+	assert_int_equal(n->nstrangers, 0);
+	assert_int_equal(n->ninbound, 1);
+	assert_int_equal(n->c.drop_first_budget + n->c.drop_first_oversize, 0);
+	close(fd);
+	free(plain);
+	free(frame);
+}
+
+/*
+ * Over the per-source cap a new stream replaces that source's oldest
+ * stranger; over the overall cap, the oldest stranger of any source. A
+ * member joining through a node full of strangers gets in; streams proven
+ * by a frame are never cut for room, and when only they are left a new
+ * stream is refused.
+ */
+static void
+test_net_inbound_caps_replace_oldest_stranger(void **state)
+{
+	struct fixture *f = *state;
+	node_start(f, &f->a, &f->ring, false);
+	node_start(f, &f->b, &f->ring, false);
+	struct net *n = &f->b.net;
+	n->tune.inbound_source_max = 2;
+	n->tune.inbound_max = 4;
+	int s1 = raw_connect_from(&f->b, "127.0.0.2");
+	int s2 = raw_connect_from(&f->b, "127.0.0.2");
+	RUN_UNTIL(f, n->nstrangers == 2, 2000);
+	/* A stranger is cut for room only after a loop turn to speak. */
+	RUN_UNTIL(f, false, 50);
+	int s3 = raw_connect_from(&f->b, "127.0.0.2");
+	RUN_UNTIL(f, raw_closed(s1), 2000);
+	assert_true(raw_closed(s1));
+	assert_int_equal(n->c.drop_cap_source, 1);
+	assert_int_equal(n->nstrangers, 2);
+	int t1 = raw_connect_from(&f->b, "127.0.0.3");
+	int t2 = raw_connect_from(&f->b, "127.0.0.4");
+	RUN_UNTIL(f, n->ninbound == 4, 2000);
+	assert_int_equal(n->ninbound, 4);
+	assert_int_equal(n->c.drop_cap_total, 0);
+	RUN_UNTIL(f, false, 50);
+	/* Full: a's join replaces the oldest stranger (s2) and gets in. */
+	assert_int_equal(swim_join(f->a.swim, net_now_ms(), &f->b.addr, 1), 0);
+	net_flush(&f->a.net);
+	RUN_UNTIL(
+	    f, swim_is_joined(f->a.swim) && swim_member_count(f->b.swim) == 2,
+	    3000);
+	assert_true(swim_is_joined(f->a.swim));
+	assert_int_equal(swim_member_count(f->b.swim), 2);
+	assert_true(raw_closed(s2));
+	assert_false(raw_closed(s3));
+	assert_false(raw_closed(t1));
+	assert_int_equal(n->c.drop_cap_total, 1);
+	assert_int_equal(n->c.drop_cap_source, 1);
+	close(s1);
+	close(s2);
+	close(s3);
+	close(t1);
+	close(t2);
+	RUN_UNTIL(f, n->ninbound == 0, 2000);
+	assert_int_equal(n->ninbound, 0);
+
+	/* Only peers' streams: the next stream is refused, they go on. */
+	n->tune.inbound_max = 2;
+	int p1 = raw_connect_from(&f->b, "127.0.0.5");
+	int p2 = raw_connect_from(&f->b, "127.0.0.5");
+	raw_hello(f, p1);
+	raw_hello(f, p2);
+	RUN_UNTIL(f, n->ninbound == 2 && n->nstrangers == 0, 2000);
+	assert_int_equal(n->nstrangers, 0);
+	int s4 = raw_connect_from(&f->b, "127.0.0.6");
+	RUN_UNTIL(f, raw_closed(s4), 2000);
+	assert_true(raw_closed(s4));
+	assert_int_equal(n->c.drop_cap_total, 2);
+	RUN_UNTIL(f, false, 50);
+	assert_false(raw_closed(p1));
+	assert_false(raw_closed(p2));
+	close(s4);
+	close(p1);
+	close(p2);
+}
+
+/*
+ * Slowloris: a stranger that sends nothing, or trickles its first frame,
+ * is cut at the first-frame deadline; a peer that trickles a frame is cut
+ * at the frame deadline. Today's code held both until the stream timeout
+ * (10 s) or, once a hello had opened the stream, for the idle time (135 s).
+ */
+static void
+test_net_frame_deadlines(void **state)
+{
+	struct fixture *f = *state;
+	node_start(f, &f->b, &f->ring, false);
+	struct net *n = &f->b.net;
+	n->tune.first_frame_timeout_ms = 300;
+	n->tune.frame_timeout_ms = 400;
+	uint64_t t0 = net_now_ms();
+	int silent = raw_connect_from(&f->b, "127.0.0.2");
+	int slow = raw_connect_from(&f->b, "127.0.0.3");
+	raw_header(slow, NET_TENANT_FLAG | 100);
+	/* One byte per 50 ms: progress, but never a whole frame. */
+	for (int i = 0; i < 16 && !raw_closed(slow); i++) {
+		uint8_t b = SEAL_VERSION;
+		send(slow, &b, 1, MSG_NOSIGNAL);
+		RUN_UNTIL(f, false, 50);
+	}
+	RUN_UNTIL(f, raw_closed(slow) && raw_closed(silent), 2000);
+	assert_true(raw_closed(slow));
+	assert_true(raw_closed(silent));
+	assert_true(net_now_ms() - t0 < 1500);
+	assert_int_equal(n->c.drop_deadline, 2);
+	close(silent);
+	close(slow);
+
+	/* A peer's stream (proven by its hello) that starts a frame and
+	 * stops: cut at the frame deadline, not the idle time. */
+	int peer = raw_connect(&f->b);
+	raw_hello(f, peer);
+	RUN_UNTIL(f, n->nstrangers == 0 && n->ninbound == 1, 2000);
+	RUN_UNTIL(f, false, 400); /* past the first-frame deadline: kept */
+	assert_false(raw_closed(peer));
+	raw_header(peer, NET_TENANT_FLAG | 100);
+	uint8_t part[10] = {SEAL_VERSION};
+	raw_send(peer, part, sizeof(part));
+	RUN_UNTIL(f, raw_closed(peer), 2000);
+	assert_true(raw_closed(peer));
+	assert_int_equal(n->c.drop_deadline, 3);
+	assert_int_equal(n->c.tenant_idle_closes, 0);
+	close(peer);
+	assert_int_equal(f->b.svc.nrecv, 0);
+}
+
+/*
+ * At the descriptor limit the listener cuts the oldest stranger to take
+ * the new stream; with no stranger left it takes the connection with its
+ * spare descriptor and closes it at once, and does so again (the spare
+ * comes back). A peer's stream is untouched, and accepting works as before
+ * once descriptors are free. Today libuv accepted and closed the new
+ * connection and kept the stranger.
+ */
+static void
+test_net_emfile_sheds(void **state)
+{
+	struct fixture *f = *state;
+	node_start(f, &f->b, &f->ring, false);
+	struct net *n = &f->b.net;
+	int s1 = raw_connect(&f->b);
+	RUN_UNTIL(f, n->conns != NULL, 2000);
+	assert_non_null(n->conns);
+	RUN_UNTIL(f, false, 50); /* s1 has had its turns to speak */
+	/* Sockets first: the clients need no descriptor after this. */
+	int s2 = socket(AF_INET, SOCK_STREAM, 0);
+	int s3 = socket(AF_INET, SOCK_STREAM, 0);
+	int s4 = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(s2 >= 0 && s3 >= 0 && s4 >= 0);
+	set_nofile(f, lowest_free_fd());
+
+	raw_connect_fd(s2, &f->b);
+	RUN_UNTIL(f, raw_closed(s1) && n->ninbound == 1, 2000);
+	assert_true(raw_closed(s1));
+	assert_false(raw_closed(s2));
+	assert_int_equal(n->c.drop_emfile, 1);
+	assert_non_null(strstr(f->t.last_line, "out of file descriptors"));
+
+	raw_hello(f, s2); /* a peer's stream now: never cut for room */
+	RUN_UNTIL(f, n->nstrangers == 0, 2000);
+	assert_int_equal(n->nstrangers, 0);
+	raw_connect_fd(s3, &f->b);
+	RUN_UNTIL(f, raw_closed(s3), 2000);
+	assert_true(raw_closed(s3));
+	assert_int_equal(n->c.drop_emfile, 2);
+	raw_connect_fd(s4, &f->b);
+	RUN_UNTIL(f, raw_closed(s4), 2000);
+	assert_true(raw_closed(s4));
+	assert_int_equal(n->c.drop_emfile, 3);
+	assert_false(raw_closed(s2));
+	assert_int_equal(n->ninbound, 1);
+
+	setrlimit(RLIMIT_NOFILE, &f->nofile);
+	int s5 = raw_connect(&f->b);
+	RUN_UNTIL(f, n->ninbound == 2, 2000);
+	assert_int_equal(n->ninbound, 2);
+	assert_false(raw_closed(s5));
+	assert_int_equal(n->c.drop_emfile, 3);
+	close(s1);
+	close(s2);
+	close(s3);
+	close(s4);
+	close(s5);
+}
+
 int
 main(void)
 {
@@ -757,6 +1109,17 @@ main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_net_swim_push_pull_beside_tenant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_net_stranger_first_frame_budget, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_net_stranger_large_first_frame_within_budget, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_net_inbound_caps_replace_oldest_stranger, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_net_frame_deadlines, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_net_emfile_sheds, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
