@@ -3,6 +3,7 @@
  * identity and incarnation in LMDB, and the admin socket for meshctl.
  */
 #include "admin.h"
+#include "capfile.h"
 #include "mesh_err.h"
 #include "net.h"
 #include "pack_svc.h"
@@ -54,11 +55,13 @@ struct meshd {
 	uv_timer_t leave_timer;
 	uint64_t leave_started;
 	bool leaving;
-	uint32_t saved_incarnation;
 	uint64_t started_ms;
 	const char *data_dir;
 	int lock_fd;
 };
+
+/* Drop counters listed in status (meshd_drops()). */
+#define MESHD_DROPS_MAX 32
 
 static void
 meshd_log(void *ctx, enum mesh_log_level level, const char *line)
@@ -169,11 +172,12 @@ meshd_members_json(struct meshd *d, struct admin_buf *b, uint64_t now)
 		admin_json_str(b, mi.name);
 		admin_printf(b,
 			     ",\"addr\":\"%s\",\"state\":\"%s\","
-			     "\"incarnation\":%u,\"self\":%s,"
+			     "\"incarnation\":%llu,\"self\":%s,"
 			     "\"state_age_ms\":%llu,\"flap_score\":%u,"
 			     "\"damped\":%s,",
 			     swim_addr_format(&mi.addr, addr, sizeof(addr)),
-			     swim_state_name(mi.state), mi.incarnation,
+			     swim_state_name(mi.state),
+			     (unsigned long long)mi.incarnation,
 			     mi.is_self ? "true" : "false",
 			     (unsigned long long)(now - mi.state_since_ms),
 			     score, damped ? "true" : "false");
@@ -203,6 +207,9 @@ meshd_drops(struct meshd *d, const char *names[], uint64_t values[], size_t *n)
 	MESHD_DROP("protocol_version", st->drop_version);
 	MESHD_DROP("misaddressed", st->drop_misaddressed);
 	MESHD_DROP("bad_update", st->drop_bad_update);
+	MESHD_DROP("bad_signature", st->drop_bad_signature);
+	MESHD_DROP("key_conflict", st->drop_key_conflict);
+	MESHD_DROP("unseen_incarnation", st->drop_unseen_incarnation);
 	MESHD_DROP("relay_full", st->drop_relay_full);
 	MESHD_DROP("outbox_full", st->drop_outbox_full);
 	MESHD_DROP("partial_frame", c->drop_partial);
@@ -239,11 +246,11 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 	admin_printf(
 	    b,
 	    ",\"id\":\"%s\",\"addr\":\"%s\",\"state\":\"%s\","
-	    "\"incarnation\":%u,\"health\":%u,\"health_max\":8,"
+	    "\"incarnation\":%llu,\"health\":%u,\"health_max\":8,"
 	    "\"joined\":%s,\"uptime_ms\":%llu,",
 	    d->id.node_id, swim_addr_format(&self.addr, addr, sizeof(addr)),
-	    swim_state_name(self.state), self.incarnation, swim_health(d->swim),
-	    swim_is_joined(d->swim) ? "true" : "false",
+	    swim_state_name(self.state), (unsigned long long)self.incarnation,
+	    swim_health(d->swim), swim_is_joined(d->swim) ? "true" : "false",
 	    (unsigned long long)(now - d->started_ms));
 	meshd_meta_json(b, self.meta);
 	const struct ring *r = place_ring(d->place);
@@ -266,8 +273,8 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 		     ",\"counts\":{\"alive\":%zu,\"suspect\":%zu,\"dead\":%zu,"
 		     "\"left\":%zu},\"dropped\":{",
 		     counts[0], counts[1], counts[2], counts[3]);
-	const char *names[16];
-	uint64_t values[16];
+	const char *names[MESHD_DROPS_MAX];
+	uint64_t values[MESHD_DROPS_MAX];
 	size_t n;
 	meshd_drops(d, names, values, &n);
 	for (size_t i = 0; i < n; i++)
@@ -341,7 +348,10 @@ meshd_status_text(struct meshd *d, struct admin_buf *b)
 	admin_printf(
 	    b, "state        %s%s\n", swim_state_name(self.state),
 	    swim_is_joined(d->swim) ? "" : " (joining: no seed answered yet)");
-	admin_printf(b, "incarnation  %u\n", self.incarnation);
+	admin_printf(b, "incarnation  %llu (boot %llu, raised %llu)\n",
+		     (unsigned long long)self.incarnation,
+		     (unsigned long long)(self.incarnation >> 32),
+		     (unsigned long long)(self.incarnation & 0xffffffffu));
 	admin_printf(b, "tags         ");
 	meshd_meta_text(b, self.meta);
 	admin_printf(b, "\nhealth       %u/8 (0 is healthy)\n",
@@ -359,8 +369,8 @@ meshd_status_text(struct meshd *d, struct admin_buf *b)
 	seal_key_fingerprint(d->ring.keys[0], fp);
 	admin_printf(b, "keyring      %u key%s, primary %s (`keyring list`)\n",
 		     d->ring.count, d->ring.count == 1 ? "" : "s", fp);
-	const char *names[16];
-	uint64_t values[16];
+	const char *names[MESHD_DROPS_MAX];
+	uint64_t values[MESHD_DROPS_MAX];
 	size_t n;
 	meshd_drops(d, names, values, &n);
 	admin_printf(b, "dropped     ");
@@ -393,10 +403,13 @@ meshd_members_text(struct meshd *d, struct admin_buf *b)
 		uint32_t score = 0;
 		bool damped = false;
 		place_flap_info(d->place, mi.name, now, &score, &damped);
-		admin_printf(b, "%-20s %-22s %-8s %5u %5u%s  ", mi.name,
+		admin_printf(b, "%-20s %-22s %-8s %5llu.%-3llu %5u%s  ",
+			     mi.name,
 			     swim_addr_format(&mi.addr, addr, sizeof(addr)),
-			     swim_state_name(mi.state), mi.incarnation, score,
-			     damped ? "D" : " ");
+			     swim_state_name(mi.state),
+			     (unsigned long long)(mi.incarnation >> 32),
+			     (unsigned long long)(mi.incarnation & 0xffffffffu),
+			     score, damped ? "D" : " ");
 		meshd_meta_text(b, mi.meta);
 		admin_printf(b, "\n");
 	}
@@ -935,6 +948,15 @@ meshd_replace(struct meshd *d)
 			       next > now ? next - now : 0, 0);
 }
 
+/* Signs what we say about ourselves (swim_crypto) with our identity. */
+static void
+meshd_sign(void *ctx, const uint8_t *msg, size_t len,
+	   uint8_t sig[SWIM_SIG_BYTES])
+{
+	const struct meshd *d = ctx;
+	crypto_sign_detached(sig, NULL, msg, len, d->id.secret_key);
+}
+
 static void
 meshd_place_timer(uv_timer_t *t)
 {
@@ -948,24 +970,14 @@ meshd_after(void *ctx)
 	struct swim_event ev;
 	bool changed = false;
 	while (swim_poll_event(d->swim, &ev)) {
-		MESH_LOG(&d->env, MESH_LOG_DEBUG, "event %d %s inc=%u", ev.kind,
-			 ev.name, ev.incarnation);
+		MESH_LOG(&d->env, MESH_LOG_DEBUG, "event %d %s inc=%llu",
+			 ev.kind, ev.name, (unsigned long long)ev.incarnation);
 		changed = true;
 	}
 	/* The ring follows the view; events and the end of a member's
 	 * flap damping are the only ways it changes. */
 	if (changed || place_ring(d->place) == NULL)
 		meshd_replace(d);
-	uint32_t inc = swim_incarnation(d->swim);
-	if (inc > d->saved_incarnation) {
-		int rc = store_incarnation_save(d->store, inc);
-		if (rc != 0)
-			MESH_LOG(&d->env, MESH_LOG_ERROR,
-				 "store: cannot save incarnation %u: %s", inc,
-				 mesh_strerror(rc));
-		else
-			d->saved_incarnation = inc;
-	}
 }
 
 static void
@@ -1494,8 +1506,14 @@ main(int argc, char **argv)
 	rc = store_open(d.data_dir, (uint64_t)store_mb << 20, &d.env, &d.store);
 	if (rc == 0)
 		rc = store_identity_load(d.store, cfg.name, &d.id);
+	/* The boot epoch: counted and committed before we say a word, so
+	 * every incarnation of this life, (epoch << 32) + raises, is above
+	 * every one of the lives before, with nothing to save while
+	 * running (a full disk cannot make us speak one we could lose). */
+	uint32_t epoch = 0;
 	if (rc == 0)
-		rc = store_incarnation_next(d.store, &cfg.incarnation);
+		rc = store_incarnation_next(d.store, &epoch);
+	cfg.incarnation = (uint64_t)epoch << 32;
 	if (rc != 0) {
 		fprintf(stderr, "meshd: data dir %s: %s\n", d.data_dir,
 			mesh_strerror(rc));
@@ -1514,8 +1532,11 @@ main(int argc, char **argv)
 			mesh_strerror(rc));
 		return 1;
 	}
-	d.saved_incarnation = cfg.incarnation;
 	randombytes_buf(&cfg.seed, sizeof(cfg.seed));
+	memcpy(cfg.key, d.id.public_key, SWIM_KEY_BYTES);
+	cfg.crypto.sign = meshd_sign;
+	cfg.crypto.verify = capfile_verify;
+	cfg.crypto.ctx = &d;
 	d.loop = uv_default_loop();
 	d.started_ms = net_now_ms();
 	rc = swim_new(&cfg, &d.env, d.started_ms, &d.swim);
@@ -1534,9 +1555,8 @@ main(int argc, char **argv)
 		swim_join(d.swim, d.started_ms, seeds, nseeds);
 	char addr[64];
 	MESH_LOG(&d.env, MESH_LOG_INFO,
-		 "meshd: %s id=%s %s inc=%u at %s, %zu seed(s)", cfg.name,
-		 d.id.node_id, d.id.created ? "(new identity)" : "",
-		 cfg.incarnation,
+		 "meshd: %s id=%s %s boot=%u at %s, %zu seed(s)", cfg.name,
+		 d.id.node_id, d.id.created ? "(new identity)" : "", epoch,
 		 swim_addr_format(&cfg.addr, addr, sizeof(addr)), nseeds);
 	if (net_start(&d.net, d.loop, &bind_addr, d.swim, &d.ring, &d.env,
 		      meshd_after, &d) != 0)

@@ -37,8 +37,18 @@
  *   half it can reach (measured in the simulator, docs/simulator.md).
  * - Gossip goes to suspects as well as alive members, so a suspect hears
  *   of its suspicion and refutes even when nobody happens to probe it.
- * - Alive records are not signed yet; the identity key exists (store/) and
- *   signing is left to the hierarchy/audit work.
+ * - What a node says about itself is signed with its identity key: its
+ *   alive record (incarnation, address, metadata) and its leave. A member
+ *   is admitted only with a record its key signed, a name stays bound to
+ *   the first key heard for it until the member is forgotten, only the node
+ *   itself can make itself LEFT, and an accusation (SUSPECT, DEAD) is taken
+ *   only at an incarnation we hold signed. So a holder of the cluster key
+ *   can neither invent lives, move or evict a member, nor exhaust its
+ *   incarnations (docs/protocol.md, "Signed records").
+ * - A DEAD fact about a member we see ALIVE at that incarnation (we missed
+ *   the suspicion before it) is taken as a suspicion by the declarer, and
+ *   the member is probed next: our own failed probe confirms the death. A
+ *   lone forged death then costs a refutation, not an eviction.
  */
 #include "swim_impl.h"
 
@@ -98,7 +108,7 @@ swim__digest(const struct swim *s)
 	for (size_t i = 0; i < s->nmembers; i++) {
 		const struct swim_member *m = s->members[i];
 		uint64_t h = m->name_hash;
-		h = mesh_mix64(h ^ ((uint64_t)m->incarnation << 8 | m->state));
+		h = mesh_mix64(mesh_mix64(h ^ m->incarnation) ^ m->state);
 		/* Only the bytes that travel: no padding, no unused IPv6 tail.
 		 */
 		h = mesh_hash_bytes(m->addr.ip, m->addr.family == 4 ? 4 : 16,
@@ -108,6 +118,76 @@ swim__digest(const struct swim *s)
 		sum += h;
 	}
 	return sum;
+}
+
+/* ---- signed records ---------------------------------------------------- */
+
+#define SWIM_RECORD_DOMAIN "packmesh-swim-record-1"
+
+static uint8_t *
+swim__put_str(uint8_t *p, const char *str)
+{
+	size_t n = strlen(str);
+	*p++ = (uint8_t)n;
+	memcpy(p, str, n);
+	return p + n;
+}
+
+size_t
+swim_record_bytes(const char *name, uint64_t incarnation, bool left,
+		  const struct swim_addr *addr, const struct swim_meta *meta,
+		  uint8_t *buf)
+{
+	uint8_t *p = buf;
+	memcpy(p, SWIM_RECORD_DOMAIN, sizeof(SWIM_RECORD_DOMAIN) - 1);
+	p += sizeof(SWIM_RECORD_DOMAIN) - 1;
+	*p++ = left ? 2 : 1;
+	p = swim__put_str(p, name);
+	for (int i = 7; i >= 0; i--)
+		*p++ = (uint8_t)(incarnation >> (8 * i));
+	if (left)
+		return (size_t)(p - buf);
+	size_t iplen = addr->family == 4 ? 4 : 16;
+	*p++ = addr->family;
+	memcpy(p, addr->ip, iplen);
+	p += iplen;
+	*p++ = (uint8_t)(addr->port >> 8);
+	*p++ = (uint8_t)addr->port;
+	if (meta == NULL)
+		meta = &swim__empty_meta;
+	p = swim__put_str(p, meta->zone);
+	p = swim__put_str(p, meta->region);
+	p = swim__put_str(p, meta->cell);
+	*p++ = (uint8_t)meta->kv_count;
+	for (unsigned i = 0; i < meta->kv_count; i++) {
+		p = swim__put_str(p, meta->kv[i].key);
+		p = swim__put_str(p, meta->kv[i].value);
+	}
+	return (size_t)(p - buf);
+}
+
+/* Signs our own record as it now stands: alive, or our leave. */
+static void
+swim__sign_self(struct swim *s)
+{
+	struct swim_member *self = s->self;
+	uint8_t buf[SWIM_RECORD_MAX];
+	size_t n = swim_record_bytes(self->name, self->incarnation,
+				     self->state == SWIM_LEFT, &self->addr,
+				     self->meta, buf);
+	s->cfg.crypto.sign(s->cfg.crypto.ctx, buf, n, self->sig);
+}
+
+/* True when @sig is @key's signature of the record described. */
+static bool
+swim__record_valid(const struct swim *s, const char *name, uint64_t inc,
+		   bool left, const struct swim_addr *addr,
+		   const struct swim_meta *meta, const uint8_t *key,
+		   const uint8_t *sig)
+{
+	uint8_t buf[SWIM_RECORD_MAX];
+	size_t n = swim_record_bytes(name, inc, left, addr, meta, buf);
+	return s->cfg.crypto.verify(s->cfg.crypto.ctx, key, buf, n, sig);
 }
 
 /* ---- events and outputs ------------------------------------------------ */
@@ -460,9 +540,11 @@ struct swim__pb_member {
 	Mesh__Tag *tagp[SWIM_KV_MAX];
 };
 
+/* Describes @m; @with_record adds its signed record: key and signature,
+ * and the address and metadata they cover unless it is a leave. */
 static void
 swim__member_to_pb(const struct swim_member *m, const char *from,
-		   bool with_addr, struct swim__pb_member *pm)
+		   bool with_record, struct swim__pb_member *pm)
 {
 	mesh__update__init(&pm->u);
 	pm->u.name = (char *)m->name;
@@ -470,7 +552,13 @@ swim__member_to_pb(const struct swim_member *m, const char *from,
 	pm->u.incarnation = m->incarnation;
 	if (from != NULL)
 		pm->u.from = (char *)from;
-	if (with_addr) {
+	if (with_record) {
+		pm->u.key.data = (uint8_t *)m->key;
+		pm->u.key.len = SWIM_KEY_BYTES;
+		pm->u.sig.data = (uint8_t *)m->sig;
+		pm->u.sig.len = SWIM_SIG_BYTES;
+	}
+	if (with_record && m->state != SWIM_LEFT) {
 		pm->u.ip.data = (uint8_t *)m->addr.ip;
 		pm->u.ip.len = m->addr.family == 4 ? 4 : 16;
 		pm->u.port = m->addr.port;
@@ -482,12 +570,14 @@ swim__member_to_pb(const struct swim_member *m, const char *from,
 	}
 }
 
-/* Queues the fact of @m's current state for dissemination. */
+/* Queues the fact of @m's current state for dissemination. What a member
+ * says of itself travels with its record; accusations travel bare. */
 static void
 swim__broadcast(struct swim *s, struct swim_member *m, const char *from)
 {
 	struct swim__pb_member pm;
-	swim__member_to_pb(m, from, m->state == SWIM_ALIVE, &pm);
+	swim__member_to_pb(
+	    m, from, m->state == SWIM_ALIVE || m->state == SWIM_LEFT, &pm);
 	uint8_t buf[SWIM_DATAGRAM_MAX];
 	size_t n = mesh__update__get_packed_size(&pm.u);
 	if (n > sizeof(buf))
@@ -640,23 +730,28 @@ swim__health_add(struct swim *s, int delta)
 	s->health = (unsigned)h;
 }
 
-/* Someone says we are suspect, dead, or alive in a life newer than ours:
- * outbid them with a higher incarnation, told to everyone. */
+/* Someone says we are suspect or dead at our incarnation, or shows a
+ * newer life of ours signed by our own key (a copy of our data directory
+ * runs somewhere): outbid them with a higher incarnation, told to
+ * everyone. Accusations can name only incarnations we signed, so the
+ * 64-bit counter cannot be driven to its end from outside. */
 static void
-swim__refute(struct swim *s, uint32_t accused_inc, const char *what)
+swim__refute(struct swim *s, uint64_t accused_inc, const char *what)
 {
 	struct swim_member *self = s->self;
-	uint32_t inc =
+	uint64_t inc =
 	    accused_inc >= self->incarnation ? accused_inc : self->incarnation;
-	if (inc == UINT32_MAX) {
+	if (inc == UINT64_MAX) {
 		MESH_LOG(s->env, MESH_LOG_ERROR,
 			 "swim: incarnation exhausted, cannot refute");
 		return;
 	}
 	self->incarnation = inc + 1;
+	swim__sign_self(s);
 	s->stats.refutations++;
-	MESH_LOG(s->env, MESH_LOG_INFO, "swim: refuting %s at inc=%u -> %u",
-		 what, accused_inc, self->incarnation);
+	MESH_LOG(s->env, MESH_LOG_INFO, "swim: refuting %s at inc=%llu -> %llu",
+		 what, (unsigned long long)accused_inc,
+		 (unsigned long long)self->incarnation);
 	swim__broadcast(s, self, NULL);
 	swim__event(s, SWIM_EV_SELF_INCARNATION, self, NULL);
 }
@@ -718,66 +813,81 @@ swim__suspicion_timeout(const struct swim_member *m)
 	       su->extra_ms;
 }
 
+/* A record of ours signed with another key: another node runs under our
+ * name (or our data directory was replaced). Nothing is refuted - views
+ * that hold our key already refuse it - but the operator must know. */
 static void
-swim__apply_alive(struct swim *s, uint64_t now, const char *name, uint32_t inc,
-		  const struct swim_addr *addr, const struct swim_meta *meta)
+swim__key_conflict(struct swim *s, const char *name)
 {
-	struct swim_member *m = swim__find(s, name);
-	if (m == s->self) {
-		if (s->leaving)
-			return;
-		bool same = swim_addr_equal(addr, &m->addr) &&
-			    swim__meta_hash(meta) == m->meta_hash;
-		if (inc > m->incarnation || (inc == m->incarnation && !same))
-			swim__refute(s, inc, "a newer life of ours");
-		return;
-	}
-	if (m == NULL) {
-		m = swim__add(s, name, now);
-		if (m == NULL) {
-			MESH_LOG(s->env, MESH_LOG_WARN,
-				 "swim: no memory to add member %s", name);
-			return;
-		}
-		m->incarnation = inc;
-		m->addr = *addr;
-		swim__set_meta(s, m, meta);
-		s->stats.updates_applied++;
-		MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s joined inc=%u", name,
-			 inc);
-		swim__broadcast(s, m, NULL);
-		swim__event(s, SWIM_EV_MEMBER_JOINED, m, NULL);
-		return;
-	}
-	if (inc <= m->incarnation)
-		return;
+	uint64_t n = ++s->stats.drop_key_conflict;
+	if (n & (n - 1))
+		return; /* logged at 1, 2, 4, 8, ... */
+	if (strcmp(name, s->self->name) == 0)
+		MESH_LOG(s->env, MESH_LOG_ERROR,
+			 "swim: another node claims our name %s with a "
+			 "different identity key (%llu records refused)",
+			 name, (unsigned long long)n);
+	else
+		MESH_LOG(s->env, MESH_LOG_WARN,
+			 "swim: record for %s under a different identity key "
+			 "refused (%llu so far): the name stays with the key "
+			 "first seen until the member is forgotten",
+			 name, (unsigned long long)n);
+}
+
+/* Takes a newer alive record of @m (checked by the caller). */
+static void
+swim__apply_alive(struct swim *s, uint64_t now, struct swim_member *m,
+		  uint64_t inc, const struct swim_addr *addr,
+		  const struct swim_meta *meta, const uint8_t *sig)
+{
 	enum swim_state was = m->state;
 	m->hearsay_dead = 0; /* a newer life: old verdicts do not apply */
 	bool changed = !swim_addr_equal(addr, &m->addr) ||
 		       swim__meta_hash(meta) != m->meta_hash;
 	m->incarnation = inc;
 	m->addr = *addr;
+	memcpy(m->sig, sig, SWIM_SIG_BYTES);
 	swim__set_meta(s, m, meta);
 	if (was != SWIM_ALIVE)
 		swim__set_state(s, m, SWIM_ALIVE, now);
 	s->stats.updates_applied++;
 	swim__broadcast(s, m, NULL);
 	if (was != SWIM_ALIVE) {
-		MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s %s->alive inc=%u",
-			 name, swim_state_name(was), inc);
+		MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s %s->alive inc=%llu",
+			 m->name, swim_state_name(was),
+			 (unsigned long long)inc);
 		swim__event(s, SWIM_EV_MEMBER_ALIVE, m, NULL);
 	} else if (changed) {
 		swim__event(s, SWIM_EV_MEMBER_UPDATED, m, NULL);
 	}
 }
 
-static void
-swim__apply_suspect(struct swim *s, uint64_t now, const char *name,
-		    uint32_t inc, const char *from)
+/* Admits a member we did not know, on a record checked by the caller. */
+static struct swim_member *
+swim__admit(struct swim *s, uint64_t now, const char *name, uint64_t inc,
+	    const struct swim_addr *addr, const struct swim_meta *meta,
+	    const uint8_t *key, const uint8_t *sig)
 {
-	struct swim_member *m = swim__find(s, name);
-	if (m == NULL)
-		return;
+	struct swim_member *m = swim__add(s, name, now);
+	if (m == NULL || swim__set_meta(s, m, meta) != 0) {
+		MESH_LOG(s->env, MESH_LOG_WARN,
+			 "swim: no memory to add member %s", name);
+		if (m != NULL)
+			swim__remove(s, m);
+		return NULL;
+	}
+	m->incarnation = inc;
+	m->addr = *addr;
+	memcpy(m->key, key, SWIM_KEY_BYTES);
+	memcpy(m->sig, sig, SWIM_SIG_BYTES);
+	return m;
+}
+
+static void
+swim__apply_suspect(struct swim *s, uint64_t now, struct swim_member *m,
+		    uint64_t inc, const char *from)
+{
 	if (m == s->self) {
 		if (s->leaving)
 			return;
@@ -815,19 +925,20 @@ swim__apply_suspect(struct swim *s, uint64_t now, const char *name,
 	if (m->state != SWIM_SUSPECT)
 		return;
 	s->stats.updates_applied++;
-	MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s alive->suspect inc=%u by %s",
-		 name, inc, from ? from : "hearsay");
+	MESH_LOG(s->env, MESH_LOG_INFO,
+		 "swim: %s alive->suspect inc=%llu by %s", m->name,
+		 (unsigned long long)inc, from ? from : "hearsay");
 	swim__broadcast(s, m, from);
 	swim__event(s, SWIM_EV_MEMBER_SUSPECT, m, from);
 }
 
+/* Marks @m dead at @inc on @from's word, or left when @left_sig (its own
+ * signature of the leave, checked by the caller) is given. */
 static void
-swim__apply_dead(struct swim *s, uint64_t now, const char *name, uint32_t inc,
-		 const char *from, bool left)
+swim__apply_dead(struct swim *s, uint64_t now, struct swim_member *m,
+		 uint64_t inc, const char *from, const uint8_t *left_sig)
 {
-	struct swim_member *m = swim__find(s, name);
-	if (m == NULL)
-		return;
+	bool left = left_sig != NULL;
 	if (m == s->self) {
 		if (s->leaving)
 			return;
@@ -837,15 +948,18 @@ swim__apply_dead(struct swim *s, uint64_t now, const char *name, uint32_t inc,
 			swim__retell_self(s);
 		return;
 	}
-	if (inc < m->incarnation || m->state == SWIM_DEAD ||
-	    m->state == SWIM_LEFT)
+	if (inc < m->incarnation || m->state == SWIM_LEFT ||
+	    (m->state == SWIM_DEAD && !left))
 		return;
 	enum swim_state was = m->state;
 	m->incarnation = inc;
+	if (left)
+		memcpy(m->sig, left_sig, SWIM_SIG_BYTES);
 	swim__set_state(s, m, left ? SWIM_LEFT : SWIM_DEAD, now);
 	s->stats.updates_applied++;
-	MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s %s->%s inc=%u by %s", name,
-		 swim_state_name(was), left ? "left" : "dead", inc, from);
+	MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s %s->%s inc=%llu by %s",
+		 m->name, swim_state_name(was), left ? "left" : "dead",
+		 (unsigned long long)inc, from);
 	swim__broadcast(s, m, from);
 	swim__event(s, left ? SWIM_EV_MEMBER_LEFT : SWIM_EV_MEMBER_DEAD, m,
 		    from);
@@ -930,8 +1044,16 @@ swim__probe_soon(struct swim *s, struct swim_member *m)
 }
 
 /* Applies one fact. @via_push_pull: another node's view is hearsay about
- * members we can probe ourselves. A SUSPECT or DEAD fact about a newer
- * incarnation than ours starts a suspicion with no accuser (longest
+ * members we can probe ourselves.
+ *
+ * A record (key and signature) is checked only when it would change
+ * something: a member we do not know, a newer incarnation, a leave. Then
+ * the name must still belong to the key we hold, and the signature must
+ * be that key's. An accusation without a record names an incarnation we
+ * hold signed, or it is dropped.
+ *
+ * SUSPECT and DEAD facts in push-pull: a newer incarnation (with its
+ * record) is taken alive and then suspected with no accuser (longest
  * timeout, never a confirmation). A DEAD fact about a member we see alive
  * at the same incarnation moves it to the front of our probe order: if our
  * own probe fails too, it is dead; if it answers, nothing happens. That is
@@ -943,41 +1065,106 @@ swim__apply_update(struct swim *s, uint64_t now, const Mesh__Update *u,
 {
 	struct swim_addr addr;
 	struct swim_meta meta;
-	bool need_addr = u->state == MESH__MEMBER_STATE__MEMBER_ALIVE;
+	bool left = u->state == MESH__MEMBER_STATE__MEMBER_LEFT;
+	bool has_record = u->sig.len > 0 || u->key.len > 0;
+	bool need_addr = u->state == MESH__MEMBER_STATE__MEMBER_ALIVE ||
+			 (has_record && !left);
 	if (swim__update_from_pb(u, &addr, &meta, need_addr) != 0) {
 		s->stats.drop_bad_update++;
+		return;
+	}
+	bool needs_record =
+	    u->state == MESH__MEMBER_STATE__MEMBER_ALIVE || left;
+	if ((needs_record && !has_record) ||
+	    (has_record &&
+	     (u->key.len != SWIM_KEY_BYTES || u->sig.len != SWIM_SIG_BYTES))) {
+		/* What a member says of itself, without its signature. */
+		s->stats.drop_bad_signature++;
 		return;
 	}
 	const char *from = u->from != NULL && u->from[0] ? u->from : sender;
 	if (from == NULL || from[0] == 0)
 		from = "?";
+	struct swim_member *m = swim__find(s, u->name);
+	uint64_t inc = u->incarnation;
+	if (has_record) {
+		if (m != NULL &&
+		    memcmp(m->key, u->key.data, SWIM_KEY_BYTES) != 0) {
+			swim__key_conflict(s, u->name);
+			return;
+		}
+		bool news =
+		    m == NULL || inc > m->incarnation ||
+		    (left && inc == m->incarnation && m->state != SWIM_LEFT);
+		if (!news) {
+			has_record = false; /* nothing new: no check needed */
+		} else if (!swim__record_valid(s, u->name, inc, left, &addr,
+					       &meta, u->key.data,
+					       u->sig.data)) {
+			s->stats.drop_bad_signature++;
+			return;
+		}
+	}
+	if (m == NULL) {
+		/* Only a member's own alive record introduces it. */
+		if (u->state != MESH__MEMBER_STATE__MEMBER_ALIVE)
+			return;
+		m = swim__admit(s, now, u->name, inc, &addr, &meta, u->key.data,
+				u->sig.data);
+		if (m == NULL)
+			return;
+		s->stats.updates_applied++;
+		MESH_LOG(s->env, MESH_LOG_INFO, "swim: %s joined inc=%llu",
+			 m->name, (unsigned long long)inc);
+		swim__broadcast(s, m, NULL);
+		swim__event(s, SWIM_EV_MEMBER_JOINED, m, NULL);
+		return;
+	}
+	if (!has_record && inc > m->incarnation) {
+		s->stats.drop_unseen_incarnation++;
+		return;
+	}
 	switch (u->state) {
 	case MESH__MEMBER_STATE__MEMBER_ALIVE:
-		swim__apply_alive(s, now, u->name, u->incarnation, &addr,
-				  &meta);
+		if (!has_record)
+			break;
+		if (m == s->self) {
+			if (!s->leaving)
+				swim__refute(s, inc, "a newer life of ours");
+			break;
+		}
+		swim__apply_alive(s, now, m, inc, &addr, &meta, u->sig.data);
 		break;
 	case MESH__MEMBER_STATE__MEMBER_SUSPECT:
 	case MESH__MEMBER_STATE__MEMBER_DEAD:
-		if (via_push_pull && strcmp(u->name, s->self->name) != 0) {
-			struct swim_member *m = swim__find(s, u->name);
-			if (m == NULL || u->incarnation < m->incarnation)
-				break;
-			if (u->incarnation > m->incarnation)
-				swim__apply_suspect(s, now, u->name,
-						    u->incarnation, NULL);
-			else if (m->state == SWIM_ALIVE &&
-				 u->state == MESH__MEMBER_STATE__MEMBER_DEAD)
+		if (has_record && m != s->self) {
+			/* A newer life, already accused: take the life, then
+			 * the accusation as hearsay. */
+			swim__apply_alive(s, now, m, inc, &addr, &meta,
+					  u->sig.data);
+			swim__apply_suspect(s, now, m, inc, NULL);
+			break;
+		}
+		if (via_push_pull && m != s->self) {
+			if (inc == m->incarnation && m->state == SWIM_ALIVE &&
+			    u->state == MESH__MEMBER_STATE__MEMBER_DEAD)
 				swim__probe_soon(s, m);
 		} else if (u->state == MESH__MEMBER_STATE__MEMBER_SUSPECT) {
-			swim__apply_suspect(s, now, u->name, u->incarnation,
-					    from);
+			swim__apply_suspect(s, now, m, inc, from);
+		} else if (m != s->self && m->state == SWIM_ALIVE &&
+			   inc == m->incarnation) {
+			/* A death we saw no suspicion of: suspect it on the
+			 * declarer's word and let our own probe decide. */
+			swim__apply_suspect(s, now, m, inc, from);
+			if (m->state == SWIM_SUSPECT)
+				swim__probe_soon(s, m);
 		} else {
-			swim__apply_dead(s, now, u->name, u->incarnation, from,
-					 false);
+			swim__apply_dead(s, now, m, inc, from, NULL);
 		}
 		break;
 	case MESH__MEMBER_STATE__MEMBER_LEFT:
-		swim__apply_dead(s, now, u->name, u->incarnation, from, true);
+		if (has_record)
+			swim__apply_dead(s, now, m, inc, from, u->sig.data);
 		break;
 	default:
 		s->stats.drop_bad_update++;
@@ -1105,15 +1292,15 @@ swim__probe_failed(struct swim *s, uint64_t now)
 	if (t->hearsay_dead) {
 		t->hearsay_dead = 0;
 		s->stats.deaths_declared++;
-		swim__apply_dead(s, now, t->name, t->incarnation, s->self->name,
-				 false);
+		swim__apply_dead(s, now, t, t->incarnation, s->self->name,
+				 NULL);
 		return;
 	}
 	/* Already suspect: our own failed probe is an independent
 	 * confirmation (Lifeguard), told to everyone like a new accusation. */
 	if (t->state == SWIM_ALIVE)
 		s->stats.suspicions++;
-	swim__apply_suspect(s, now, t->name, t->incarnation, s->self->name);
+	swim__apply_suspect(s, now, t, t->incarnation, s->self->name);
 }
 
 static void
@@ -1408,8 +1595,8 @@ swim__tick_suspects(struct swim *s, uint64_t now)
 		}
 		/* apply_dead takes m off the list; i now holds another. */
 		s->stats.deaths_declared++;
-		swim__apply_dead(s, now, m->name, m->incarnation, s->self->name,
-				 false);
+		swim__apply_dead(s, now, m, m->incarnation, s->self->name,
+				 NULL);
 	}
 }
 
@@ -1429,15 +1616,20 @@ swim__tick_gossip(struct swim *s, uint64_t now)
 	}
 }
 
+/* A random member that is dead or left. Members that left are tried like
+ * dead ones: one that comes back (a seed restarted without anyone to
+ * join) has nobody else to tell, and its newer life wins over its leave. */
 static struct swim_member *
-swim__random_dead(struct swim *s)
+swim__random_gone(struct swim *s)
 {
-	size_t ndead = s->counts[SWIM_DEAD];
-	if (ndead == 0)
+	size_t ngone = s->counts[SWIM_DEAD] + s->counts[SWIM_LEFT];
+	if (ngone == 0)
 		return NULL;
-	size_t pick = mesh_rand_below(&s->rng, (uint32_t)ndead);
+	size_t pick = mesh_rand_below(&s->rng, (uint32_t)ngone);
 	for (size_t i = 0; i < s->nmembers; i++)
-		if (s->members[i]->state == SWIM_DEAD && pick-- == 0)
+		if ((s->members[i]->state == SWIM_DEAD ||
+		     s->members[i]->state == SWIM_LEFT) &&
+		    pick-- == 0)
 			return s->members[i];
 	return NULL;
 }
@@ -1473,9 +1665,9 @@ swim__tick_anti_entropy(struct swim *s, uint64_t now)
 	/* Digest first, like the periodic exchange: a member that is really
 	 * gone costs a refused connection, not an encoded view; one that
 	 * answers differs from us, so full views follow on the same stream. */
-	struct swim_member *dead = swim__random_dead(s);
-	if (dead != NULL)
-		swim__start_stream(s, &dead->addr, false);
+	struct swim_member *gone = swim__random_gone(s);
+	if (gone != NULL)
+		swim__start_stream(s, &gone->addr, false);
 	if (s->counts[SWIM_ALIVE] + s->counts[SWIM_SUSPECT] <= 1 &&
 	    s->nseeds > 0)
 		swim__start_stream(
@@ -1575,8 +1767,12 @@ swim_new(const struct swim_config *cfg, const struct mesh_env *env,
 	 uint64_t now_ms, struct swim **out)
 {
 	const char *why;
-	if (swim_config_check(cfg, &why) != 0) {
-		MESH_LOG(env, MESH_LOG_ERROR, "swim: bad config: %s", why);
+	if (swim_config_check(cfg, &why) != 0 || cfg->crypto.sign == NULL ||
+	    cfg->crypto.verify == NULL) {
+		MESH_LOG(env, MESH_LOG_ERROR, "swim: bad config: %s",
+			 cfg->crypto.sign == NULL || cfg->crypto.verify == NULL
+			     ? "no signer or verifier"
+			     : why);
 		return MESH_EINVAL;
 	}
 	struct swim *s = mesh_calloc(env->alloc, 1, sizeof(*s));
@@ -1599,7 +1795,9 @@ swim_new(const struct swim_config *cfg, const struct mesh_env *env,
 	}
 	self->addr = cfg->addr;
 	self->incarnation = cfg->incarnation;
+	memcpy(self->key, cfg->key, SWIM_KEY_BYTES);
 	s->self = self;
+	swim__sign_self(s);
 	s->joined = true;
 	/* Spread periodic work so nodes started together do not beat in
 	 * step. */
@@ -1661,8 +1859,9 @@ swim_join(struct swim *s, uint64_t now_ms, const struct swim_addr *seeds,
 
 int
 swim_add_known(struct swim *s, uint64_t now_ms, const char *name,
-	       const struct swim_addr *addr, uint32_t incarnation,
-	       const struct swim_meta *meta)
+	       const struct swim_addr *addr, uint64_t incarnation,
+	       const struct swim_meta *meta, const uint8_t *key,
+	       const uint8_t *sig)
 {
 	swim__begin_call(s);
 	const char *why;
@@ -1672,12 +1871,14 @@ swim_add_known(struct swim *s, uint64_t now_ms, const char *name,
 		return MESH_EINVAL;
 	if (swim__find(s, name) != NULL)
 		return MESH_EEXIST;
-	struct swim_member *m = swim__add(s, name, now_ms);
-	if (m == NULL || swim__set_meta(s, m, meta) != 0)
-		return MESH_ENOMEM;
-	m->addr = *addr;
-	m->incarnation = incarnation;
-	return 0;
+	if (!swim__record_valid(s, name, incarnation, false, addr, meta, key,
+				sig))
+		return MESH_EAUTH;
+	return swim__admit(s, now_ms, name, incarnation, addr,
+			   meta != NULL ? meta : &swim__empty_meta, key,
+			   sig) != NULL
+		   ? 0
+		   : MESH_ENOMEM;
 }
 
 int
@@ -1690,12 +1891,13 @@ swim_set_meta(struct swim *s, uint64_t now_ms, const struct swim_meta *meta)
 		return MESH_EINVAL;
 	if (s->leaving)
 		return MESH_ESTATE;
-	if (s->self->incarnation == UINT32_MAX)
+	if (s->self->incarnation == UINT64_MAX)
 		return MESH_ERANGE;
 	if (swim__set_meta(s, s->self, meta) != 0)
 		return MESH_ENOMEM;
 	s->cfg.meta = *meta;
 	s->self->incarnation++;
+	swim__sign_self(s);
 	swim__broadcast(s, s->self, NULL);
 	swim__event(s, SWIM_EV_SELF_INCARNATION, s->self, NULL);
 	return 0;
@@ -1709,8 +1911,9 @@ swim_leave(struct swim *s, uint64_t now_ms)
 		return;
 	s->leaving = true;
 	swim__set_state(s, s->self, SWIM_LEFT, now_ms);
-	MESH_LOG(s->env, MESH_LOG_INFO, "swim: leaving at inc=%u",
-		 s->self->incarnation);
+	swim__sign_self(s);
+	MESH_LOG(s->env, MESH_LOG_INFO, "swim: leaving at inc=%llu",
+		 (unsigned long long)s->self->incarnation);
 	swim__broadcast(s, s->self, s->self->name);
 	s->next_gossip_ms = now_ms;
 }
@@ -1734,6 +1937,7 @@ swim__info(const struct swim *s, const struct swim_member *m,
 	info->meta = swim__meta_of(m);
 	info->state_since_ms = m->state_ms;
 	info->is_self = m == s->self;
+	info->key = m->key;
 }
 
 void
@@ -1765,7 +1969,7 @@ swim_health(const struct swim *s)
 	return s->health;
 }
 
-uint32_t
+uint64_t
 swim_incarnation(const struct swim *s)
 {
 	return s->self->incarnation;

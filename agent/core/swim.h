@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SWIM_PROTOCOL_MAJOR 1
+#define SWIM_PROTOCOL_MAJOR 2
 #define SWIM_PROTOCOL_MINOR 0
 #define SWIM_PROTOCOL_VERSION (SWIM_PROTOCOL_MAJOR << 8 | SWIM_PROTOCOL_MINOR)
 
@@ -33,6 +33,12 @@
 /* UDP datagram budget before sealing: 1,400 bytes on the wire minus the
  * 41 bytes the sealing layer adds. */
 #define SWIM_DATAGRAM_MAX 1359
+/* Ed25519 public key and signature sizes. */
+#define SWIM_KEY_BYTES 32
+#define SWIM_SIG_BYTES 64
+/* Longest record a node signs (swim_record_bytes()): alive with a 64-byte
+ * name, an IPv6 address and full metadata. */
+#define SWIM_RECORD_MAX 1024
 
 struct swim;
 
@@ -65,6 +71,25 @@ struct swim_meta {
 };
 
 /**
+ * Signs @msg (len bytes) with this node's Ed25519 identity into @sig. The
+ * driver supplies it (libsodium in meshd): the core never holds a secret
+ * key.
+ */
+typedef void swim_sign_fn(void *ctx, const uint8_t *msg, size_t len,
+			  uint8_t sig[SWIM_SIG_BYTES]);
+
+/** True when @sig is the signature of @msg by public key @key. */
+typedef bool swim_verify_fn(void *ctx, const uint8_t *key, const uint8_t *msg,
+			    size_t len, const uint8_t *sig);
+
+/** Signing and checking of self-assertions, supplied by the driver. */
+struct swim_crypto {
+	swim_sign_fn *sign;
+	swim_verify_fn *verify;
+	void *ctx;
+};
+
+/**
  * Tunables. swim_config_default() fills every field with the defaults whose
  * reasons are given in swim_config.c; change a field only with a reason.
  */
@@ -72,8 +97,15 @@ struct swim_config {
 	char name[SWIM_NAME_MAX + 1];
 	struct swim_addr addr; /* advertised address */
 	struct swim_meta meta;
-	uint32_t incarnation; /* from the store: higher than any earlier life */
-	uint64_t seed;	      /* PRNG seed */
+	/* Higher than any earlier life: meshd starts at (boot epoch << 32),
+	 * the epoch counted in the store before the node speaks, so raising
+	 * it within a life never needs a write. */
+	uint64_t incarnation;
+	uint64_t seed; /* PRNG seed */
+	/* Our identity: what we say about ourselves is signed by it, and
+	 * a member is admitted only with a record its key signed. */
+	uint8_t key[SWIM_KEY_BYTES];
+	struct swim_crypto crypto;
 
 	uint32_t probe_interval_ms;
 	uint32_t probe_timeout_ms;
@@ -116,14 +148,14 @@ enum swim_event_kind {
 	SWIM_EV_MEMBER_LEFT,
 	SWIM_EV_MEMBER_UPDATED,	  /* new address or metadata */
 	SWIM_EV_MEMBER_REMOVED,	  /* dead/left past the reclaim window */
-	SWIM_EV_SELF_INCARNATION, /* we raised our incarnation: persist it */
+	SWIM_EV_SELF_INCARNATION, /* we raised our incarnation */
 	SWIM_EV_JOINED,		  /* first push-pull with a seed succeeded */
 };
 
 struct swim_event {
 	enum swim_event_kind kind;
 	char name[SWIM_NAME_MAX + 1];
-	uint32_t incarnation;
+	uint64_t incarnation;
 	char from[SWIM_NAME_MAX + 1]; /* accuser for suspect/dead, else "" */
 };
 
@@ -131,11 +163,12 @@ struct swim_event {
 struct swim_member_info {
 	const char *name;
 	struct swim_addr addr;
-	uint32_t incarnation;
+	uint64_t incarnation;
 	enum swim_state state;
 	const struct swim_meta *meta;
 	uint64_t state_since_ms;
 	bool is_self;
+	const uint8_t *key; /* SWIM_KEY_BYTES: the member's identity */
 };
 
 /** Counters. Drops are inputs refused without changing anything. */
@@ -149,11 +182,15 @@ struct swim_stats {
 	uint64_t last_calls;   /* unconfirmed suspects pinged before death */
 	uint64_t drop_decode;  /* not a valid Packet / PushPull */
 	uint64_t drop_version; /* unknown protocol major version */
-	uint64_t drop_misaddressed; /* ping for another name */
-	uint64_t drop_bad_update;   /* update with bad name/addr/meta */
-	uint64_t drop_relay_full;   /* ping-req while relay table is full */
-	uint64_t drop_outbox_full;  /* output lost: driver did not drain */
-	uint64_t drop_events;	    /* events lost: driver did not drain */
+	uint64_t drop_misaddressed;  /* ping for another name */
+	uint64_t drop_bad_update;    /* update with bad name/addr/meta */
+	uint64_t drop_bad_signature; /* self-assertion not signed by its key */
+	uint64_t drop_key_conflict;  /* record for a name held by another key */
+	uint64_t
+	    drop_unseen_incarnation; /* accusation beyond what was signed */
+	uint64_t drop_relay_full;    /* ping-req while relay table is full */
+	uint64_t drop_outbox_full;   /* output lost: driver did not drain */
+	uint64_t drop_events;	     /* events lost: driver did not drain */
 	uint64_t updates_applied;
 };
 
@@ -167,8 +204,9 @@ void swim_config_default(struct swim_config *cfg);
 int swim_config_check(const struct swim_config *cfg, const char **why);
 
 /**
- * Creates a node view holding only itself, alive. @cfg is copied; @env is
- * borrowed and must outlive the swim. *@out is owned by the caller.
+ * Creates a node view holding only itself, alive. @cfg is copied (it must
+ * carry a signer and a verifier); @env is borrowed and must outlive the
+ * swim. *@out is owned by the caller.
  * Returns 0, MESH_EINVAL (bad config) or MESH_ENOMEM.
  */
 int swim_new(const struct swim_config *cfg, const struct mesh_env *env,
@@ -190,12 +228,26 @@ int swim_join(struct swim *s, uint64_t now_ms, const struct swim_addr *seeds,
  * Adds a member known from elsewhere (a static member list, or the
  * simulator starting from a converged mesh) as alive at @incarnation,
  * without gossiping it: every node is expected to learn it the same way.
+ * The record is checked like one from the wire: @sig must be @key's
+ * signature of swim_record_bytes(name, incarnation, false, addr, meta).
  * @meta may be NULL. Returns 0, MESH_EINVAL (bad name, address or
- * metadata), MESH_EEXIST (name already known) or MESH_ENOMEM.
+ * metadata), MESH_EAUTH (bad signature), MESH_EEXIST (name already known)
+ * or MESH_ENOMEM.
  */
 int swim_add_known(struct swim *s, uint64_t now_ms, const char *name,
-		   const struct swim_addr *addr, uint32_t incarnation,
-		   const struct swim_meta *meta);
+		   const struct swim_addr *addr, uint64_t incarnation,
+		   const struct swim_meta *meta, const uint8_t *key,
+		   const uint8_t *sig);
+
+/**
+ * Writes into @buf (SWIM_RECORD_MAX bytes) the bytes a node signs to say
+ * it is alive at @incarnation with @addr and @meta (@left false), or that
+ * it leaves at @incarnation (@left true; @addr and @meta unused, may be
+ * NULL). The layout is in docs/protocol.md. Returns the length.
+ */
+size_t swim_record_bytes(const char *name, uint64_t incarnation, bool left,
+			 const struct swim_addr *addr,
+			 const struct swim_meta *meta, uint8_t *buf);
 
 /**
  * Replaces our own metadata (copied) and tells the mesh: raises our
@@ -277,7 +329,7 @@ void swim_state_counts(const struct swim *s, size_t counts[4]);
 unsigned swim_health(const struct swim *s);
 
 /** Our current incarnation. */
-uint32_t swim_incarnation(const struct swim *s);
+uint64_t swim_incarnation(const struct swim *s);
 
 /** Updates not yet retransmitted to their limit. */
 size_t swim_pending_updates(const struct swim *s);

@@ -43,7 +43,8 @@ struct swim__suspicion {
 	uint32_t extra_ms;
 };
 
-/* One allocation per member, name included: about 100 bytes. */
+/* One allocation per member, name included: about 200 bytes, half of it
+ * the member's signed record (key and signature). */
 struct swim_member {
 	struct swim_member *hash_next;
 	uint64_t name_hash;
@@ -52,9 +53,13 @@ struct swim_member {
 	struct swim_meta *meta; /* NULL when empty */
 	uint64_t meta_hash;
 	uint64_t state_ms;
+	uint64_t incarnation; /* the newest one we hold signed */
 	struct swim_addr addr;
 	uint32_t idx; /* position in swim.members */
-	uint32_t incarnation;
+	/* The member's key and its signature of the record we hold: of its
+	 * alive record, or of its leave once it left. Passed on unchanged. */
+	uint8_t key[SWIM_KEY_BYTES];
+	uint8_t sig[SWIM_SIG_BYTES];
 	uint8_t state; /* enum swim_state */
 	/* Another node's view says it is dead at the incarnation we see
 	 * alive: probe it next; our own failed probe then confirms it. */

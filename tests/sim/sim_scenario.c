@@ -41,7 +41,7 @@ struct sim_metrics {
 	uint64_t fault_at;
 	bool fault_started;
 	uint8_t *victim;     /* crashed (or slow) node */
-	uint32_t *crash_inc; /* incarnation of the crashed life */
+	uint64_t *crash_inc; /* incarnation of the crashed life */
 	uint8_t *side;	     /* partition side */
 	uint8_t *dead_seen;  /* bitmap of target pairs seen dead */
 	uint8_t *false_susp; /* per node: suspected while innocent */
@@ -333,7 +333,7 @@ sim_run(const struct sim_opts *o, struct sim_result *r)
 		m.mode = SIM_MODE_CRASH;
 	uint32_t n = o->nodes;
 	m.victim = calloc(n, 1);
-	m.crash_inc = calloc(n, sizeof(uint32_t));
+	m.crash_inc = calloc(n, sizeof(uint64_t));
 	m.side = calloc(n, 1);
 	m.false_susp = calloc(n, 1);
 	m.false_dead = calloc(n, 1);

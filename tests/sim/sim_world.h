@@ -118,7 +118,7 @@ void sim_world_free(struct sim_world *w);
  * Starts node @i (stopped or crashed) as a fresh swim at @incarnation, at
  * the current time. Returns 0 or swim_new()'s error.
  */
-int sim_world_start(struct sim_world *w, uint32_t i, uint32_t incarnation);
+int sim_world_start(struct sim_world *w, uint32_t i, uint64_t incarnation);
 
 /**
  * Makes every running node know every other running node, alive at its
@@ -176,7 +176,7 @@ const char *sim_world_name(const struct sim_world *w, uint32_t i);
 uint32_t sim_world_index(const struct sim_world *w, const char *name);
 
 /** Latest incarnation node @i had (its own view of itself). */
-uint32_t sim_world_incarnation(const struct sim_world *w, uint32_t i);
+uint64_t sim_world_incarnation(const struct sim_world *w, uint32_t i);
 
 /** What node @i sent so far, in all its lives. */
 const struct sim_traffic *sim_world_traffic(const struct sim_world *w,

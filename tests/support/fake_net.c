@@ -35,6 +35,7 @@ struct fake_net_node {
 	struct swim_addr addr;
 	struct swim_config cfg;
 	struct test_env env;
+	struct test_ident ident;
 	struct swim *swim;
 	bool down;
 	uint32_t generation;
@@ -163,6 +164,8 @@ fake_net_new(const struct fake_net_opts *opts, struct fake_net **out)
 			swim_config_default(&node->cfg);
 		memcpy(node->cfg.name, node->name, strlen(node->name) + 1);
 		node->cfg.addr = node->addr;
+		test_ident_make(&node->ident, node->name);
+		test_ident_apply(&node->ident, &node->cfg);
 		test_env_init(&node->env);
 		node->env.env.log_fn = fake_net__log;
 		node->env.env.log_ctx = node;
@@ -268,8 +271,14 @@ fake_net_is_down(const struct fake_net *net, size_t i)
 	return net->nodes[i].down;
 }
 
+const struct test_ident *
+fake_net_ident(const struct fake_net *net, size_t i)
+{
+	return &net->nodes[i].ident;
+}
+
 int
-fake_net_restart(struct fake_net *net, size_t i, uint32_t incarnation)
+fake_net_restart(struct fake_net *net, size_t i, uint64_t incarnation)
 {
 	struct fake_net_node *node = &net->nodes[i];
 	swim_free(node->swim);
@@ -362,8 +371,7 @@ fake_net_flush(struct fake_net *net, size_t i)
 		if ((unsigned)ev.kind <= SWIM_EV_JOINED)
 			net->events[ev.kind]++;
 		fake_net__trace(net, net->now, i,
-				(uint64_t)ev.kind << 32 | ev.incarnation,
-				ev.name);
+				mesh_mix64(ev.kind) ^ ev.incarnation, ev.name);
 		fake_net__trace(net, 0, 0, 0, ev.from);
 		if (net->event_fn != NULL)
 			net->event_fn(net->event_ctx, i, net->now, &ev);
@@ -620,7 +628,7 @@ fake_net_state(struct fake_net *net, size_t viewer, size_t subject)
 	return (int)info.state;
 }
 
-uint32_t
+uint64_t
 fake_net_incarnation(struct fake_net *net, size_t viewer, size_t subject)
 {
 	struct swim_member_info info;
@@ -632,7 +640,7 @@ fake_net_incarnation(struct fake_net *net, size_t viewer, size_t subject)
 
 bool
 fake_net_all_see(struct fake_net *net, size_t subject, enum swim_state state,
-		 uint32_t incarnation)
+		 uint64_t incarnation)
 {
 	for (size_t v = 0; v < net->n; v++) {
 		if (v == subject || net->nodes[v].down)

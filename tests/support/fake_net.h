@@ -28,6 +28,7 @@
 
 #include "swim.h"
 #include "test_env.h"
+#include "test_ident.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -120,12 +121,15 @@ void fake_net_set_down(struct fake_net *net, size_t i, bool down);
 /** True when node @i is down. */
 bool fake_net_is_down(const struct fake_net *net, size_t i);
 
+/** Node @i's identity: tests sign records as that node with it. */
+const struct test_ident *fake_net_ident(const struct fake_net *net, size_t i);
+
 /**
- * Replaces node @i by a fresh swim with the same name and address, the given
- * incarnation and a new PRNG seed, and brings it up (not joined). Returns 0
- * or swim_new()'s error.
+ * Replaces node @i by a fresh swim with the same name, address and
+ * identity, the given incarnation and a new PRNG seed, and brings it up
+ * (not joined). Returns 0 or swim_new()'s error.
  */
-int fake_net_restart(struct fake_net *net, size_t i, uint32_t incarnation);
+int fake_net_restart(struct fake_net *net, size_t i, uint64_t incarnation);
 
 /** Blocks (or unblocks) the one-way link @from -> @to. */
 void fake_net_block(struct fake_net *net, size_t from, size_t to, bool blocked);
@@ -179,7 +183,7 @@ void fake_net_flush(struct fake_net *net, size_t i);
 int fake_net_state(struct fake_net *net, size_t viewer, size_t subject);
 
 /** Incarnation node @viewer knows for @subject; 0 when unknown. */
-uint32_t fake_net_incarnation(struct fake_net *net, size_t viewer,
+uint64_t fake_net_incarnation(struct fake_net *net, size_t viewer,
 			      size_t subject);
 
 /**
@@ -187,7 +191,7 @@ uint32_t fake_net_incarnation(struct fake_net *net, size_t viewer,
  * @incarnation is not 0, at that incarnation).
  */
 bool fake_net_all_see(struct fake_net *net, size_t subject,
-		      enum swim_state state, uint32_t incarnation);
+		      enum swim_state state, uint64_t incarnation);
 
 /** True when every up node sees every up node alive. */
 bool fake_net_converged(struct fake_net *net);

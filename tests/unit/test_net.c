@@ -24,6 +24,7 @@
 #include "mesh_err.h"
 #include "net.h"
 #include "test_env.h"
+#include "test_ident.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -175,6 +176,7 @@ struct node {
 	struct swim *swim;
 	struct net net;
 	struct fake_svc svc;
+	struct test_ident id;
 	bool up;
 };
 
@@ -276,6 +278,8 @@ node_start(struct fixture *f, struct node *nd, const struct seal_keyring *r,
 	snprintf(cfg.name, sizeof(cfg.name), "%s", nd->name);
 	cfg.addr = nd->addr;
 	cfg.seed = (uint64_t)nd->name[0];
+	test_ident_make(&nd->id, nd->name);
+	test_ident_apply(&nd->id, &cfg);
 	assert_int_equal(swim_new(&cfg, &f->t.env, net_now_ms(), &nd->swim), 0);
 	memset(&nd->net, 0, sizeof(nd->net));
 	assert_int_equal(net_start(&nd->net, &f->loop, &nd->addr, nd->swim, r,

@@ -10,6 +10,7 @@
 #include "place.h"
 #include "swim_impl.h"
 #include "test_env.h"
+#include "test_ident.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,8 +24,21 @@ struct fixture {
 	struct place *p;
 	struct place *twin; /* a second placement, when a test wants one */
 	uint64_t packs[NPACKS];
-	uint32_t inc[6]; /* incarnation of n0..n5 as the view has it */
+	uint64_t inc[6]; /* incarnation of n0..n5 as the view has it */
+	struct test_ident id[6];
 };
+
+/* Node n@i's alive record at @inc, signed by its key. */
+static void
+sign_alive(struct fixture *f, int i, uint64_t inc, const struct swim_addr *a,
+	   const struct swim_meta *m, uint8_t sig[SWIM_SIG_BYTES])
+{
+	char name[8];
+	uint8_t rec[SWIM_RECORD_MAX];
+	snprintf(name, sizeof(name), "n%d", i);
+	size_t n = swim_record_bytes(name, inc, false, a, m, rec);
+	test_ident_sign(&f->id[i], rec, n, sig);
+}
 
 static struct swim_addr
 addr_of(int i)
@@ -46,18 +60,27 @@ setup(void **state)
 	strcpy(cfg.meta.zone, "z0");
 	cfg.addr = addr_of(0);
 	cfg.incarnation = 1;
+	for (int i = 0; i < 6; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "n%d", i);
+		test_ident_make(&f.id[i], name);
+	}
+	test_ident_apply(&f.id[0], &cfg);
 	if (swim_new(&cfg, &f.t.env, 0, &f.s) != 0)
 		return -1;
 	for (int i = 1; i < 6; i++) {
 		char name[8];
 		struct swim_meta m = {0};
+		uint8_t sig[SWIM_SIG_BYTES];
 		snprintf(name, sizeof(name), "n%d", i);
 		snprintf(m.zone, sizeof(m.zone), "z%d", i % 3);
-		if (swim_add_known(f.s, 0, name, &(struct swim_addr){0}, 1,
-				   &m) != MESH_EINVAL)
+		if (swim_add_known(f.s, 0, name, &(struct swim_addr){0}, 1, &m,
+				   f.id[i].pk, sig) != MESH_EINVAL)
 			return -1; /* an address is required */
 		struct swim_addr a = addr_of(i);
-		if (swim_add_known(f.s, 0, name, &a, 1, &m) != 0)
+		sign_alive(&f, i, 1, &a, &m, sig);
+		if (swim_add_known(f.s, 0, name, &a, 1, &m, f.id[i].pk, sig) !=
+		    0)
 			return -1;
 		f.inc[i] = 1;
 	}
@@ -166,11 +189,13 @@ test_place_capacity_weights_load(void **state)
 /* ---- flap damping ------------------------------------------------------ */
 
 /* Tells the view, as gossip from n5 would, that n@node is in @st: alive
- * comes with a new incarnation (a restart or a refutation), the others at
- * the current one. Goes through the wire path, as meshd would. */
+ * comes with a new incarnation (a restart or a refutation) signed by the
+ * node, the others at the current one. Goes through the wire path, as
+ * meshd would. */
 static void
-gossip(struct fixture *f, uint64_t now, int node, Mesh__MemberState st)
+gossip_one(struct fixture *f, uint64_t now, int node, Mesh__MemberState st)
 {
+	uint8_t sig[SWIM_SIG_BYTES];
 	char name[8], zone[8];
 	uint8_t ip[4] = {127, 0, 0, 1};
 	snprintf(name, sizeof(name), "n%d", node);
@@ -187,6 +212,14 @@ gossip(struct fixture *f, uint64_t now, int node, Mesh__MemberState st)
 		u.port = 7000 + (uint32_t)node;
 		meta.zone = zone;
 		u.meta = &meta;
+		struct swim_addr a = addr_of(node);
+		struct swim_meta m = {0};
+		strcpy(m.zone, zone);
+		sign_alive(f, node, u.incarnation, &a, &m, sig);
+		u.key.data = f->id[node].pk;
+		u.key.len = SWIM_KEY_BYTES;
+		u.sig.data = sig;
+		u.sig.len = SWIM_SIG_BYTES;
 	} else {
 		u.incarnation = f->inc[node];
 		u.from = "n5";
@@ -203,6 +236,19 @@ gossip(struct fixture *f, uint64_t now, int node, Mesh__MemberState st)
 	struct swim_member_info mi;
 	assert_int_equal(swim_member_find(f->s, name, &mi), 0);
 	assert_int_equal(mi.state, (enum swim_state)st);
+}
+
+/* As gossip_one(); a death comes after its suspicion, as in the mesh. */
+static void
+gossip(struct fixture *f, uint64_t now, int node, Mesh__MemberState st)
+{
+	char name[8];
+	struct swim_member_info mi;
+	snprintf(name, sizeof(name), "n%d", node);
+	assert_int_equal(swim_member_find(f->s, name, &mi), 0);
+	if (st == MESH__MEMBER_STATE__MEMBER_DEAD && mi.state == SWIM_ALIVE)
+		gossip_one(f, now, node, MESH__MEMBER_STATE__MEMBER_SUSPECT);
+	gossip_one(f, now, node, st);
 }
 
 static size_t

@@ -8,6 +8,7 @@
 #include "mesh_err.h"
 #include "swim_impl.h"
 #include "test_env.h"
+#include "test_ident.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,10 +163,46 @@ pack_update(const Mesh__Update *u, uint32_t version, uint8_t *buf, size_t cap)
 	return pack(&pkt, buf, cap);
 }
 
+/* Signs @u as @id would sign its own record: its alive record from the
+ * address (and metadata, when set) in @u, or its leave. @key and @sig
+ * become u's and must outlive it. */
+static void
+sign_update(Mesh__Update *u, const struct test_ident *id,
+	    uint8_t key[SWIM_KEY_BYTES], uint8_t sig[SWIM_SIG_BYTES])
+{
+	struct swim_addr a = {0};
+	struct swim_meta m = {0};
+	bool left = u->state == MESH__MEMBER_STATE__MEMBER_LEFT;
+	if (!left) {
+		a.family = u->ip.len == 4 ? 4 : 6;
+		memcpy(a.ip, u->ip.data, u->ip.len);
+		a.port = (uint16_t)u->port;
+	}
+	if (u->meta != NULL) {
+		strcpy(m.zone, u->meta->zone);
+		strcpy(m.region, u->meta->region);
+		strcpy(m.cell, u->meta->cell);
+		m.kv_count = (unsigned)u->meta->n_tags;
+		for (size_t i = 0; i < u->meta->n_tags; i++) {
+			strcpy(m.kv[i].key, u->meta->tags[i]->key);
+			strcpy(m.kv[i].value, u->meta->tags[i]->value);
+		}
+	}
+	uint8_t rec[SWIM_RECORD_MAX];
+	size_t n =
+	    swim_record_bytes(u->name, u->incarnation, left, &a, &m, rec);
+	test_ident_sign(id, rec, n, sig);
+	memcpy(key, id->pk, SWIM_KEY_BYTES);
+	u->key.data = key;
+	u->key.len = SWIM_KEY_BYTES;
+	u->sig.data = sig;
+	u->sig.len = SWIM_SIG_BYTES;
+}
+
 /* Tells node @at that @accuser suspects @subject at @inc, as gossip from
  * @accuser would. */
 static int
-inject_suspect(struct fake_net *net, size_t at, size_t subject, uint32_t inc,
+inject_suspect(struct fake_net *net, size_t at, size_t subject, uint64_t inc,
 	       size_t accuser)
 {
 	Mesh__Update u = MESH__UPDATE__INIT;
@@ -252,7 +289,9 @@ test_swim_own_record_no_refutation(void **state)
 	u.ip.data = (uint8_t *)a0->ip;
 	u.ip.len = 4;
 	u.port = a0->port;
-	uint8_t buf[256];
+	uint8_t key[SWIM_KEY_BYTES], sig[SWIM_SIG_BYTES];
+	sign_update(&u, fake_net_ident(net, 0), key, sig);
+	uint8_t buf[512];
 	size_t len = pack_update(&u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
 	assert_int_equal(
 	    fake_net_inject(net, 0, fake_net_addr(net, 1), buf, len), 0);
@@ -439,7 +478,7 @@ static bool
 pred_refuted(struct fake_net *net, void *ctx)
 {
 	(void)ctx;
-	uint32_t inc = swim_incarnation(fake_net_node(net, 1));
+	uint64_t inc = swim_incarnation(fake_net_node(net, 1));
 	return inc > 0 && fake_net_all_see(net, 1, SWIM_ALIVE, inc) &&
 	       swim_pending_updates(fake_net_node(net, 1)) == 0;
 }
@@ -613,7 +652,7 @@ test_swim_leave(void **state)
 }
 
 struct rejoin_ctx {
-	uint32_t inc;
+	uint64_t inc;
 };
 
 static bool
@@ -631,7 +670,7 @@ test_swim_rejoin_higher_incarnation(void **state)
 	struct fake_net *net = net_up(5, 8, NULL);
 	fake_net_set_down(net, 4, true);
 	assert_true(fake_net_run_while_not(net, pred_dead4, NULL, 60000));
-	uint32_t old = fake_net_incarnation(net, 0, 4);
+	uint64_t old = fake_net_incarnation(net, 0, 4);
 	/* meshd reads the last incarnation from LMDB and starts above it. */
 	assert_int_equal(fake_net_restart(net, 4, old + 1), 0);
 	size_t seed = 0;
@@ -735,7 +774,7 @@ test_swim_join_through_seeds(void **state)
 struct snap {
 	size_t count;
 	size_t counts[4];
-	uint32_t inc;
+	uint64_t inc;
 	unsigned health;
 	struct swim_stats stats;
 };
@@ -766,10 +805,13 @@ snap_same_view(struct swim *s, const struct snap *sn)
 	assert_false(swim_poll_event(s, &ev));
 }
 
-/* A valid update about a stranger "x1" at 127.0.0.9:9 with @iplen bytes. */
+/* A valid update about a stranger "x1" at 127.0.0.9:9 with @iplen bytes,
+ * signed by the stranger's own key (a record fit to be admitted). */
 static void
 alive_update(Mesh__Update *u, const char *name, uint8_t *ip, size_t iplen)
 {
+	static struct test_ident id;
+	static uint8_t key[SWIM_KEY_BYTES], sig[SWIM_SIG_BYTES];
 	mesh__update__init(u);
 	u->name = (char *)name;
 	u->state = MESH__MEMBER_STATE__MEMBER_ALIVE;
@@ -780,6 +822,10 @@ alive_update(Mesh__Update *u, const char *name, uint8_t *ip, size_t iplen)
 	u->ip.data = ip;
 	u->ip.len = iplen;
 	u->port = 9;
+	if (iplen != 4 && iplen != 16)
+		return; /* refused before any signature is looked at */
+	test_ident_make(&id, name);
+	sign_update(u, &id, key, sig);
 }
 
 static void
@@ -821,8 +867,8 @@ test_swim_malformed_input_rejected(void **state)
 			 MESH_EDECODE);
 	assert_int_equal(stats->drop_decode, before.stats.drop_decode + 2);
 
-	/* The same packet from protocol major 2. */
-	pkt.protocol_version = 2 << 8 | 0;
+	/* The same packet from the next protocol major. */
+	pkt.protocol_version = (SWIM_PROTOCOL_MAJOR + 1) << 8 | 0;
 	len = pack(&pkt, buf, sizeof(buf));
 	assert_int_equal(swim_recv_datagram(s, now, from, buf, len),
 			 MESH_EVERSION);
@@ -918,7 +964,7 @@ test_swim_malformed_input_rejected(void **state)
 	    swim_recv_datagram(s, now, from, big, SWIM_DATAGRAM_MAX + 1),
 	    MESH_ETOOBIG);
 
-	/* Streams: oversized, garbage, major 2, a bad sender name. */
+	/* Streams: oversized, garbage, next major, a bad sender name. */
 	const uint8_t *reply;
 	size_t rlen;
 	dec = stats->drop_decode;
@@ -935,7 +981,7 @@ test_swim_malformed_input_rejected(void **state)
 
 	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
 	alive_update(&u, "x6", ip, 4);
-	pp.protocol_version = 2 << 8;
+	pp.protocol_version = (SWIM_PROTOCOL_MAJOR + 1) << 8;
 	pp.from = "n1";
 	pp.members = ups;
 	pp.n_members = 1;
@@ -1162,6 +1208,9 @@ test_swim_reclaim_forgets_dead(void **state)
 	net_free(net);
 }
 
+/* The identity of every solo node (one at a time). */
+static struct test_ident t_id;
+
 /* One swim alone on 127.0.0.1:7000, not joined to anything. */
 static void
 solo_config(struct test_env *t, struct swim_config *cfg, const char *name)
@@ -1169,6 +1218,8 @@ solo_config(struct test_env *t, struct swim_config *cfg, const char *name)
 	test_env_init(t);
 	swim_config_default(cfg);
 	strcpy(cfg->name, name);
+	test_ident_make(&t_id, name);
+	test_ident_apply(&t_id, cfg);
 	cfg->addr.family = 4;
 	cfg->addr.ip[0] = 127;
 	cfg->addr.ip[3] = 1;
@@ -1258,11 +1309,26 @@ test_swim_add_known_no_gossip(void **state)
 	assert_int_equal(swim_new(&cfg, &t.env, 0, &s), 0);
 	struct swim_addr a = cfg.addr;
 	a.port = 7001;
-	assert_int_equal(swim_add_known(s, 0, "peer", &a, 3, NULL), 0);
-	assert_int_equal(swim_add_known(s, 0, "peer", &a, 4, NULL),
-			 MESH_EEXIST);
-	assert_int_equal(swim_add_known(s, 0, "bad name", &a, 1, NULL),
-			 MESH_EINVAL);
+	struct test_ident peer;
+	test_ident_make(&peer, "peer");
+	uint8_t rec[SWIM_RECORD_MAX], sig[SWIM_SIG_BYTES];
+	size_t n = swim_record_bytes("peer", 3, false, &a, NULL, rec);
+	test_ident_sign(&peer, rec, n, sig);
+	/* Signed by someone else, or for another incarnation: refused. */
+	assert_int_equal(
+	    swim_add_known(s, 0, "peer", &a, 3, NULL, t_id.pk, sig),
+	    MESH_EAUTH);
+	assert_int_equal(
+	    swim_add_known(s, 0, "peer", &a, 4, NULL, peer.pk, sig),
+	    MESH_EAUTH);
+	assert_int_equal(
+	    swim_add_known(s, 0, "peer", &a, 3, NULL, peer.pk, sig), 0);
+	assert_int_equal(
+	    swim_add_known(s, 0, "peer", &a, 3, NULL, peer.pk, sig),
+	    MESH_EEXIST);
+	assert_int_equal(
+	    swim_add_known(s, 0, "bad name", &a, 1, NULL, peer.pk, sig),
+	    MESH_EINVAL);
 	struct swim_member_info mi;
 	assert_int_equal(swim_member_find(s, "peer", &mi), 0);
 	assert_int_equal(mi.state, SWIM_ALIVE);
@@ -1307,11 +1373,238 @@ test_swim_set_meta_gossips(void **state)
 	assert_int_equal(t.alloc.live, 0);
 }
 
+/* ---- attacks by a holder of the cluster key ----------------------------- */
+
+/* Sends @u as a gossip datagram to node @to, from node @from's address. */
+static void
+inject_update(struct fake_net *net, size_t to, size_t from,
+	      const Mesh__Update *u)
+{
+	uint8_t buf[SWIM_DATAGRAM_MAX];
+	size_t len = pack_update(u, SWIM_PROTOCOL_VERSION, buf, sizeof(buf));
+	assert_int_equal(
+	    fake_net_inject(net, to, fake_net_addr(net, from), buf, len), 0);
+}
+
+/* True when every node sees @subject alive at @inc. */
+static bool
+all_see_alive_at(struct fake_net *net, size_t subject, uint64_t inc)
+{
+	for (size_t v = 0; v < fake_net_size(net); v++)
+		if (v != subject &&
+		    (fake_net_state(net, v, subject) != SWIM_ALIVE ||
+		     fake_net_incarnation(net, v, subject) != inc))
+			return false;
+	return true;
+}
+
+/*
+ * Finding 1 of the hardening issue: one datagram saying n2 is dead (or
+ * left, or alive elsewhere) at an incarnation n2 never signed made every
+ * node drop n2 for good and left n2 unable to refute. Now accusations name
+ * only incarnations held signed, and what n2 says of itself needs n2's key.
+ */
+static void
+test_swim_forged_assertions_change_no_view(void **state)
+{
+	(void)state;
+	struct fake_net *net = net_up(4, 31, NULL);
+	struct rec r;
+	memset(&r, 0, sizeof(r));
+	fake_net_set_event_fn(net, rec_event, &r);
+	uint64_t inc2 = swim_incarnation(fake_net_node(net, 2));
+	struct swim_addr a2 = *fake_net_addr(net, 2);
+	struct test_ident mallory;
+	test_ident_make(&mallory, "mallory");
+	uint8_t key[SWIM_KEY_BYTES], sig[SWIM_SIG_BYTES];
+	const uint64_t huge[] = {UINT32_MAX, UINT64_MAX, inc2 + 1};
+
+	/* Dead, suspect and left beyond what n2 signed, to n0 and to n2. */
+	for (size_t h = 0; h < 3; h++)
+		for (size_t to = 0; to <= 2; to += 2) {
+			Mesh__Update u = MESH__UPDATE__INIT;
+			u.name = "n2";
+			u.incarnation = huge[h];
+			u.from = "n3";
+			u.state = MESH__MEMBER_STATE__MEMBER_DEAD;
+			inject_update(net, to, 3, &u);
+			u.state = MESH__MEMBER_STATE__MEMBER_SUSPECT;
+			inject_update(net, to, 3, &u);
+		}
+	assert_int_equal(st(net, 0)->drop_unseen_incarnation, 6);
+	assert_int_equal(st(net, 2)->drop_unseen_incarnation, 6);
+	assert_int_equal(swim_incarnation(fake_net_node(net, 2)), inc2);
+
+	/* Left at n2's own incarnation: unsigned, signed by another key,
+	 * and with n2's key but a signature of something else. */
+	Mesh__Update u = MESH__UPDATE__INIT;
+	u.name = "n2";
+	u.state = MESH__MEMBER_STATE__MEMBER_LEFT;
+	u.incarnation = inc2;
+	inject_update(net, 0, 3, &u);
+	assert_int_equal(st(net, 0)->drop_bad_signature, 1);
+	sign_update(&u, &mallory, key, sig);
+	inject_update(net, 0, 3, &u);
+	assert_int_equal(st(net, 0)->drop_key_conflict, 1);
+	memcpy(key, fake_net_ident(net, 2)->pk, SWIM_KEY_BYTES);
+	inject_update(net, 0, 3, &u);
+	assert_int_equal(st(net, 0)->drop_bad_signature, 2);
+
+	/* Alive elsewhere at a higher incarnation: under another key (also
+	 * to n2 itself: someone else claims its name), then with n2's key
+	 * and a signature that does not match. */
+	uint8_t ip[4] = {127, 0, 0, 66};
+	u = (Mesh__Update)MESH__UPDATE__INIT;
+	u.name = "n2";
+	u.state = MESH__MEMBER_STATE__MEMBER_ALIVE;
+	u.incarnation = inc2 + 7;
+	u.ip.data = ip;
+	u.ip.len = 4;
+	u.port = 6666;
+	sign_update(&u, &mallory, key, sig);
+	inject_update(net, 0, 3, &u);
+	inject_update(net, 2, 3, &u);
+	assert_int_equal(st(net, 0)->drop_key_conflict, 2);
+	assert_int_equal(st(net, 2)->drop_key_conflict, 1);
+	assert_int_equal(st(net, 2)->refutations, 0);
+	memcpy(key, fake_net_ident(net, 2)->pk, SWIM_KEY_BYTES);
+	inject_update(net, 0, 3, &u);
+	assert_int_equal(st(net, 0)->drop_bad_signature, 3);
+
+	/* An accusation at n2's real incarnation is what any member may
+	 * make: it costs n2 a refutation, never a death. */
+	u = (Mesh__Update)MESH__UPDATE__INIT;
+	u.name = "n2";
+	u.state = MESH__MEMBER_STATE__MEMBER_DEAD;
+	u.incarnation = inc2;
+	u.from = "n3";
+	inject_update(net, 0, 3, &u);
+	assert_int_equal(fake_net_state(net, 0, 2), SWIM_SUSPECT);
+	fake_net_run_for(net, 20000);
+	assert_true(fake_net_converged(net));
+	uint64_t now2 = swim_incarnation(fake_net_node(net, 2));
+	assert_int_equal(now2, inc2 + 1);
+	assert_true(all_see_alive_at(net, 2, now2));
+	for (size_t v = 0; v < 4; v++) {
+		struct swim_member_info mi;
+		assert_int_equal(
+		    swim_member_find(fake_net_node(net, v), "n2", &mi), 0);
+		assert_true(swim_addr_equal(&mi.addr, &a2));
+		assert_memory_equal(mi.key, fake_net_ident(net, 2)->pk,
+				    SWIM_KEY_BYTES);
+	}
+	assert_int_equal(r.about[SWIM_EV_MEMBER_DEAD][2], 0);
+	assert_int_equal(r.about[SWIM_EV_MEMBER_LEFT][2], 0);
+	assert_int_equal(r.about[SWIM_EV_MEMBER_UPDATED][2], 0);
+	net_free(net);
+}
+
+/*
+ * A single push-pull listing 5,000 invented members used to be taken
+ * whole: every one alive, gossiped on, and given replicas. Without a
+ * record signed by its own key, none is admitted.
+ */
+static void
+test_swim_phantom_push_pull_admits_none(void **state)
+{
+	(void)state;
+	enum { PHANTOMS = 5000 };
+	struct fake_net *net = net_up(3, 32, NULL);
+	struct swim *s = fake_net_node(net, 0);
+	size_t before = swim_member_count(s);
+	Mesh__Update *us = calloc(PHANTOMS, sizeof(*us));
+	Mesh__Update **ups = calloc(PHANTOMS, sizeof(*ups));
+	char(*names)[16] = calloc(PHANTOMS, 16);
+	uint8_t ip[4] = {127, 0, 0, 77}, junk[SWIM_SIG_BYTES];
+	uint8_t key[SWIM_KEY_BYTES];
+	memset(junk, 0x5a, sizeof(junk));
+	memset(key, 0xa5, sizeof(key));
+	assert_true(us != NULL && ups != NULL && names != NULL);
+	for (size_t i = 0; i < PHANTOMS; i++) {
+		snprintf(names[i], 16, "ghost%zu", i);
+		mesh__update__init(&us[i]);
+		us[i].name = names[i];
+		us[i].state = MESH__MEMBER_STATE__MEMBER_ALIVE;
+		us[i].incarnation = 1;
+		us[i].ip.data = ip;
+		us[i].ip.len = 4;
+		us[i].port = (uint32_t)(10000 + i);
+		/* Half bare, half with a key and a signature of nothing. */
+		if (i % 2) {
+			us[i].key.data = key;
+			us[i].key.len = SWIM_KEY_BYTES;
+			us[i].sig.data = junk;
+			us[i].sig.len = SWIM_SIG_BYTES;
+		}
+		ups[i] = &us[i];
+	}
+	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
+	pp.protocol_version = SWIM_PROTOCOL_VERSION;
+	pp.from = "n1";
+	pp.members = ups;
+	pp.n_members = PHANTOMS;
+	size_t len = mesh__push_pull__get_packed_size(&pp);
+	uint8_t *buf = malloc(len);
+	assert_non_null(buf);
+	mesh__push_pull__pack(&pp, buf);
+	const uint8_t *reply;
+	size_t rlen;
+	uint64_t bad = st(net, 0)->drop_bad_signature;
+	assert_int_equal(swim_recv_stream(s, fake_net_now(net),
+					  fake_net_addr(net, 1), buf, len,
+					  &reply, &rlen),
+			 0);
+	fake_net_flush(net, 0);
+	free(buf);
+	free(us);
+	free(ups);
+	free(names);
+	assert_int_equal(swim_member_count(s), before);
+	assert_int_equal(st(net, 0)->drop_bad_signature, bad + PHANTOMS);
+	assert_int_equal(swim_pending_updates(s), 0);
+	net_free(net);
+}
+
+/*
+ * Finding 5: a seed restarted without anyone to join used to stay alone,
+ * and the rest kept it as left for good, because members that left were
+ * never contacted again. They are tried like dead ones now, and the
+ * seed's newer life wins over its leave.
+ */
+static void
+test_swim_left_seed_readmitted(void **state)
+{
+	(void)state;
+	struct fake_net *net = net_up(4, 33, NULL);
+	struct swim *seed = fake_net_node(net, 0);
+	swim_leave(seed, fake_net_now(net));
+	fake_net_flush(net, 0);
+	fake_net_run_for(net, 3000);
+	for (size_t v = 1; v < 4; v++)
+		assert_int_equal(fake_net_state(net, v, 0), SWIM_LEFT);
+	uint64_t old = swim_incarnation(seed);
+	/* Restarted with no seed list of its own: it waits to be found. */
+	assert_int_equal(fake_net_restart(net, 0, old + 1), 0);
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	fake_net_run_for(net, 4 * cfg.reconnect_interval_ms);
+	assert_true(all_see_alive_at(net, 0, old + 1));
+	assert_int_equal(swim_member_count(fake_net_node(net, 0)), 4);
+	assert_true(fake_net_converged(net));
+	net_free(net);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_swim_own_record_no_refutation,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(
+		test_swim_forged_assertions_change_no_view, teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_phantom_push_pull_admits_none,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_left_seed_readmitted,
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_ping_ack_keeps_alive,
 				      teardown_nets),
