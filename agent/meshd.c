@@ -170,8 +170,12 @@ meshd_members_json(struct meshd *d, struct admin_buf *b, uint64_t now)
 		place_flap_info(d->place, mi.name, now, &score, &damped);
 		admin_printf(b, "%s{\"name\":", i ? "," : "");
 		admin_json_str(b, mi.name);
+		/* The node id, as in status: its key's first 8 bytes. */
+		admin_printf(b, ",\"id\":\"");
+		for (int k = 0; k < 8; k++)
+			admin_printf(b, "%02x", mi.key[k]);
 		admin_printf(b,
-			     ",\"addr\":\"%s\",\"state\":\"%s\","
+			     "\",\"addr\":\"%s\",\"state\":\"%s\","
 			     "\"incarnation\":%llu,\"self\":%s,"
 			     "\"state_age_ms\":%llu,\"flap_score\":%u,"
 			     "\"damped\":%s,",

@@ -117,12 +117,13 @@ def main():
         check("records under another key for n2 counted",
               grew["key_conflict"] >= 2 * 4, str(grew))
         same = True
+        id2 = n2.status()["id"]
         for a in (n1, n3, n4):
             m = a.members()["n2"]
-            same &= (m["state"] == "alive" and
+            same &= (m["state"] == "alive" and m["id"] == id2 and
                      m["incarnation"] == before[a.name]["incarnation"] and
                      m["addr"] == before[a.name]["addr"])
-        check("n2 alive at its incarnation and address on every agent",
+        check("n2 alive at its incarnation, address and key everywhere",
               same and n2.status()["incarnation"] == inc2,
               "n2 inc %d -> %d" % (inc2, n2.status()["incarnation"]))
         check("no agent marked n2 dead or left",
