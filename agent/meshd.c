@@ -4,6 +4,7 @@
  */
 #include "admin.h"
 #include "capfile.h"
+#include "keyfile.h"
 #include "mesh_err.h"
 #include "net.h"
 #include "pack_svc.h"
@@ -45,13 +46,7 @@ struct meshd {
 	uv_timer_t place_timer; /* a damped member's readmission */
 	int64_t wall_offset_ms; /* wall clock = net_now_ms() + this */
 	uv_signal_t sigterm, sigint, sighup;
-	/* The keyring file, re-read by `keyring reload` and SIGHUP. */
-	const char *keyring_path;
-	bool insecure_keyring;
-	unsigned keyring_mode;
-	unsigned keyring_reloads;
-	uint64_t keyring_loaded_ms;
-	uint64_t key_opened[SEAL_MAX_KEYS]; /* d.ring.opened */
+	struct keyfile keys; /* the file of ring, reloaded at run time */
 	uv_timer_t leave_timer;
 	uint64_t leave_started;
 	bool leaving;
@@ -267,12 +262,8 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 	pack_svc_status_json(&d->psvc, b);
 	admin_printf(b, ",");
 	tenant_svc_status_json(&d->tsvc, b);
-	char fp[SEAL_FINGERPRINT_HEX + 1];
-	seal_key_fingerprint(d->ring.keys[0], fp);
-	admin_printf(b,
-		     ",\"keyring\":{\"keys\":%u,\"primary\":\"%s\","
-		     "\"reloads\":%u}",
-		     d->ring.count, fp, d->keyring_reloads);
+	admin_printf(b, ",");
+	keyfile_status_json(&d->keys, b);
 	admin_printf(b,
 		     ",\"counts\":{\"alive\":%zu,\"suspect\":%zu,\"dead\":%zu,"
 		     "\"left\":%zu},\"dropped\":{",
@@ -369,10 +360,7 @@ meshd_status_text(struct meshd *d, struct admin_buf *b)
 	    b, "members      %zu alive, %zu suspect, %zu dead, %zu left\n",
 	    counts[0], counts[1], counts[2], counts[3]);
 	tenant_svc_status_text(&d->tsvc, b);
-	char fp[SEAL_FINGERPRINT_HEX + 1];
-	seal_key_fingerprint(d->ring.keys[0], fp);
-	admin_printf(b, "keyring      %u key%s, primary %s (`keyring list`)\n",
-		     d->ring.count, d->ring.count == 1 ? "" : "s", fp);
+	keyfile_status_text(&d->keys, b);
 	const char *names[MESHD_DROPS_MAX];
 	uint64_t values[MESHD_DROPS_MAX];
 	size_t n;
@@ -507,214 +495,6 @@ meshd_drain(struct meshd *d, bool on, struct admin_buf *out)
 			     : "undrained: this node takes packs again\n");
 }
 
-/* ---- the keyring --------------------------------------------------------- */
-
-/* Why the keyring file @path was refused (@rc, @f from seal_keyring_read),
- * one line with no final newline, naming the fix. */
-static void
-meshd_keyring_why(struct admin_buf *b, const char *path, int rc,
-		  const struct seal_file *f)
-{
-	admin_printf(b, "keyring %s: ", path);
-	if (rc == MESH_EIO) {
-		admin_printf(b, "%s", strerror(f->sys_errno));
-	} else if (rc == MESH_EINVAL && f->not_regular) {
-		admin_printf(b, "not a regular file");
-	} else if (rc == MESH_ESTATE) {
-		unsigned long uid = (unsigned long)geteuid();
-		if (f->loose)
-			admin_printf(b,
-				     "mode %04o lets group or others read or "
-				     "change the cluster key; ",
-				     f->mode);
-		if (f->foreign)
-			admin_printf(b,
-				     "owned by uid %lu, not by the user meshd "
-				     "runs as (uid %lu) or root; ",
-				     f->uid, uid);
-		admin_printf(b, "fix: ");
-		if (f->foreign)
-			admin_printf(b, "chown %lu %s%s", uid, path,
-				     f->loose ? " && " : "");
-		if (f->loose)
-			admin_printf(b, "chmod 600 %s", path);
-		admin_printf(b, " (or start meshd with --insecure-keyring)");
-	} else if (rc == MESH_ENOENT) {
-		admin_printf(b, "no key in the file");
-	} else if (rc == MESH_EINVAL) {
-		admin_printf(b,
-			     "line %d: not a base64 32-byte key (one key per "
-			     "line, '#' starts a comment)",
-			     f->err_line);
-	} else if (rc == MESH_ERANGE) {
-		admin_printf(b, "line %d: more than %d keys", f->err_line,
-			     SEAL_MAX_KEYS);
-	} else if (rc == MESH_ETOOBIG) {
-		admin_printf(b, "4 KiB or more: not a keyring");
-	} else {
-		admin_printf(b, "%s", mesh_strerror(rc));
-	}
-}
-
-/* Reads the keyring file into @next: 0, or an error with the reason in
- * @why. A file accepted only through --insecure-keyring is logged. */
-static int
-meshd_keyring_read(struct meshd *d, struct seal_keyring *next,
-		   struct seal_file *f, struct admin_buf *why)
-{
-	int rc = seal_keyring_read(
-	    next, d->keyring_path, geteuid(),
-	    d->insecure_keyring ? SEAL_FILE_INSECURE_OK : 0, f);
-	if (rc != 0) {
-		meshd_keyring_why(why, d->keyring_path, rc, f);
-		return rc;
-	}
-	if (f->loose || f->foreign)
-		MESH_LOG(&d->env, MESH_LOG_WARN,
-			 "keyring %s: mode %04o, owner uid %lu: %s%s%s; "
-			 "accepted because of --insecure-keyring",
-			 d->keyring_path, f->mode, f->uid,
-			 f->loose ? "group or others have access" : "",
-			 f->loose && f->foreign ? ", " : "",
-			 f->foreign ? "another user owns it" : "");
-	return 0;
-}
-
-/* Re-reads the keyring file and swaps it in if it is valid; a bad file
- * keeps the keys in use. Answers in @out (NULL for SIGHUP) and logs. */
-static void
-meshd_keyring_reload(struct meshd *d, const char *by, struct admin_buf *out)
-{
-	struct seal_keyring next;
-	struct seal_file f;
-	struct admin_buf why = {0};
-	char was[SEAL_FINGERPRINT_HEX + 1], now[SEAL_FINGERPRINT_HEX + 1];
-	seal_key_fingerprint(d->ring.keys[0], was);
-	if (meshd_keyring_read(d, &next, &f, &why) != 0) {
-		const char *w = why.failed ? "cannot read" : why.data;
-		MESH_LOG(&d->env, MESH_LOG_ERROR,
-			 "keyring: reload by %s failed: %s; keeping the %u "
-			 "key%s in use, primary %s",
-			 by, w, d->ring.count, d->ring.count == 1 ? "" : "s",
-			 was);
-		if (out != NULL)
-			admin_printf(out,
-				     "error: %s; keeping the %u key%s in use, "
-				     "primary %s\n",
-				     w, d->ring.count,
-				     d->ring.count == 1 ? "" : "s", was);
-		free(why.data);
-		return;
-	}
-	free(why.data);
-	unsigned before = d->ring.count, count = next.count;
-	unsigned common = seal_keyring_replace(&d->ring, &next);
-	seal_key_fingerprint(d->ring.keys[0], now);
-	d->keyring_mode = f.mode;
-	d->keyring_reloads++;
-	d->keyring_loaded_ms = net_now_ms();
-	MESH_LOG(&d->env, MESH_LOG_INFO,
-		 "keyring: reloaded %s (by %s): %u key%s, primary %s%s%s%s, "
-		 "%u added, %u removed",
-		 d->keyring_path, by, count, count == 1 ? "" : "s", now,
-		 strcmp(was, now) == 0 ? "" : " (was ",
-		 strcmp(was, now) == 0 ? "" : was,
-		 strcmp(was, now) == 0 ? "" : ")", count - common,
-		 before - common);
-	if (common == 0)
-		MESH_LOG(&d->env, MESH_LOG_WARN,
-			 "keyring: no key in common with the keys before: "
-			 "this node cannot talk to nodes that still hold only "
-			 "those");
-	if (out == NULL)
-		return;
-	admin_printf(out, "reloaded %s: %u key%s, primary %s", d->keyring_path,
-		     count, count == 1 ? "" : "s", now);
-	if (strcmp(was, now) != 0)
-		admin_printf(out, " (was %s)", was);
-	admin_printf(out, "; %u added, %u removed\n", count - common,
-		     before - common);
-	if (common == 0)
-		admin_printf(out,
-			     "warning: no key in common with the keys before: "
-			     "this node cannot talk to nodes that still hold "
-			     "only those\n");
-}
-
-/* `keyring list`: fingerprints (never keys), which seals, what each
- * opened, and the datagrams and frames no key opened. */
-static void
-meshd_keyring_list(struct meshd *d, bool json, struct admin_buf *out)
-{
-	uint64_t ago = net_now_ms() - d->keyring_loaded_ms;
-	const struct net_counters *c = &d->net.c;
-	char fp[SEAL_FINGERPRINT_HEX + 1];
-	if (json) {
-		admin_printf(out, "{\"path\":");
-		admin_json_str(out, d->keyring_path);
-		admin_printf(out,
-			     ",\"mode\":\"%04o\",\"reloads\":%u,"
-			     "\"loaded_ago_ms\":%llu,\"keys\":[",
-			     d->keyring_mode, d->keyring_reloads,
-			     (unsigned long long)ago);
-		for (unsigned i = 0; i < d->ring.count; i++) {
-			seal_key_fingerprint(d->ring.keys[i], fp);
-			admin_printf(out,
-				     "%s{\"fingerprint\":\"%s\","
-				     "\"primary\":%s,\"opened\":%llu}",
-				     i ? "," : "", fp,
-				     i == 0 ? "true" : "false",
-				     (unsigned long long)d->key_opened[i]);
-		}
-		admin_printf(out,
-			     "],\"dropped\":{\"wrong_key\":%llu,"
-			     "\"seal_version\":%llu}}\n",
-			     (unsigned long long)c->drop_auth,
-			     (unsigned long long)c->drop_seal_version);
-		return;
-	}
-	admin_printf(out,
-		     "keyring      %s (mode %04o), loaded %llu s ago, %u "
-		     "reloads\n",
-		     d->keyring_path, d->keyring_mode,
-		     (unsigned long long)(ago / 1000), d->keyring_reloads);
-	for (unsigned i = 0; i < d->ring.count; i++) {
-		seal_key_fingerprint(d->ring.keys[i], fp);
-		admin_printf(out, "  %-10s %s  opened %llu\n",
-			     i == 0 ? "primary" : "accepted", fp,
-			     (unsigned long long)d->key_opened[i]);
-	}
-	admin_printf(out,
-		     "dropped      wrong_key=%llu (no key opens them) "
-		     "seal_version=%llu\n",
-		     (unsigned long long)c->drop_auth,
-		     (unsigned long long)c->drop_seal_version);
-}
-
-/* keyring reload|list [--json] */
-static void
-meshd_keyring_admin(struct meshd *d, size_t argc, const struct admin_arg *argv,
-		    struct admin_buf *out)
-{
-	const char *sub =
-	    argc > 1 && argv[1].len == strlen(argv[1].data) ? argv[1].data : "";
-	bool json = false, bad = false;
-	for (size_t i = 2; i < argc; i++) {
-		if (argv[i].len == 6 &&
-		    memcmp(argv[i].data, "--json", 6) == 0 && !json)
-			json = true;
-		else
-			bad = true;
-	}
-	if (strcmp(sub, "list") == 0 && !bad)
-		meshd_keyring_list(d, json, out);
-	else if (strcmp(sub, "reload") == 0 && !bad && !json)
-		meshd_keyring_reload(d, "meshctl", out);
-	else
-		admin_printf(out, "error: usage: keyring list [--json] | "
-				  "keyring reload\n");
-}
-
 static void
 meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 	    const struct admin_arg *argv)
@@ -789,7 +569,7 @@ meshd_admin(void *ctx, struct admin_req *req, size_t argc,
 	}
 
 	if (strcmp(cmd, "keyring") == 0) {
-		meshd_keyring_admin(d, argc, argv, out);
+		keyfile_admin(&d->keys, &d->net.c, argc, argv, out);
 		admin_req_done(req);
 		return;
 	}
@@ -1036,7 +816,8 @@ static void
 meshd_sighup(uv_signal_t *h, int signum)
 {
 	(void)signum;
-	meshd_keyring_reload(h->data, "SIGHUP", NULL);
+	struct meshd *d = h->data;
+	keyfile_reload(&d->keys, "SIGHUP", NULL);
 }
 
 static int
@@ -1223,6 +1004,7 @@ main(int argc, char **argv)
 	swim_config_default(&cfg);
 	const char *bind_s = "0.0.0.0:7946", *adv_s = NULL, *join_s = NULL;
 	const char *keyring = NULL, *packs_file = NULL, *hook = NULL;
+	bool insecure_keyring = false;
 	uint32_t replicas = 3, store_mb = 1024, hook_timeout_ms = 30000;
 	struct pack_config pcfg;
 	pack_config_default(&pcfg);
@@ -1320,7 +1102,7 @@ main(int argc, char **argv)
 			keyring = optarg;
 			break;
 		case O_INSECURE_KEYRING:
-			d.insecure_keyring = true;
+			insecure_keyring = true;
 			break;
 		case O_ZONE:
 			bad = meshd_copy(cfg.meta.zone, sizeof(cfg.meta.zone),
@@ -1478,28 +1260,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "meshd: libsodium failed to initialise\n");
 		return 1;
 	}
-	/* Absolute, so messages name the file wherever they are read; not
-	 * resolved, so a symlink swapped to a new file (a mounted secret) is
-	 * followed at each reload. */
-	static char keyring_abs[4096];
-	char cwd[2048];
-	if (keyring[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
-	    (size_t)snprintf(keyring_abs, sizeof(keyring_abs), "%s/%s", cwd,
-			     keyring) < sizeof(keyring_abs))
-		keyring = keyring_abs;
-	d.keyring_path = keyring;
-	struct seal_file kf;
 	struct admin_buf kwhy = {0};
-	int rc = meshd_keyring_read(&d, &d.ring, &kf, &kwhy);
+	int rc = keyfile_open(&d.keys, &d.ring, keyring, insecure_keyring,
+			      &d.env, &kwhy);
 	if (rc != 0) {
 		fprintf(stderr, "meshd: %s\n",
 			kwhy.failed ? "cannot read the keyring" : kwhy.data);
+		free(kwhy.data);
 		return 1;
 	}
 	free(kwhy.data);
-	d.ring.opened = d.key_opened;
-	d.keyring_mode = kf.mode;
-	d.keyring_loaded_ms = net_now_ms();
 	if (mkdir(d.data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "meshd: cannot create %s: %s\n", d.data_dir,
 			strerror(errno));
