@@ -66,7 +66,8 @@ meshctl_usage(FILE *f)
 	       "       meshctl [--data-dir DIR] keyring list [--json] | "
 	       "keyring reload\n"
 	       "       meshctl keyring check FILE\n"
-	       "       meshctl [--data-dir DIR] tenant create T [--json]\n"
+	       "       meshctl [--data-dir DIR] tenant create T [--cap FILE] "
+	       "[--json]\n"
 	       "       meshctl tenant grant T --rights R [--ttl D] [--json]\n"
 	       "       meshctl [--data-dir DIR] tenant ls [--json]\n"
 	       "       meshctl [--data-dir DIR] tenant put T KEY VALUE "
@@ -105,6 +106,10 @@ meshctl_usage(FILE *f)
  * the answer into @answer (NUL-terminated, NUL excluded from len). Returns
  * 0 or 1 after printing why.
  */
+/* Set once meshctl_ask() has handed a whole request to the agent: after
+ * that, a missing answer does not mean the request was not carried out. */
+static bool meshctl_delivered;
+
 static int
 meshctl_ask(const char *dir, const struct admin_buf *req, int timeout_s,
 	    struct admin_buf *answer)
@@ -165,6 +170,7 @@ meshctl_ask(const char *dir, const struct admin_buf *req, int timeout_s,
 		left = part == 0 ? 1 : 0;
 	}
 	shutdown(fd, SHUT_WR);
+	meshctl_delivered = true;
 	for (;;) {
 		char buf[65536];
 		ssize_t r = read(fd, buf, sizeof(buf));
@@ -327,15 +333,40 @@ meshctl_json_merge(const char *obj, const char *const *skip,
 	}
 }
 
+/*
+ * tenant create T [--cap FILE]: a fresh key pair, or the one in FILE (a
+ * capability file of T with its key line) to repeat a create that may
+ * have committed: the agents acknowledge the same key again.
+ */
 static int
-meshctl_tenant_create(const char *dir, const char *tenant, bool json)
+meshctl_tenant_create(const char *dir, const char *tenant, bool json,
+		      const char *cap_file)
 {
 	uint8_t seed[CAPFILE_SEED_BYTES], pub[TENANT_PUBKEY_BYTES];
 	uint8_t cap[TENANT_CAP_MAX];
 	size_t cap_len;
 	char pubtext[CAPFILE_PUBKEY_TEXT_MAX];
 	uint32_t all = TENANT_READ | TENANT_WRITE | TENANT_ADMIN;
-	int rc = capfile_keypair(seed, pub);
+	int rc;
+	if (cap_file != NULL) {
+		struct capfile f;
+		if (meshctl_cap_load(cap_file, &f) != 0)
+			return 1;
+		if (!f.has_key || strcmp(f.info.tenant, tenant) != 0) {
+			fprintf(stderr,
+				"meshctl: %s: not the key of tenant '%s' (it "
+				"needs the key line that create printed)\n",
+				cap_file, tenant);
+			sodium_memzero(&f, sizeof(f));
+			return 1;
+		}
+		memcpy(seed, f.seed, sizeof(seed));
+		memcpy(pub, f.info.tenant_key, sizeof(pub));
+		sodium_memzero(&f, sizeof(f));
+		rc = 0;
+	} else {
+		rc = capfile_keypair(seed, pub);
+	}
 	if (rc == 0)
 		rc = capfile_make(seed, tenant, all, 0, cap, sizeof(cap),
 				  &cap_len);
@@ -365,13 +396,32 @@ meshctl_tenant_create(const char *dir, const char *tenant, bool json)
 		meshctl_token(&req, "--json");
 	rc = meshctl_ask(dir, &req, MESHCTL_TENANT_TIMEOUT_S, &answer);
 	free(req.data);
-	if (rc == 0 && strncmp(answer.data, "error: ", 7) == 0)
+	/* Refused for certain (taken, bad id, no access) or never sent:
+	 * the key pair is forgotten. Otherwise (no quorum in time, no
+	 * replica answered, no answer at all) the create may have committed
+	 * somewhere: the capability file is printed all the same, so the key
+	 * is not lost, and a retry with it (--cap) is safe. */
+	bool unsure = rc != 0 && meshctl_delivered;
+	if (rc == 0 && strncmp(answer.data, "error: ", 7) == 0) {
 		rc = meshctl_print(&answer);
-	if (rc != 0) {
-		/* Not created: the key pair is forgotten. */
+		unsure = strstr(answer.data, "(MESH_EEXIST)") == NULL &&
+			 strstr(answer.data, "(MESH_EINVAL)") == NULL &&
+			 strstr(answer.data, "(MESH_EAUTH)") == NULL;
+	}
+	if (rc != 0 && !unsure) {
 		free(answer.data);
 		sodium_memzero(seed, sizeof(seed));
 		return rc;
+	}
+	if (unsure) {
+		fprintf(stderr,
+			"meshctl: the create may have been applied on some "
+			"replicas: keep the capability printed, and retry "
+			"with: meshctl tenant create %s --cap FILE\n",
+			tenant);
+		free(answer.data);
+		answer = (struct admin_buf){0};
+		admin_printf(&answer, "{\"applied\":\"unknown\"}");
 	}
 	char text[CAPFILE_TEXT_MAX];
 	if (json) {
@@ -403,9 +453,11 @@ meshctl_tenant_create(const char *dir, const char *tenant, bool json)
 	} else {
 		/* stdout is the capability file; the agent's words go to
 		 * the terminal. */
-		fputs(answer.data, stderr);
-		if (answer.data[answer.len - 1] != '\n')
-			fputc('\n', stderr);
+		if (!unsure) {
+			fputs(answer.data, stderr);
+			if (answer.data[answer.len - 1] != '\n')
+				fputc('\n', stderr);
+		}
 		rc = capfile_format(cap, cap_len, seed, text, sizeof(text));
 		if (rc == 0)
 			fputs(text, stdout);
@@ -415,7 +467,7 @@ meshctl_tenant_create(const char *dir, const char *tenant, bool json)
 		fprintf(stderr, "meshctl: cannot print the capability\n");
 	free(answer.data);
 	sodium_memzero(seed, sizeof(seed));
-	return rc == 0 ? 0 : 1;
+	return rc == 0 && !unsure ? 0 : 1;
 }
 
 static int
@@ -580,12 +632,12 @@ meshctl_tenant(const char *dir, int argc, char **argv)
 		if (tenant == NULL || bad) {
 			fprintf(stderr, "meshctl: usage: tenant %s\n",
 				strcmp(sub, "create") == 0
-				    ? "create T [--json]"
+				    ? "create T [--cap FILE] [--json]"
 				    : "grant T --rights R [--ttl D] "
 				      "[--cap FILE] [--json]");
 			rc = 2;
 		} else if (strcmp(sub, "create") == 0) {
-			rc = meshctl_tenant_create(dir, tenant, json);
+			rc = meshctl_tenant_create(dir, tenant, json, cap_file);
 		} else {
 			rc = meshctl_tenant_grant(tenant, rights, ttl, cap_file,
 						  json);

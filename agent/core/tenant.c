@@ -906,6 +906,9 @@ tenant__pubkey(struct tenant *t, struct tenant__held *h)
 			best = v;
 	if (best != NULL) {
 		memcpy(h->pubkey, best + 8, TENANT_PUBKEY_BYTES);
+		h->pubkey_ms = 0;
+		for (int i = 0; i < 8; i++)
+			h->pubkey_ms = h->pubkey_ms << 8 | best[i];
 		h->has_pubkey = true;
 	} else {
 		rc = MESH_ENOENT;
@@ -1251,9 +1254,11 @@ tenant__mutate(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 		break;
 	case TENANT_OP_CREATE: {
 		/* The record: creation time (big-endian ms), then the key;
-		 * byte order is age order (tenant__pubkey). */
+		 * byte order is age order (tenant__pubkey). A create repeated
+		 * with the tenant's own key keeps the first creation time. */
 		uint8_t rec[TENANT__KEY_RECORD];
-		uint64_t w = tenant__wall_ms(t, now_ms);
+		uint64_t w = h->has_pubkey ? h->pubkey_ms
+					   : tenant__wall_ms(t, now_ms);
 		for (int i = 7; i >= 0; i--, w >>= 8)
 			rec[i] = (uint8_t)w;
 		memcpy(rec + 8, op->tenant_key, TENANT_PUBKEY_BYTES);
@@ -1373,10 +1378,8 @@ tenant__do_write(struct tenant *t, uint64_t now_ms,
 		tenant__fail(t, o, rc, tenant__write_error(t, rc));
 		goto out;
 	}
-	if (op->op == TENANT_OP_CREATE) {
-		memcpy(h->pubkey, op->tenant_key, TENANT_PUBKEY_BYTES);
-		h->has_pubkey = true;
-	}
+	if (op->op == TENANT_OP_CREATE)
+		h->has_pubkey = false; /* read back: the oldest record wins */
 	t->st.writes_local++;
 	tenant__note_changes(t, h, refs, nrefs);
 	/* A quorum is a majority of the configured replicas, never of the
@@ -1669,7 +1672,12 @@ tenant__run(struct tenant *t, uint64_t now_ms, const struct tenant__origin *o,
 		return;
 	}
 	if (op->op == TENANT_OP_CREATE) {
-		if (h != NULL && tenant__pubkey(t, h) == 0) {
+		/* The same create again (a retry after a timeout that may
+		 * have committed somewhere) is written again and acknowledged
+		 * like the first; another key finds the tenant taken. */
+		if (h != NULL && tenant__pubkey(t, h) == 0 &&
+		    memcmp(h->pubkey, op->tenant_key, TENANT_PUBKEY_BYTES) !=
+			0) {
 			tenant__fail(t, o, MESH_EEXIST,
 				     "tenant already exists");
 			return;

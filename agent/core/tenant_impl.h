@@ -61,6 +61,7 @@ struct tenant__held {
 	uint64_t keys, bytes;
 	bool has_pubkey;
 	uint8_t pubkey[TENANT_PUBKEY_BYTES];
+	uint64_t pubkey_ms; /* creation time in the winning key record */
 	/* From the current view. */
 	bool is_replica;
 	unsigned nowners;

@@ -12,8 +12,11 @@ again; a truncated data file is refused at start.
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import meshlab  # noqa: E402
@@ -69,6 +72,55 @@ def make_cap(lab, agent, tenant, path):
     return out
 
 
+class FakeAgent(threading.Thread):
+    """An admin socket that reads one request and answers @answer (or
+    closes without a word when None): what meshctl sees of an agent that
+    timed out or died after taking the request."""
+
+    def __init__(self, path, answer):
+        super().__init__(daemon=True)
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(1)
+        self.srv.settimeout(10)
+        self.answer = answer
+
+    def run(self):
+        try:
+            c, _ = self.srv.accept()
+            c.settimeout(10)
+            while not c.recv(4096).endswith(b"\n"):
+                pass
+            if self.answer is not None:
+                c.sendall(self.answer.encode() + b"\0")
+            c.close()
+        except OSError:
+            pass
+        self.srv.close()
+
+
+def check_unsure_create(lab):
+    """A create whose fate is unknown keeps its key; a refused one not."""
+    for answer, kept in ((None, True),
+                         ("error: not enough replicas acknowledged in time "
+                          "(MESH_ETIMEDOUT)", True),
+                         ("error: tenant already exists (MESH_EEXIST)",
+                          False)):
+        d = tempfile.mkdtemp(prefix="fake-agent-", dir=lab.root)
+        fake = FakeAgent(os.path.join(d, "meshd.sock"), answer)
+        fake.start()
+        out = subprocess.run([lab.meshctl, "--data-dir", d, "tenant",
+                              "create", "zeta"], capture_output=True,
+                             text=True, timeout=30)
+        fake.join(10)
+        has_key = "key: pmkey1." in out.stdout
+        check("create answered %s: exit 1, key %s" % (
+            answer or "nothing", "kept" if kept else "forgotten"),
+            out.returncode == 1 and has_key == kept and
+            (("may have been applied" in out.stderr) == kept),
+            out.stderr.strip()[:160])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -86,6 +138,11 @@ def main():
         check("a second create is refused",
               again.returncode != 0 and "exists" in again.stderr,
               again.stderr.strip())
+        same = ctl(lab, A[3], "tenant", "create", "acme", cap=acme)
+        check("a create repeated with the tenant's own key is acknowledged",
+              same.returncode == 0 and "key: pmkey1." in same.stdout,
+              same.stderr.strip())
+        check_unsure_create(lab)
 
         # Writes at every agent, reads at every agent.
         for i, a in enumerate(A):
