@@ -937,12 +937,81 @@ test_crdt_ormap_out_of_order_deltas(void **state)
 	crdt_ormap_free(r);
 }
 
+/* The memory figures grow with what a replica holds and are never 0;
+ * joins of a state already held do not keep growing them. */
+static void
+test_crdt_sizes(void **state)
+{
+	(void)state;
+	struct crdt_cc *cc = crdt_cc_new(A);
+	struct crdt_gcounter *g = crdt_gcounter_new(A);
+	struct crdt_pncounter *pn = crdt_pncounter_new(A);
+	struct crdt_lww *l = crdt_lww_new(A);
+	struct crdt_mvreg *mv = crdt_mvreg_new(A);
+	struct crdt_orset *os = crdt_orset_new(A);
+	struct crdt_ormap *om = crdt_ormap_new(A);
+	assert_true(cc && g && pn && l && mv && os && om);
+	size_t s0[7] = {crdt_cc_size(cc),	 crdt_gcounter_size(g),
+			crdt_pncounter_size(pn), crdt_lww_size(l),
+			crdt_mvreg_size(mv),	 crdt_orset_size(os),
+			crdt_ormap_size(om)};
+	for (int i = 0; i < 7; i++)
+		assert_true(s0[i] > 0);
+	struct crdt_hlc_clock clk;
+	crdt_hlc_init(&clk, 1, 0);
+	char big[512];
+	memset(big, 'x', sizeof(big));
+	for (uint64_t r = 1; r <= 20; r++) {
+		struct crdt_dot d = {r, 2}; /* a gap: stays in the cloud */
+		assert_int_equal(crdt_cc_add(cc, &d), 0);
+		assert_int_equal(crdt_gcounter_inc(g, r, 1, NULL), 0);
+		assert_int_equal(crdt_pncounter_add(pn, r, -1, NULL), 0);
+		assert_int_equal(crdt_orset_add(os, r, big, 8 + r, NULL), 0);
+		struct crdt_key k = {big, 1 + r};
+		assert_int_equal(
+		    crdt_ormap_mv_set(om, r, &k, 1, big, sizeof(big), NULL), 0);
+	}
+	assert_int_equal(crdt_lww_set(l, &clk, 1000, big, sizeof(big), NULL),
+			 0);
+	assert_int_equal(crdt_mvreg_set(mv, 1, big, sizeof(big), NULL), 0);
+	size_t s1[7] = {crdt_cc_size(cc),	 crdt_gcounter_size(g),
+			crdt_pncounter_size(pn), crdt_lww_size(l),
+			crdt_mvreg_size(mv),	 crdt_orset_size(os),
+			crdt_ormap_size(om)};
+	for (int i = 0; i < 7; i++)
+		assert_true(s1[i] > s0[i]);
+	assert_true(s1[3] >= s0[3] + sizeof(big));
+	assert_true(s1[6] >= s0[6] + 20 * sizeof(big));
+	assert_true(crdt_cc_cloud_size(cc) >= 20);
+	struct crdt_orset *copy = crdt_orset_new(A);
+	assert_int_equal(crdt_orset_join(copy, os), 0);
+	size_t joined = crdt_orset_size(copy);
+	assert_true(joined > s0[5]);
+	/* Joining it again may settle its arrays once; after that, repeated
+	 * joins of the same state hold the same memory (nothing leaks). */
+	assert_int_equal(crdt_orset_join(copy, os), 0);
+	joined = crdt_orset_size(copy);
+	for (int k = 0; k < 5; k++) {
+		assert_int_equal(crdt_orset_join(copy, os), 0);
+		assert_int_equal(crdt_orset_size(copy), joined);
+	}
+	crdt_orset_free(copy);
+	crdt_cc_free(cc);
+	crdt_gcounter_free(g);
+	crdt_pncounter_free(pn);
+	crdt_lww_free(l);
+	crdt_mvreg_free(mv);
+	crdt_orset_free(os);
+	crdt_ormap_free(om);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_crdt_cc_compaction, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_crdt_sizes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_crdt_hlc_orders_causal_writes_despite_skew, setup,
 		teardown),

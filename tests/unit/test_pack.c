@@ -661,11 +661,25 @@ test_pack_index_after_removals(void **state)
 	ring_free(r);
 }
 
+/* Status and history print these names: one per state, none shared. */
+static void
+test_pack_state_names(void **state)
+{
+	(void)state;
+	const char *want[] = {"unknown", "placed", "starting",
+			      "running", "failed", "stopping"};
+	for (int s = PACK_NONE; s <= PACK_STOPPING; s++)
+		assert_string_equal(pack_state_name((enum pack_state)s),
+				    want[s]);
+	assert_string_equal(pack_state_name((enum pack_state)42), "unknown");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_pack_names_and_specs, setup),
+	    cmocka_unit_test(test_pack_state_names),
 	    cmocka_unit_test_setup(test_pack_nodes_agree, setup),
 	    cmocka_unit_test_setup(test_pack_capacity_and_constraints, setup),
 	    cmocka_unit_test_setup(test_pack_failover_runs_hooks, setup),

@@ -1594,6 +1594,82 @@ test_swim_left_seed_readmitted(void **state)
 	net_free(net);
 }
 
+/* Each refusal of a bad config, with its reason; addresses in logs. */
+static void
+test_swim_config_refusals(void **state)
+{
+	(void)state;
+	struct test_env t;
+	struct swim_config good, c;
+	solo_config(&t, &good, "cfg");
+	const char *why;
+	assert_int_equal(swim_config_check(&good, &why), 0);
+	c = good;
+	strcpy(c.name, "bad name");
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	assert_non_null(strstr(why, "name"));
+	c = good;
+	c.addr.family = 5;
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	assert_non_null(strstr(why, "family"));
+	c = good;
+	strcpy(c.meta.zone, "tab\there");
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	c = good;
+	c.meta.kv_count = 2;
+	strcpy(c.meta.kv[0].key, "k");
+	strcpy(c.meta.kv[1].key, "k");
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	assert_non_null(strstr(why, "duplicate"));
+	c = good;
+	c.meta.kv_count = 1;
+	strcpy(c.meta.kv[0].key, "bad key");
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	c = good;
+	c.meta.kv_count = 1;
+	strcpy(c.meta.kv[0].key, "k");
+	strcpy(c.meta.kv[0].value, "bell\a");
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	c = good;
+	c.probe_timeout_ms = c.probe_interval_ms;
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	assert_non_null(strstr(why, "probe timeout"));
+	c = good;
+	c.push_pull_interval_ms = 0;
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	assert_non_null(strstr(why, "intervals"));
+	c = good;
+	c.suspicion_mult = 0;
+	assert_int_equal(swim_config_check(&c, &why), MESH_ERANGE);
+	c = good;
+	c.indirect_checks = 17;
+	assert_int_equal(swim_config_check(&c, &why), MESH_ERANGE);
+	c = good;
+	c.datagram_max = 100;
+	assert_int_equal(swim_config_check(&c, &why), MESH_ERANGE);
+	assert_non_null(strstr(why, "datagram_max"));
+	/* A config that passes the check but has no signer is refused by
+	 * swim_new(), which never runs unsigned. */
+	struct swim *s = NULL;
+	c = good;
+	c.crypto.sign = NULL;
+	assert_int_equal(swim_new(&c, &t.env, 0, &s), MESH_EINVAL);
+	assert_null(s);
+
+	char buf[64];
+	struct swim_addr v6 = {.family = 6, .port = 7946};
+	v6.ip[0] = 0x20;
+	v6.ip[1] = 0x01;
+	v6.ip[15] = 1;
+	assert_string_equal(swim_addr_format(&v6, buf, sizeof(buf)),
+			    "[2001:0:0:0:0:0:0:1]:7946");
+	assert_string_equal(swim_addr_format(&good.addr, buf, sizeof(buf)),
+			    "127.0.0.1:7000");
+	assert_string_equal(swim_state_name(SWIM_LEFT), "left");
+	assert_string_equal(swim_state_name((enum swim_state)9), "unknown");
+	assert_int_equal(t.alloc.live, 0);
+}
+
 int
 main(void)
 {
@@ -1606,6 +1682,7 @@ main(void)
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_left_seed_readmitted,
 				      teardown_nets),
+	    cmocka_unit_test(test_swim_config_refusals),
 	    cmocka_unit_test_teardown(test_swim_ping_ack_keeps_alive,
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_indirect_probe_keeps_alive,

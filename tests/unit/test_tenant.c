@@ -1047,11 +1047,70 @@ test_tenant_system_late_view(void **state)
 	tc_destroy(c);
 }
 
+static bool
+never_verify(void *ctx, const uint8_t *pub, const uint8_t *msg, size_t len,
+	     const uint8_t *sig)
+{
+	(void)ctx, (void)pub, (void)msg, (void)len, (void)sig;
+	return false;
+}
+
+/* Each refusal of a bad tenant config names what is wrong. */
+static void
+test_tenant_config_refusals(void **state)
+{
+	(void)state;
+	struct mem_kv kv;
+	mem_kv_init(&kv, NULL);
+	struct tenant_config good, c;
+	tenant_config_default(&good);
+	strcpy(good.name, "n1");
+	good.replica_id = 7;
+	good.verify = never_verify;
+	mem_kv_bind(&kv, &good.kv);
+	const char *why = "unset";
+	assert_int_equal(tenant_config_check(&good, &why), 0);
+	assert_null(why);
+	const struct {
+		const char *field;
+		const char *in_why;
+	} cases[] = {
+	    {"name", "node name"},	{"replica_id", "replica id"},
+	    {"replicas", "replicas"},	{"intervals", "10 ms"},
+	    {"pending", "max_pending"}, {"burst", "burst"},
+	    {"verify", "verifier"},	{"store", "no store"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		c = good;
+		const char *f = cases[i].field;
+		if (strcmp(f, "name") == 0)
+			strcpy(c.name, "no spaces please");
+		else if (strcmp(f, "replica_id") == 0)
+			c.replica_id = 0;
+		else if (strcmp(f, "replicas") == 0)
+			c.replicas = 0;
+		else if (strcmp(f, "intervals") == 0)
+			c.request_timeout_ms = 5;
+		else if (strcmp(f, "pending") == 0)
+			c.max_pending = 0;
+		else if (strcmp(f, "burst") == 0)
+			c.rate_per_s = 10, c.rate_burst = 0;
+		else if (strcmp(f, "verify") == 0)
+			c.verify = NULL;
+		else
+			c.kv.commit = NULL;
+		assert_int_equal(tenant_config_check(&c, &why), MESH_EINVAL);
+		assert_non_null(strstr(why, cases[i].in_why));
+	}
+	mem_kv_destroy(&kv);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tenant_put_get_anywhere),
+	    cmocka_unit_test(test_tenant_config_refusals),
 	    cmocka_unit_test(test_tenant_replicas_converge_concurrent),
 	    cmocka_unit_test(test_tenant_ack_levels),
 	    cmocka_unit_test(test_tenant_isolation_every_op),
