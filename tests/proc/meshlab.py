@@ -95,6 +95,18 @@ def ask(data_dir, line, timeout=5.0):
     return b"".join(chunks).decode()
 
 
+def ctl(lab, agent, *args, cap=None):
+    """Runs meshctl against @agent with @args (and --cap @cap), without a
+    MESH_CAP from our environment; returns the CompletedProcess."""
+    env = dict(os.environ)
+    env.pop("MESH_CAP", None)
+    cmd = [lab.meshctl, "--data-dir", agent.dir] + list(args)
+    if cap:
+        cmd += ["--cap", cap]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env,
+                          timeout=30)
+
+
 def log_time(ts):
     """Seconds since the epoch of a meshd log timestamp (UTC)."""
     import calendar

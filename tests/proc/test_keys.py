@@ -31,14 +31,7 @@ import meshlab  # noqa: E402
 check = meshlab.Checks()
 
 
-def ctl(lab, agent, *args, cap=None):
-    env = dict(os.environ)
-    env.pop("MESH_CAP", None)
-    cmd = [lab.meshctl, "--data-dir", agent.dir] + list(args)
-    if cap:
-        cmd += ["--cap", cap]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env,
-                          timeout=30)
+ctl = meshlab.ctl
 
 
 def keyring_list(lab, agent):

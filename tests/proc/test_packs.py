@@ -27,9 +27,7 @@ HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
 BOOT = ["boot-%02d" % i for i in range(24)]
 
 
-def ctl(lab, agent, *args):
-    return subprocess.run([lab.meshctl, "--data-dir", agent.dir] +
-                          list(args), capture_output=True, text=True)
+ctl = meshlab.ctl
 
 
 def ls(lab, agent):
