@@ -213,6 +213,11 @@ meshd_drops(struct meshd *d, const char *names[], uint64_t values[], size_t *n)
 	MESHD_DROP("outbox_full", st->drop_outbox_full);
 	MESHD_DROP("partial_frame", c->drop_partial);
 	MESHD_DROP("first_frame_oversize", c->drop_first_oversize);
+	MESHD_DROP("first_frame_budget", c->drop_first_budget);
+	MESHD_DROP("frame_deadline", c->drop_deadline);
+	MESHD_DROP("inbound_cap", c->drop_cap_total);
+	MESHD_DROP("inbound_cap_source", c->drop_cap_source);
+	MESHD_DROP("emfile", c->drop_emfile);
 	MESHD_DROP("tenant_queue_full", c->tenant_drop_queue);
 	MESHD_DROP("tenant_peer_down", c->tenant_drop_down);
 	MESHD_DROP("tenant_refused", c->tenant_drop_core);
