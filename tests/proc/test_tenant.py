@@ -251,8 +251,11 @@ def main():
         check("bad tenant id refused", bad.startswith("error:"), bad.strip())
         binary = bytes(range(1, 256))
         key_b = b"bin\x00key"
+        # --ack all: read-your-write at another node needs every replica
+        # to hold it (with the default --ack one it is a race).
         w = meshlab.ask(A[3].dir, ["tenant", "put", "acme", key_b, binary,
-                                   "--cap", cap_text(acme), "--json"])
+                                   "--ack", "all", "--cap", cap_text(acme),
+                                   "--json"])
         r = meshlab.ask(A[4].dir, ["tenant", "get", "acme", key_b,
                                    "--cap", cap_text(acme), "--json"])
         check("binary keys and values round-trip",
