@@ -742,7 +742,11 @@ test_hook_pack_hook_script(void **state)
 	assert_int_equal(fx->done[0].res.exit_status, 0);
 	assert_true(pid > 0);
 	assert_true(t_alive(pid));
-	/* survives the hook, in a session of its own */
+	/* survives the hook, in a session of its own: the hook exits once
+	 * the pidfile is written, which can be before the child's setsid()
+	 * has run, so give it a moment (bounded) */
+	for (int i = 0; i < 200 && getsid(pid) != pid; i++)
+		usleep(10000);
 	assert_int_equal(getsid(pid), pid);
 
 	assert_int_equal(t_run(fx, 2, "start", "p1", vars, nv), 0);
