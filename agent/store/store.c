@@ -4,6 +4,7 @@
 #include "mesh_err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@ struct store {
 	MDB_dbi meta;
 	const struct mesh_env *menv;
 	struct store__kv kv;
+	char dir[4096];
+	char path[4096 + 16]; /* dir/mesh.mdb */
 };
 
 int
@@ -39,52 +42,11 @@ store__err(int rc)
 	case MDB_INVALID:
 	case MDB_VERSION_MISMATCH:
 	case MDB_PAGE_NOTFOUND:
+	case MDB_INCOMPATIBLE: /* "meta" or "tenant" is not our database */
 		return MESH_ECORRUPT;
 	default:
 		return MESH_EIO;
 	}
-}
-
-/*
- * LMDB reads the database through a shared mapping of mesh.mdb. A page past
- * the end of the file is not an error it can return: touching it raises
- * SIGBUS and the agent dies before it can say why. A file cut short (a full
- * disk during a copy, a bad restore, a hand-made truncate) would do that at
- * the first read of a high page. The newest meta page says which page is the
- * last one in use, and LMDB reads the two meta pages with pread() at open, so
- * comparing that with the file's length here, before any transaction maps a
- * data page, turns the crash into MESH_ECORRUPT and a log line.
- */
-static int
-store__check_length(struct store *s, const char *path)
-{
-	MDB_envinfo info;
-	MDB_stat st;
-	int fd;
-	int rc = mdb_env_info(s->env, &info);
-	if (rc == 0)
-		rc = mdb_env_stat(s->env, &st);
-	if (rc == 0)
-		rc = mdb_env_get_fd(s->env, &fd);
-	if (rc != 0)
-		return store__err(rc);
-	struct stat fst;
-	if (fstat(fd, &fst) != 0) {
-		MESH_LOG(s->menv, MESH_LOG_ERROR, "store: stat %s: %s", path,
-			 strerror(errno));
-		return MESH_EIO;
-	}
-	uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-	if ((uint64_t)fst.st_size < need) {
-		MESH_LOG(s->menv, MESH_LOG_ERROR,
-			 "store: %s is %lld bytes but its meta page says %llu "
-			 "are in use (pages 0..%zu of %u bytes): the file was "
-			 "truncated; refusing to open it",
-			 path, (long long)fst.st_size, (unsigned long long)need,
-			 info.me_last_pgno, st.ms_psize);
-		return MESH_ECORRUPT;
-	}
-	return 0;
 }
 
 /*
@@ -110,26 +72,164 @@ store__map_size(uint64_t map_bytes, size_t *out)
 	return 0;
 }
 
-/* Opens the environment of @s at @path and its named databases. */
-static int
-store__open_env(struct store *s, const char *path, size_t map)
+/* "... check its permissions ..." for an errno of opening a file. */
+static const char *
+store__open_hint(int e)
 {
-	int rc = mdb_env_create(&s->env);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(s->env, map);
-	if (rc == 0)
-		rc = mdb_env_set_maxdbs(s->env, 8);
-	if (rc == 0)
-		rc = mdb_env_open(s->env, path, MDB_NOSUBDIR, 0600);
-	if (rc == 0) {
-		int err = store__check_length(s, path);
-		if (err != 0)
-			return err;
+	switch (e) {
+	case EROFS:
+		return ": meshd writes its data directory, mount it read-write";
+	case EACCES:
+	case EPERM:
+		return ": meshd writes its data directory, give its user write "
+		       "access to it";
+	case ENOSPC:
+	case EDQUOT:
+		return ": free space on that filesystem";
+	default:
+		return "";
 	}
-	s->kv.env = s->env;
-	MDB_txn *txn = NULL;
+}
+
+static int
+store__create_env(const char *path, size_t map, MDB_env **env)
+{
+	int rc = mdb_env_create(env);
 	if (rc == 0)
-		rc = store__write_begin(&s->kv, &txn);
+		rc = mdb_env_set_mapsize(*env, map);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(*env, 8);
+	if (rc == 0)
+		rc = mdb_env_open(*env, path, MDB_NOSUBDIR, 0600);
+	return rc;
+}
+
+/*
+ * Makes a new, empty store at @s->path, whole or not at all. LMDB writes a
+ * new file in steps (meta pages, then the first commit), and a first start
+ * that stopped between them (a full disk, kill -9) left a file that every
+ * later start refused: an empty mesh.mdb opened as a new store, a 4 KiB
+ * one as "not an LMDB file". So it is made under another name and renamed
+ * into place once its first commit is synced. Then a mesh.mdb of any size
+ * that does not check out is damage, never a first start cut short.
+ */
+static int
+store__create(struct store *s, const char *dir, size_t map)
+{
+	char tmp[4200], tmplock[4210];
+	snprintf(tmp, sizeof(tmp), "%s.new", s->path);
+	snprintf(tmplock, sizeof(tmplock), "%s-lock", tmp);
+	unlink(tmp);
+	int err = store__lock_prepare(tmplock, s->menv);
+	if (err != 0) {
+		unlink(tmplock);
+		return err;
+	}
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	int rc = store__create_env(tmp, map, &env);
+	if (rc == 0)
+		rc = mdb_txn_begin(env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "tenant", MDB_CREATE, &dbi);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else if (txn != NULL)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	if (rc == 0 && rename(tmp, s->path) != 0)
+		rc = errno;
+	if (rc == 0) {
+		/* The rename is durable once the directory is synced. */
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) != 0)
+			rc = errno;
+		if (dfd >= 0)
+			close(dfd);
+	}
+	unlink(tmplock);
+	if (rc == 0)
+		return 0;
+	unlink(tmp);
+	bool full = store__disk_full(rc, -1, dir);
+	MESH_LOG(s->menv, MESH_LOG_ERROR,
+		 "store: cannot create %s: %s%s; nothing was left behind",
+		 s->path, mdb_strerror(rc),
+		 full ? " (the disk is full): free space on that filesystem "
+			"and start again"
+		      : store__open_hint(rc));
+	return full ? MESH_ENOSPC : store__err(rc);
+}
+
+/*
+ * Checks the existing @s->path before LMDB maps it: a regular file, which
+ * meshd can write, and which store__verify() accepts.
+ */
+static int
+store__check_file(struct store *s)
+{
+	struct stat st;
+	if (stat(s->path, &st) != 0) {
+		int e = errno;
+		MESH_LOG(s->menv, MESH_LOG_ERROR, "store: %s: %s%s", s->path,
+			 strerror(e),
+			 e == ENOENT ? " (a link to a file that is not there: "
+				       "is its filesystem mounted?)"
+				     : "");
+		return MESH_EIO;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		MESH_LOG(s->menv, MESH_LOG_ERROR,
+			 "store: %s is a %s, not a data file; move it aside "
+			 "and start again",
+			 s->path,
+			 S_ISDIR(st.st_mode)	? "directory"
+			 : S_ISFIFO(st.st_mode) ? "FIFO"
+			 : S_ISSOCK(st.st_mode) ? "socket"
+						: "device");
+		return MESH_ECORRUPT;
+	}
+	int fd = open(s->path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		MESH_LOG(s->menv, MESH_LOG_ERROR,
+			 "store: cannot open %s for writing: %s%s", s->path,
+			 strerror(e), store__open_hint(e));
+		return MESH_EIO;
+	}
+	int err = store__verify(fd, s->path, s->menv);
+	close(fd);
+	return err;
+}
+
+/* Opens the checked environment of @s and its named databases. */
+static int
+store__open_env(struct store *s, size_t map)
+{
+	int rc = store__create_env(s->path, map, &s->env);
+	if (rc != 0) {
+		bool full = store__disk_full(rc, -1, s->dir);
+		MESH_LOG(s->menv, MESH_LOG_ERROR, "store: open %s: %s%s",
+			 s->path, mdb_strerror(rc),
+			 full ? ": free space on that filesystem"
+			      : store__open_hint(rc));
+		return full ? MESH_ENOSPC : store__err(rc);
+	}
+	MDB_stat st;
+	s->kv.env = s->env;
+	s->kv.menv = s->menv;
+	s->kv.path = s->path;
+	if (mdb_env_get_fd(s->env, &s->kv.fd) != 0 ||
+	    mdb_env_stat(s->env, &st) != 0)
+		return MESH_EIO;
+	s->kv.psize = st.ms_psize;
+	store__assert_hook(&s->kv);
+	store__space_check(&s->kv, false);
+	MDB_txn *txn = NULL;
+	rc = store__write_begin(&s->kv, &txn);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
 	if (rc == 0)
@@ -140,9 +240,10 @@ store__open_env(struct store *s, const char *path, size_t map)
 			rc = end;
 	}
 	if (rc != 0) {
-		MESH_LOG(s->menv, MESH_LOG_ERROR, "store: open %s: %s", path,
+		int err = store__write_err(&s->kv, rc);
+		MESH_LOG(s->menv, MESH_LOG_ERROR, "store: open %s: %s", s->path,
 			 mdb_strerror(rc));
-		return store__err(rc);
+		return err;
 	}
 	/*
 	 * LMDB never maps less than the pages in use, so a smaller size than
@@ -153,7 +254,7 @@ store__open_env(struct store *s, const char *path, size_t map)
 		MESH_LOG(s->menv, MESH_LOG_WARN,
 			 "store: %s: map is %zu bytes, not the %zu asked for: "
 			 "the data already uses more",
-			 path, info.me_mapsize, map);
+			 s->path, info.me_mapsize, map);
 	return 0;
 }
 
@@ -165,22 +266,42 @@ store_open(const char *dir, uint64_t map_bytes, const struct mesh_env *env,
 	size_t map;
 	if (store__map_size(map_bytes, &map) != 0)
 		return MESH_EINVAL;
-	char path[4096];
-	if (snprintf(path, sizeof(path), "%s/mesh.mdb", dir) >=
-	    (int)sizeof(path))
-		return MESH_EINVAL;
 	struct store *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return MESH_ENOMEM;
 	s->menv = env;
-	int err = store__open_env(s, path, map);
+	s->kv.fd = -1;
+	char lock[sizeof(s->path) + 8];
+	int err = 0;
+	if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >=
+		(int)sizeof(s->dir) ||
+	    snprintf(s->path, sizeof(s->path), "%s/mesh.mdb", dir) >=
+		(int)sizeof(s->path))
+		err = MESH_EINVAL;
+	struct stat st;
+	if (err == 0 && lstat(s->path, &st) != 0) {
+		if (errno == ENOENT) {
+			err = store__create(s, dir, map);
+		} else {
+			MESH_LOG(env, MESH_LOG_ERROR, "store: %s: %s", s->path,
+				 strerror(errno));
+			err = MESH_EIO;
+		}
+	}
+	if (err == 0)
+		err = store__check_file(s);
+	if (err == 0) {
+		snprintf(lock, sizeof(lock), "%s-lock", s->path);
+		err = store__lock_prepare(lock, env);
+	}
+	if (err == 0)
+		err = store__open_env(s, map);
 	if (err != 0) {
 		if (s->env != NULL)
 			mdb_env_close(s->env);
 		free(s);
 		return err;
 	}
-	s->kv.menv = env;
 	*out = s;
 	return 0;
 }
@@ -191,6 +312,7 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	store__kv_destroy(&s->kv);
+	store__guard_release(&s->kv);
 	mdb_env_close(s->env);
 	free(s);
 }
@@ -267,13 +389,18 @@ store__decode_identity(const struct store *s, const MDB_val *v,
 {
 	Mesh__StoredIdentity *rec =
 	    mesh__stored_identity__unpack(NULL, v->mv_size, v->mv_data);
-	if (rec == NULL)
-		return MESH_ECORRUPT;
 	int rc = 0;
-	if (rec->public_key.len != STORE_PUBKEY_BYTES ||
-	    rec->secret_key.len != STORE_SECKEY_BYTES)
+	if (rec == NULL || rec->public_key.len != STORE_PUBKEY_BYTES ||
+	    rec->secret_key.len != STORE_SECKEY_BYTES) {
+		MESH_LOG(s->menv, MESH_LOG_ERROR,
+			 "store: %s: the node's identity record is damaged "
+			 "(%zu bytes that do not decode to a key "
+			 "pair): " STORE__CORRUPT_HOWTO,
+			 s->path, v->mv_size);
+		if (rec == NULL)
+			return MESH_ECORRUPT;
 		rc = MESH_ECORRUPT;
-	else if (strcmp(rec->name, name) != 0)
+	} else if (strcmp(rec->name, name) != 0)
 		rc = MESH_ECONFLICT;
 	if (rc == 0) {
 		memcpy(id->public_key, rec->public_key.data,
@@ -296,6 +423,7 @@ store_identity_load(struct store *s, const char *name,
 		    struct store_identity *id)
 {
 	memset(id, 0, sizeof(*id));
+	store__space_check(&s->kv, false);
 	/* One write transaction, so two first starts cannot both create. */
 	MDB_txn *txn;
 	int rc = store__write_begin(&s->kv, &txn);
@@ -340,13 +468,14 @@ store_identity_load(struct store *s, const char *name,
 		store__write_end(&s->kv, txn, false);
 	if (rc != 0)
 		sodium_memzero(id, sizeof(*id));
-	return store__err(rc);
+	return store__write_err(&s->kv, rc);
 }
 
 static int
 store__incarnation_update(struct store *s, uint32_t want, int bump,
 			  uint32_t *out)
 {
+	store__space_check(&s->kv, false);
 	MDB_txn *txn;
 	int rc = store__write_begin(&s->kv, &txn);
 	if (rc != 0)
@@ -358,6 +487,10 @@ store__incarnation_update(struct store *s, uint32_t want, int bump,
 	if (rc == 0) {
 		if (v.mv_size != sizeof(cur)) {
 			store__write_end(&s->kv, txn, false);
+			MESH_LOG(s->menv, MESH_LOG_ERROR,
+				 "store: %s: the incarnation record is "
+				 "damaged (%zu bytes): " STORE__CORRUPT_HOWTO,
+				 s->path, v.mv_size);
 			return MESH_ECORRUPT;
 		}
 		memcpy(&cur, v.mv_data, sizeof(cur));
@@ -389,7 +522,7 @@ store__incarnation_update(struct store *s, uint32_t want, int bump,
 		store__write_end(&s->kv, txn, false);
 	if (rc == 0)
 		*out = next;
-	return store__err(rc);
+	return store__write_err(&s->kv, rc);
 }
 
 int
@@ -423,6 +556,7 @@ store_flag_set(struct store *s, const char *name, bool on)
 	int rc = store__flag_key(name, key, sizeof(key));
 	if (rc != 0)
 		return rc;
+	store__space_check(&s->kv, false);
 	MDB_txn *txn;
 	rc = store__write_begin(&s->kv, &txn);
 	if (rc != 0)
@@ -435,7 +569,7 @@ store_flag_set(struct store *s, const char *name, bool on)
 		rc = store__write_end(&s->kv, txn, true);
 	else
 		store__write_end(&s->kv, txn, false);
-	return store__err(rc);
+	return store__write_err(&s->kv, rc);
 }
 
 int

@@ -45,14 +45,22 @@ struct store_identity {
  * @map_bytes caps the data file (0: STORE_MAP_DEFAULT_BYTES); writes beyond
  * it fail with MESH_ENOSPC. It may differ from the last open: a larger size
  * grows the map, a smaller one is raised by LMDB to the size already in use.
- * Before anything is read through the map, the data file is checked to be
- * as long as its newest meta page says, so a truncated file is refused
- * instead of killing the process with SIGBUS.
+ *
+ * A new store is made whole or not at all (under another name, renamed
+ * into place), so a first start cut short leaves nothing behind. An
+ * existing data file is checked with pread() before LMDB maps it
+ * (store_check.c): LMDB crashes on damaged pages instead of returning an
+ * error, so a file that is truncated, empty, not LMDB, or damaged in any
+ * page LMDB would follow is refused. LMDB's lock file is made with its
+ * blocks allocated, so a full disk is MESH_ENOSPC, not SIGBUS. Every
+ * failure is logged through @env with the file, the fault and what to do.
+ *
  * On success *@out is owned by the caller; free it with store_close().
  * @env is borrowed and must outlive the store.
- * Returns 0, MESH_EIO (cannot open), MESH_EINVAL (path too long or
- * @map_bytes beyond the address space), MESH_ECORRUPT (truncated or not an
- * LMDB file), MESH_ENOSPC, MESH_ENOMEM.
+ * Returns 0, MESH_EIO (cannot open or read; read-only), MESH_EINVAL (path
+ * too long or @map_bytes beyond the address space), MESH_ECORRUPT (the
+ * data file is damaged, not LMDB, or not a file), MESH_ENOSPC (the disk is
+ * full), MESH_ENOMEM.
  */
 int store_open(const char *dir, uint64_t map_bytes, const struct mesh_env *env,
 	       struct store **out);
@@ -62,6 +70,19 @@ int store_open(const char *dir, uint64_t map_bytes, const struct mesh_env *env,
  * batch_end(false).
  */
 void store_close(struct store *s);
+
+/**
+ * Turns the two faults of the open store @s that LMDB can only answer by
+ * killing the process into a message on stderr and _exit(): SIGBUS on its
+ * maps (the disk failed to read a page, or the file was shortened while
+ * the process ran) exits with @io_status, an assert() inside LMDB (it met
+ * an inconsistent page) with @corrupt_status, after a log line through the
+ * store's mesh_env. Process-wide: it installs a SIGBUS handler, which
+ * passes any other SIGBUS on to the default action; call it from main(),
+ * for one store at a time. store_close() stops guarding @s. The statuses
+ * are 1..255. Returns 0, MESH_EINVAL or MESH_EIO.
+ */
+int store_guard_faults(struct store *s, int io_status, int corrupt_status);
 
 /**
  * Loads the node identity, creating an Ed25519 key pair at first start.
@@ -83,7 +104,11 @@ int store_incarnation_next(struct store *s, uint32_t *inc);
 
 /**
  * Records @inc as the current incarnation if it is higher than the stored
- * one (the core raised it to refute a suspicion). Errors as above.
+ * one (the core raised it to refute a suspicion). Errors as above. This
+ * write, store_incarnation_next(), store_identity_load() and
+ * store_flag_set() may use the space the store keeps allocated past the
+ * end of its file (store_disk.c), which tenant writes may not: on a disk
+ * that tenant data filled they still succeed.
  */
 int store_incarnation_save(struct store *s, uint32_t inc);
 

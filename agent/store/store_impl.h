@@ -19,6 +19,7 @@
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct store__kv {
 	MDB_env *env;		     /* the store's environment */
@@ -37,7 +38,23 @@ struct store__kv {
 	int batch_err;
 	void *buf;  /* get()'s copy of the last value */
 	size_t cap; /* bytes allocated at @buf */
+	/* Disk space (store_disk.c). */
+	int fd;		    /* the data file (LMDB's descriptor) */
+	const char *path;   /* the data file, for messages */
+	size_t psize;	    /* LMDB's page size */
+	uint64_t alloc_end; /* bytes of the data file known to be allocated */
+	bool space_low;	    /* tenant writes are refused for lack of space */
+	int fault_status;   /* exit status after an LMDB assert; 0: abort */
 };
+
+/*
+ * The end of every message about a damaged data file: what to do. Moving
+ * the directory aside is the recovery docs/storage.md explains.
+ */
+#define STORE__CORRUPT_HOWTO                                                   \
+	"stop meshd, move the data directory aside and start again with an "   \
+	"empty one: the node comes back with a new identity and its tenant "   \
+	"replicas are copied from the other nodes (docs/storage.md)"
 
 /** The key-value state inside @s; lives as long as @s. */
 struct store__kv *store__kv_of(struct store *s);
@@ -72,5 +89,58 @@ void store__read_end(struct store__kv *kv, MDB_txn *txn);
 
 /** Drops the open batch, if any, and frees the copy buffer of @kv. */
 void store__kv_destroy(struct store__kv *kv);
+
+/**
+ * Checks the LMDB data file open at @fd (named @path in messages) with
+ * pread() only, so that LMDB will not crash on it: store_check.c says what
+ * is checked. Logs one line through @menv naming the fault. Returns 0,
+ * MESH_ECORRUPT, MESH_EIO (a read failed) or MESH_ENOMEM.
+ */
+int store__verify(int fd, const char *path, const struct mesh_env *menv);
+
+/**
+ * Makes LMDB's lock file @lock a regular file with all its blocks
+ * allocated, replacing whatever is there if it is not: LMDB writes it
+ * through a shared mapping, and a page of it that the disk cannot supply
+ * raises SIGBUS. It holds no data (LMDB rebuilds it when it opens the
+ * environment alone, which meshd's own lock guarantees). Returns 0,
+ * MESH_ENOSPC or MESH_EIO, after a log line.
+ */
+int store__lock_prepare(const char *lock, const struct mesh_env *menv);
+
+/**
+ * The write-ahead space check, before a write transaction of @kv. Keeps
+ * STORE__RESERVE_BYTES allocated past the end of the data file, so the
+ * node's own records (identity, incarnation, flags) can be written when
+ * the disk is full. With @tenant, also requires STORE__HEADROOM_BYTES free
+ * on the filesystem, so tenant data stops short of that reserve. Returns 0
+ * or MESH_ENOSPC (only with @tenant; the node's own writes go on and fail,
+ * if they must, when LMDB writes).
+ */
+int store__space_check(struct store__kv *kv, bool tenant);
+
+/**
+ * Whether @rc, the code of a failed write, means the disk is full: ENOSPC,
+ * EDQUOT, EFBIG, or EIO (LMDB's name for a short write) while the
+ * filesystem of @fd (or, if @fd < 0, of directory @dir) is nearly full.
+ */
+bool store__disk_full(int rc, int fd, const char *dir);
+
+/**
+ * Translates the LMDB or errno code of a failed write of @kv into a MESH_E
+ * code, naming the fault in the log: ENOSPC, EDQUOT, EFBIG, and an EIO
+ * from a short write on a nearly full disk, are MESH_ENOSPC.
+ */
+int store__write_err(struct store__kv *kv, int rc);
+
+/**
+ * Points LMDB's assert callback at store_disk.c, which names the fault in
+ * the log and exits with the status given to store_guard_faults(), if any,
+ * before LMDB would abort(). Call once the environment is open.
+ */
+void store__assert_hook(struct store__kv *kv);
+
+/** Stops guarding the map of @kv, which is about to be unmapped. */
+void store__guard_release(struct store__kv *kv);
 
 #endif

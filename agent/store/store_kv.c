@@ -59,9 +59,9 @@ store__kv_cmp(const void *a, size_t alen, const void *b, size_t blen)
  * MESH_EIO so the core handles a closed set.
  */
 static int
-store__kv_err(int rc, bool commit)
+store__kv_err(struct store__kv *kv, int rc, bool commit)
 {
-	int err = store__err(rc);
+	int err = commit ? store__write_err(kv, rc) : store__err(rc);
 	switch (err) {
 	case 0:
 		return 0;
@@ -86,13 +86,13 @@ store__kv_get(void *ctx, const void *key, size_t klen, const void **val,
 	MDB_txn *txn;
 	int rc = store__read_begin(kv, &txn);
 	if (rc != 0)
-		return store__kv_err(rc, false);
+		return store__kv_err(kv, rc, false);
 	MDB_val k = {klen, (void *)key};
 	MDB_val v;
 	rc = mdb_get(txn, kv->dbi, &k, &v);
 	if (rc != 0) {
 		store__read_end(kv, txn);
-		return store__kv_err(rc, false);
+		return store__kv_err(kv, rc, false);
 	}
 	if (v.mv_size > kv->cap) {
 		/* Grow geometrically so a run of growing values stays linear.
@@ -131,12 +131,12 @@ store__kv_scan(void *ctx, const void *prefix, size_t plen, const void *from,
 	MDB_txn *txn;
 	int rc = store__read_begin(kv, &txn);
 	if (rc != 0)
-		return store__kv_err(rc, false);
+		return store__kv_err(kv, rc, false);
 	MDB_cursor *cur;
 	rc = mdb_cursor_open(txn, kv->dbi, &cur);
 	if (rc != 0) {
 		store__read_end(kv, txn);
-		return store__kv_err(rc, false);
+		return store__kv_err(kv, rc, false);
 	}
 	MDB_val k = start;
 	MDB_val v;
@@ -154,7 +154,7 @@ store__kv_scan(void *ctx, const void *prefix, size_t plen, const void *from,
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	if (ret == 0 && rc != 0 && rc != MDB_NOTFOUND)
-		ret = store__kv_err(rc, false);
+		ret = store__kv_err(kv, rc, false);
 	/* A write transaction's cursor is not freed with it: close it. */
 	mdb_cursor_close(cur);
 	store__read_end(kv, txn);
@@ -173,10 +173,14 @@ store__kv_commit(void *ctx, const struct tenant_kv_write *w, size_t n)
 	}
 	if (n == 0)
 		return 0;
-	MDB_txn *txn;
-	int rc = store__write_begin(kv, &txn);
+	/* Tenant data stops short of the space kept for the node's own. */
+	int rc = store__space_check(kv, true);
 	if (rc != 0)
-		return store__kv_err(rc, true);
+		return rc;
+	MDB_txn *txn;
+	rc = store__write_begin(kv, &txn);
+	if (rc != 0)
+		return store__kv_err(kv, rc, true);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		MDB_val k = {w[i].klen, (void *)w[i].key};
 		if (w[i].del) {
@@ -196,7 +200,7 @@ store__kv_commit(void *ctx, const struct tenant_kv_write *w, size_t n)
 		store__write_end(kv, txn, false);
 	else
 		rc = store__write_end(kv, txn, true);
-	int err = store__kv_err(rc, true);
+	int err = store__kv_err(kv, rc, true);
 	if (err != 0 && err != MESH_ENOSPC)
 		MESH_LOG(kv->menv, MESH_LOG_ERROR, "store: tenant commit: %s",
 			 mdb_strerror(rc));
@@ -238,7 +242,7 @@ store__kv_batch_end(void *ctx, bool keep)
 		mdb_txn_abort(txn);
 	else
 		rc = mdb_txn_commit(txn); /* the one sync of the batch */
-	int err = store__kv_err(rc, true);
+	int err = store__kv_err(kv, rc, true);
 	if (err != 0)
 		MESH_LOG(kv->menv, MESH_LOG_ERROR,
 			 "store: tenant batch dropped: %s", mdb_strerror(rc));
