@@ -31,6 +31,17 @@
 #define MESHD_LEAVE_GRACE_MS 3000
 #define MESHD_DEFAULT_PORT 7946
 
+/*
+ * Exit statuses. 0: stopped cleanly; 2: bad command line; 1: any other
+ * failure. A storage fault has a status of its own, at start or while
+ * running, so a supervisor can tell what the operator must do without
+ * reading the log (docs/storage.md), and stop restarting a node that will
+ * fail the same way (systemd: RestartPreventExitStatus=3 4 5).
+ */
+#define MESHD_EXIT_STORE_CORRUPT 3 /* damaged data file: move the dir aside */
+#define MESHD_EXIT_STORE_NOSPC 4   /* disk full: free space */
+#define MESHD_EXIT_STORE_IO 5	   /* cannot read or write: disk, permissions */
+
 struct meshd {
 	uv_loop_t *loop;
 	struct mesh_env env;
@@ -115,7 +126,46 @@ meshd_usage(FILE *f)
 	    "  --probe-interval-ms N, --push-pull-interval-ms N  tunables\n"
 	    "  --insecure-keyring     accept a keyring that group or others\n"
 	    "                         may access, or of another owner (warns)\n"
-	    "SIGHUP or `meshctl keyring reload` re-reads the keyring.\n");
+	    "SIGHUP or `meshctl keyring reload` re-reads the keyring.\n"
+	    "Exit status 3: the data file is damaged; 4: the disk is full;\n"
+	    "5: the data directory cannot be read or written (see\n"
+	    "docs/storage.md).\n");
+}
+
+/* The exit status for a store error @rc (MESHD_EXIT_STORE_...). */
+static int
+meshd_store_exit(int rc)
+{
+	switch (rc) {
+	case MESH_ECORRUPT:
+		return MESHD_EXIT_STORE_CORRUPT;
+	case MESH_ENOSPC:
+		return MESHD_EXIT_STORE_NOSPC;
+	case MESH_EIO:
+		return MESHD_EXIT_STORE_IO;
+	default:
+		return 1;
+	}
+}
+
+/* Says why the store failed, what to do, and returns the exit status. */
+static int
+meshd_store_failed(const char *dir, const char *what, int rc)
+{
+	static const char *const todo[] = {
+	    [MESHD_EXIT_STORE_CORRUPT] = "move the data directory aside and "
+					 "start again",
+	    [MESHD_EXIT_STORE_NOSPC] = "free space on its filesystem and "
+				       "start again",
+	    [MESHD_EXIT_STORE_IO] = "check the disk and the directory's "
+				    "permissions",
+	};
+	int status = meshd_store_exit(rc);
+	fprintf(stderr, "meshd: %s %s: %s (%s)%s%s%s\n", what, dir,
+		mesh_strerror(rc), mesh_errname(rc), status > 1 ? ": " : "",
+		status > 1 ? todo[status] : "",
+		status > 1 ? " (docs/storage.md)" : "");
+	return status;
 }
 
 static int
@@ -832,15 +882,20 @@ meshd_lock(struct meshd *d, const char *dir)
 	snprintf(path, sizeof(path), "%s/meshd.lock", dir);
 	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (d->lock_fd < 0) {
-		fprintf(stderr, "meshd: cannot open %s: %s\n", path,
-			strerror(errno));
-		return -1;
+		int e = errno;
+		fprintf(stderr, "meshd: cannot open %s: %s%s\n", path,
+			strerror(e),
+			e == ENOTDIR ? " (the data directory is a file)"
+			: e == EROFS ? " (the data directory is read-only)"
+				     : "");
+		return e == ENOSPC || e == EDQUOT ? MESHD_EXIT_STORE_NOSPC
+						  : MESHD_EXIT_STORE_IO;
 	}
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		fprintf(stderr,
 			"meshd: another meshd is running with data dir %s\n",
 			dir);
-		return -1;
+		return 1;
 	}
 	return 0;
 }
@@ -1276,13 +1331,22 @@ main(int argc, char **argv)
 	}
 	free(kwhy.data);
 	if (mkdir(d.data_dir, 0700) != 0 && errno != EEXIST) {
+		int e = errno;
 		fprintf(stderr, "meshd: cannot create %s: %s\n", d.data_dir,
-			strerror(errno));
-		return 1;
+			strerror(e));
+		return e == ENOSPC || e == EDQUOT ? MESHD_EXIT_STORE_NOSPC
+						  : MESHD_EXIT_STORE_IO;
 	}
-	if (meshd_lock(&d, d.data_dir) != 0)
-		return 1;
+	rc = meshd_lock(&d, d.data_dir);
+	if (rc != 0)
+		return rc;
 	rc = store_open(d.data_dir, (uint64_t)store_mb << 20, &d.env, &d.store);
+	/* SIGBUS on the store's map or an LMDB assert: a status, not a
+	 * signal. */
+	if (rc == 0 && store_guard_faults(d.store, MESHD_EXIT_STORE_IO,
+					  MESHD_EXIT_STORE_CORRUPT) != 0)
+		MESH_LOG(&d.env, MESH_LOG_WARN,
+			 "meshd: cannot guard the store against SIGBUS");
 	if (rc == 0)
 		rc = store_identity_load(d.store, cfg.name, &d.id);
 	/* The boot epoch: counted and committed before we say a word, so
@@ -1293,11 +1357,8 @@ main(int argc, char **argv)
 	if (rc == 0)
 		rc = store_incarnation_next(d.store, &epoch);
 	cfg.incarnation = (uint64_t)epoch << 32;
-	if (rc != 0) {
-		fprintf(stderr, "meshd: data dir %s: %s\n", d.data_dir,
-			mesh_strerror(rc));
-		return 1;
-	}
+	if (rc != 0)
+		return meshd_store_failed(d.data_dir, "data dir", rc);
 	bool draining = false;
 	rc = store_flag_get(d.store, PLACE_TAG_DRAIN, &draining);
 	if (rc == 0 && draining && !place_meta_is_draining(&cfg.meta)) {
@@ -1306,11 +1367,8 @@ main(int argc, char **argv)
 		if (meshd_parse_tag(&cfg.meta, tag) != 0)
 			return 1;
 	}
-	if (rc != 0) {
-		fprintf(stderr, "meshd: data dir %s: %s\n", d.data_dir,
-			mesh_strerror(rc));
-		return 1;
-	}
+	if (rc != 0)
+		return meshd_store_failed(d.data_dir, "data dir", rc);
 	randombytes_buf(&cfg.seed, sizeof(cfg.seed));
 	memcpy(cfg.key, d.id.public_key, SWIM_KEY_BYTES);
 	cfg.crypto.sign = meshd_sign;
@@ -1354,11 +1412,9 @@ main(int argc, char **argv)
 			      wall.tv_nsec / 1000000 - (int64_t)net_now_ms();
 	rc = tenant_svc_start(&d.tsvc, d.loop, &d.net, d.store, &tcfg, &d.env,
 			      net_now_ms());
-	if (rc != 0) {
-		fprintf(stderr, "meshd: tenant service: %s\n",
-			mesh_strerror(rc));
-		return 1;
-	}
+	if (rc != 0)
+		return meshd_store_failed(d.data_dir,
+					  "tenant service, data dir", rc);
 	d.wall_offset_ms = tcfg.wall_offset_ms;
 	tenant_svc_watch(&d.tsvc, meshd_changed, &d);
 	snprintf(pcfg.name, sizeof(pcfg.name), "%s", cfg.name);

@@ -472,8 +472,7 @@ store_identity_load(struct store *s, const char *name,
 }
 
 static int
-store__incarnation_update(struct store *s, uint32_t want, int bump,
-			  uint32_t *out)
+store__incarnation_update(struct store *s, uint32_t *out)
 {
 	store__space_check(&s->kv, false);
 	MDB_txn *txn;
@@ -498,21 +497,11 @@ store__incarnation_update(struct store *s, uint32_t want, int bump,
 		store__write_end(&s->kv, txn, false);
 		return store__err(rc);
 	}
-	uint32_t next = cur;
-	if (bump) {
-		if (cur == UINT32_MAX) {
-			store__write_end(&s->kv, txn, false);
-			return MESH_ERANGE;
-		}
-		next = cur + 1;
-	} else if (want > cur) {
-		next = want;
-	}
-	if (next == cur) {
+	if (cur == UINT32_MAX) {
 		store__write_end(&s->kv, txn, false);
-		*out = cur;
-		return 0;
+		return MESH_ERANGE;
 	}
+	uint32_t next = cur + 1;
 	v.mv_size = sizeof(next);
 	v.mv_data = &next;
 	rc = mdb_put(txn, s->meta, &k, &v, 0);
@@ -528,14 +517,7 @@ store__incarnation_update(struct store *s, uint32_t want, int bump,
 int
 store_incarnation_next(struct store *s, uint32_t *inc)
 {
-	return store__incarnation_update(s, 0, 1, inc);
-}
-
-int
-store_incarnation_save(struct store *s, uint32_t inc)
-{
-	uint32_t ignored;
-	return store__incarnation_update(s, inc, 0, &ignored);
+	return store__incarnation_update(s, inc);
 }
 
 static int

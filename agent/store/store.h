@@ -94,23 +94,18 @@ int store_identity_load(struct store *s, const char *name,
 			struct store_identity *id);
 
 /**
- * Reads the last incarnation, adds one, commits and returns it in *@inc.
- * Called at every start, so a restarted node always outbids what the mesh
- * remembers of its previous life. Errors: MESH_ENOSPC, MESH_EIO,
- * MESH_ECORRUPT, MESH_ERANGE (the counter would wrap). During a batch the
- * new value is durable only once the batch is kept: announce it after.
+ * Reads the boot counter, adds one, commits and returns it in *@inc.
+ * Called at every start before the node speaks: its incarnations are
+ * (boot << 32) + raises within the life, so a restarted node always
+ * outbids what the mesh remembers of its previous life and nothing needs
+ * saving while it runs. Errors: MESH_ENOSPC, MESH_EIO, MESH_ECORRUPT,
+ * MESH_ERANGE (the counter would wrap). During a batch the new value is
+ * durable only once the batch is kept: announce it after. This write,
+ * store_identity_load() and store_flag_set() may use the space the store
+ * keeps allocated past the end of its file (store_disk.c), which tenant
+ * writes may not: on a disk that tenant data filled they still succeed.
  */
 int store_incarnation_next(struct store *s, uint32_t *inc);
-
-/**
- * Records @inc as the current incarnation if it is higher than the stored
- * one (the core raised it to refute a suspicion). Errors as above. This
- * write, store_incarnation_next(), store_identity_load() and
- * store_flag_set() may use the space the store keeps allocated past the
- * end of its file (store_disk.c), which tenant writes may not: on a disk
- * that tenant data filled they still succeed.
- */
-int store_incarnation_save(struct store *s, uint32_t inc);
 
 /**
  * Stores a named on/off setting of this node (e.g. "draining") so that it

@@ -321,8 +321,9 @@ def main():
             rc = a.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             rc = None
+        # docs/storage.md: status 3, the data file is damaged.
         check("truncated data file refused at start",
-              rc == 1 and "corrupt" in a.tail(3), "rc=%s %s" % (rc, a.tail(2)))
+              rc == 3 and "corrupt" in a.tail(3), "rc=%s %s" % (rc, a.tail(2)))
     return check.summary()
 
 
