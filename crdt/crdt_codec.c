@@ -25,6 +25,7 @@
 #include "crdt.pb-c.h"
 #include "mesh_budget.h"
 #include "mesh_err.h"
+#include "mesh_sort.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -450,7 +451,7 @@ crdt__seen_check(struct crdt__seen *s)
 {
 	if (s->n < 2)
 		return 0;
-	qsort(s->v, s->n, sizeof(*s->v), crdt__dot_qcmp);
+	mesh_sort(s->v, s->n, sizeof(*s->v), crdt__dot_qcmp);
 	for (size_t i = 1; i < s->n; i++)
 		if (crdt_dot_compare(&s->v[i - 1], &s->v[i]) == 0)
 			return MESH_EDECODE;

@@ -28,6 +28,7 @@
 #include "crdt_impl.h"
 
 #include "mesh_err.h"
+#include "mesh_sort.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -702,7 +703,7 @@ crdt_ormap_remove(struct crdt_ormap *m, const struct crdt_key *path,
 	if (crdt__field_dots(m->a, f, &b) != 0)
 		goto out;
 	if (b.n > 1)
-		qsort(b.v, b.n, sizeof(*b.v), crdt__dot_qcmp);
+		mesh_sort(b.v, b.n, sizeof(*b.v), crdt__dot_qcmp);
 	if (crdt__cc_reserve(&m->cc, b.n) != 0 ||
 	    (delta != NULL && crdt__cc_reserve(&delta->cc, b.n) != 0))
 		goto out;

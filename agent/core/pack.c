@@ -12,6 +12,7 @@
 
 #include "mesh_err.h"
 #include "mesh_hash.h"
+#include "mesh_sort.h"
 #include "mesh_text.h"
 #include "pack.pb-c.h"
 #include "ring_impl.h"
@@ -408,7 +409,7 @@ pack__sort(struct pack *pk)
 {
 	if (!pk->unsorted && pk->ndead == 0)
 		return;
-	qsort(pk->e, pk->n, sizeof(*pk->e), pack__entry_cmp);
+	mesh_sort(pk->e, pk->n, sizeof(*pk->e), pack__entry_cmp);
 	pk->n -= pk->ndead;
 	pk->ndead = 0;
 	pk->unsorted = false;

@@ -54,6 +54,7 @@
 #include "place.h"
 
 #include "mesh_err.h"
+#include "mesh_sort.h"
 #include "mesh_text.h"
 
 #include <assert.h>
@@ -168,7 +169,7 @@ place_set_packs(struct place *p, const uint64_t *ids, size_t n)
 		if (copy == NULL)
 			return MESH_ENOMEM;
 		memcpy(copy, ids, n * sizeof(*copy));
-		qsort(copy, n, sizeof(*copy), place__cmp_u64);
+		mesh_sort(copy, n, sizeof(*copy), place__cmp_u64);
 		for (size_t i = 1; i < n; i++)
 			if (copy[i] == copy[i - 1]) {
 				mesh_free(p->env->alloc, copy);
@@ -583,7 +584,7 @@ place_update(struct place *p, const struct swim *s, uint64_t now_ms,
 	}
 	if (damping) {
 		place__flap_gone(p, s, now_ms, &tab);
-		qsort(tab.v, tab.n, sizeof(*tab.v), place__flap_cmp);
+		mesh_sort(tab.v, tab.n, sizeof(*tab.v), place__flap_cmp);
 		/* Our damping decisions join the shared ones, lasting until
 		 * the score decays below reuse. */
 		for (size_t i = 0; i < tab.n; i++)

@@ -66,6 +66,7 @@
 #include "ring_impl.h"
 
 #include "mesh_err.h"
+#include "mesh_sort.h"
 #include "mesh_text.h"
 
 #include <stdlib.h>
@@ -417,7 +418,7 @@ ring__number_domains(struct ring *r, struct ring__node **by)
 	    ring__cmp_zone, ring__cmp_region, ring__cmp_cell};
 
 	for (unsigned L = 0; L < RING__LEVELS; L++) {
-		qsort(by, r->nnodes, sizeof(*by), cmp[L]);
+		mesh_sort(by, r->nnodes, sizeof(*by), cmp[L]);
 		uint32_t id = 0;
 		bool elig = false;
 		for (uint32_t i = 0; i < r->nnodes; i++) {
@@ -646,7 +647,7 @@ ring_new(const struct mesh_env *env, const struct ring_config *cfg,
 		return MESH_ENOMEM;
 	for (size_t i = 0; i < count; i++)
 		ord[i] = &members[i];
-	qsort(ord, count, sizeof(*ord), ring__cmp_member);
+	mesh_sort(ord, count, sizeof(*ord), ring__cmp_member);
 	uint64_t points = 0;
 	for (size_t i = 0; i < count; i++) {
 		if (i > 0 && strcmp(ord[i - 1]->name, ord[i]->name) == 0) {

@@ -50,6 +50,7 @@
 #include "mesh_budget.h"
 #include "mesh_err.h"
 #include "mesh_hash.h"
+#include "mesh_sort.h"
 #include "mesh_text.h"
 #include "tenant.pb-c.h"
 
@@ -1257,8 +1258,8 @@ tenant__mutate(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 		 * byte order is age order (tenant__pubkey). A create repeated
 		 * with the tenant's own key keeps the first creation time. */
 		uint8_t rec[TENANT__KEY_RECORD];
-		uint64_t w = h->has_pubkey ? h->pubkey_ms
-					   : tenant__wall_ms(t, now_ms);
+		uint64_t w =
+		    h->has_pubkey ? h->pubkey_ms : tenant__wall_ms(t, now_ms);
 		for (int i = 7; i >= 0; i--, w >>= 8)
 			rec[i] = (uint8_t)w;
 		memcpy(rec + 8, op->tenant_key, TENANT_PUBKEY_BYTES);
@@ -1509,7 +1510,7 @@ tenant__do_read(struct tenant *t, const struct tenant__origin *o,
 		} else {
 			/* Fields sort by kind first: one key may appear
 			 * under several kinds. */
-			qsort(c.v, c.n, sizeof(*c.v), tenant__bin_qcmp);
+			mesh_sort(c.v, c.n, sizeof(*c.v), tenant__bin_qcmp);
 			size_t u = 0;
 			for (size_t i = 0; i < c.n; i++) {
 				if (u > 0 && tenant__bin_qcmp(&c.v[u - 1],
@@ -1570,7 +1571,7 @@ tenant__do_read(struct tenant *t, const struct tenant__origin *o,
 			kv[u] = (ProtobufCBinaryData){len, (uint8_t *)key};
 			u++;
 		}
-		qsort(kv, u, sizeof(*kv), tenant__bin_qcmp);
+		mesh_sort(kv, u, sizeof(*kv), tenant__bin_qcmp);
 		size_t w = 0;
 		for (size_t i = 0; i < u; i++)
 			if (w == 0 || tenant__bin_qcmp(&kv[w - 1], &kv[i]) != 0)
@@ -1982,7 +1983,7 @@ tenant__apply(struct tenant *t, const Tenant__Delta *d)
 	/* Sorted and unique for the store; events point into the sorted
 	 * list afterwards. */
 	memcpy(sorted, refs, nrefs * sizeof(*refs));
-	qsort(sorted, nrefs, sizeof(*sorted), tenant__ref_qcmp);
+	mesh_sort(sorted, nrefs, sizeof(*sorted), tenant__ref_qcmp);
 	for (size_t i = 1; i < nrefs; i++)
 		if (tenant__ref_cmp(&sorted[i - 1], &sorted[i]) == 0) {
 			rc = MESH_EDECODE;
@@ -2248,7 +2249,7 @@ tenant__recv_digests(struct tenant *t, uint64_t now_ms, struct tenant__peer *p,
 	if (!f->digests_reply) {
 		/* Tell the peer of tenants it did not list, so that it pulls
 		 * what it lacks from us. */
-		qsort(ids, f->n_digests, sizeof(*ids), tenant__str_qcmp);
+		mesh_sort(ids, f->n_digests, sizeof(*ids), tenant__str_qcmp);
 		bool any = false;
 		for (size_t i = 0; i < t->nheld; i++) {
 			const struct tenant__held *h = t->held[i];
@@ -2495,7 +2496,7 @@ tenant__serve_pull(struct tenant *t, struct tenant__peer *p,
 			for (size_t i = 0; i < c.n; i++)
 				es[i] =
 				    (struct tenant__evsort){c.ev[i], c.refs[i]};
-			qsort(es, c.n, sizeof(*es), tenant__evsort_qcmp);
+			mesh_sort(es, c.n, sizeof(*es), tenant__evsort_qcmp);
 			size_t i = 0;
 			while (i < c.n) {
 				size_t nr = 0, ne = 0, bytes = 0;
