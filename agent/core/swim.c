@@ -1238,6 +1238,7 @@ swim__start_probe(struct swim *s, uint64_t now)
 		return;
 	s->target = t;
 	s->probe_seq = ++s->seq;
+	s->probe_inc = t->incarnation;
 	s->phase = SWIM_PROBE_DIRECT;
 	s->probe_timeout_at = now + swim__scaled(s, s->cfg.probe_timeout_ms);
 	s->period_end = now + interval;
@@ -1286,6 +1287,10 @@ swim__probe_failed(struct swim *s, uint64_t now)
 	else
 		swim__health_add(s, 1);
 	if (t->state != SWIM_ALIVE && t->state != SWIM_SUSPECT)
+		return;
+	/* A newer life arrived while we probed the old one: our silence
+	 * is about the old life only. */
+	if (t->incarnation != s->probe_inc)
 		return;
 	/* Another node already judged it dead and our own direct and indirect
 	 * probes now agree: two independent verdicts, no need to wait. */

@@ -115,6 +115,7 @@ struct swim {
 	struct swim_member *target;
 	uint32_t seq;
 	uint32_t probe_seq;
+	uint64_t probe_inc; /* the target's incarnation when probed */
 	uint64_t probe_timeout_at, period_end;
 	uint32_t expected_nacks, nacks;
 	uint64_t next_probe_ms;

@@ -1670,6 +1670,47 @@ test_swim_config_refusals(void **state)
 	assert_int_equal(t.alloc.live, 0);
 }
 
+/*
+ * A probe of a member's old life that fails after its newer life arrived
+ * (it restarted while we waited) says nothing about the new one: it used
+ * to suspect the new life moments after it joined.
+ */
+static void
+test_swim_stale_probe_accuses_no_newer_life(void **state)
+{
+	(void)state;
+	struct fake_net *net = net_up(3, 41, NULL);
+	struct swim *s0 = fake_net_node(net, 0);
+	fake_net_set_down(net, 1, true);
+	struct swim_member *m1 = member_of(s0, "n1");
+	int steps = 0;
+	while (!(s0->phase == SWIM_PROBE_DIRECT && s0->target == m1) &&
+	       steps++ < 100000)
+		fake_net_step(net);
+	assert_true(s0->phase == SWIM_PROBE_DIRECT && s0->target == m1);
+	uint64_t suspicions = st(net, 0)->suspicions;
+	/* The restarted n1's alive record reaches n0 mid-probe. */
+	Mesh__Update u = MESH__UPDATE__INIT;
+	const struct swim_addr *a1 = fake_net_addr(net, 1);
+	uint8_t key[SWIM_KEY_BYTES], sig[SWIM_SIG_BYTES];
+	u.name = "n1";
+	u.state = MESH__MEMBER_STATE__MEMBER_ALIVE;
+	u.incarnation = m1->incarnation + (1ull << 32);
+	u.ip.data = (uint8_t *)a1->ip;
+	u.ip.len = 4;
+	u.port = a1->port;
+	sign_update(&u, fake_net_ident(net, 1), key, sig);
+	inject_update(net, 0, 2, &u);
+	assert_int_equal(m1->incarnation, u.incarnation);
+	steps = 0;
+	while (s0->phase != SWIM_PROBE_IDLE && steps++ < 100000)
+		fake_net_step(net);
+	assert_int_equal(s0->phase, SWIM_PROBE_IDLE);
+	assert_int_equal(st(net, 0)->suspicions, suspicions);
+	assert_int_equal(fake_net_state(net, 0, 1), SWIM_ALIVE);
+	net_free(net);
+}
+
 int
 main(void)
 {
@@ -1682,6 +1723,8 @@ main(void)
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_left_seed_readmitted,
 				      teardown_nets),
+	    cmocka_unit_test_teardown(
+		test_swim_stale_probe_accuses_no_newer_life, teardown_nets),
 	    cmocka_unit_test(test_swim_config_refusals),
 	    cmocka_unit_test_teardown(test_swim_ping_ack_keeps_alive,
 				      teardown_nets),
