@@ -2,11 +2,14 @@
 # Installs the Debian packages packmesh needs to build, test and run its labs,
 # and only those that are missing. Runs `apt-get update` once, and only when
 # something has to be installed. Needs root (or sudo) when it installs.
+# clang (with its libFuzzer runtime) runs the fuzz smoke of `make test`;
+# packages named as arguments are wanted too (`make coverage` asks for
+# gcovr that way).
 set -eu
 
 PKGS="build-essential cmake pkg-config python3 procps iproute2 nftables
 gnuplot-nox libuv1-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
-liblmdb-dev libcmocka-dev"
+liblmdb-dev libcmocka-dev clang libclang-rt-dev $*"
 
 missing=""
 for p in $PKGS; do
