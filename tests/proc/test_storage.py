@@ -16,10 +16,9 @@ fill while the node runs: tenant writes are refused with MESH_ENOSPC, the
 node stays up, and a restart on the full disk still saves a higher
 incarnation. Not root: those checks are skipped, with the reason printed.
 
-With the meshd change that gives storage faults their own exit statuses
-(docs/storage.md: 3 damaged, 4 disk full, 5 cannot read or write), the
-statuses must be exactly those; without it, any status but 0 passes, a
-signal never does.
+Storage faults have their own exit statuses (docs/storage.md: 3 damaged,
+4 disk full, 5 cannot read or write): each case must end with exactly its
+status, never with a signal.
 """
 import argparse
 import json
@@ -57,11 +56,6 @@ class Node:
         self.lab = lab
         self.meshd = meshd
         self.port = lab.base_port + 1
-        helptext = subprocess.run([meshd, "--help"], capture_output=True,
-                                  text=True).stderr
-        helptext += subprocess.run([meshd, "--help"], capture_output=True,
-                                   text=True).stdout
-        self.distinct = "Exit status 3" in helptext
 
     def start(self, data_dir, log):
         args = [self.meshd, "--name", "n1", "--bind",
@@ -110,7 +104,7 @@ class Node:
     def status_ok(self, rc, cls):
         if rc is None or rc <= 0:
             return False
-        return rc == cls if self.distinct else True
+        return rc == cls
 
 
 def describe(rc):
@@ -353,12 +347,7 @@ def recovery_case(node, root, base):
 
 def runtime_sigbus_case(node, root, base, lab, cap):
     """The data file shortened under a running node: SIGBUS on the map,
-    which meshd turns into a message and status 5 (the meshd change)."""
-    if not node.distinct:
-        print("skipped: file shortened while running: this meshd has no "
-              "storage exit statuses yet (the meshd.c change in "
-              "docs/storage.md)")
-        return
+    which meshd turns into a message and status 5."""
     d = case_dir(root, base, "shrink-live")
     p = node.start(d, d + ".log")
     if not node.up(p, d):
@@ -525,8 +514,6 @@ def main():
     args = ap.parse_args()
     with meshlab.Lab(args.bin, 1, keep=args.keep) as lab:
         node = Node(lab, args.meshd or lab.meshd)
-        print("info: meshd %s distinct storage exit statuses" %
-              ("has" if node.distinct else "has no"))
         root = lab.root
         if args.keep:
             print("info: logs and data directories kept in %s" % root)
