@@ -74,7 +74,7 @@ coverage:
 	cmake --build build-cov -j $(JOBS)
 	find build-cov -name '*.gcda' -delete
 	ctest --test-dir build-cov --output-on-failure -L unit
-	gcovr -r . --object-directory build-cov \
+	gcovr -r . --object-directory build-cov build-cov \
 		--filter 'agent/core/' --filter 'crdt/' \
 		--print-summary --sort-percentage \
 		--txt build-cov/coverage.txt
