@@ -7,6 +7,7 @@
  */
 #include "fuzz_common.h"
 
+#include "hash_sig.h"
 #include "mem_kv.h"
 #include "tenant.h"
 
@@ -139,50 +140,15 @@ fuzz_addr(unsigned i, struct swim_addr *a)
 	a->port = 7946;
 }
 
-/* Node identities. The fuzzer is not an attacker that could forge
- * Ed25519, and a real check costs ~50 us per new record: a signature here
- * is a keyed hash of the record (as in the simulator), so records made by
- * the harness nodes verify and the fuzzer's own do not. */
-static void
-fuzz__key(unsigned i, uint8_t key[SWIM_KEY_BYTES])
-{
-	const char *name = fuzz_name(i);
-	for (size_t k = 0; k < SWIM_KEY_BYTES; k += 8) {
-		uint64_t h =
-		    fuzz_fnv(0xcbf29ce484222325ull + k, name, strlen(name));
-		memcpy(key + k, &h, 8);
-	}
-}
-
-static void
-fuzz__sig_of(const uint8_t *key, const uint8_t *msg, size_t len,
-	     uint8_t sig[SWIM_SIG_BYTES])
-{
-	uint64_t h = fuzz_fnv(0, key, SWIM_KEY_BYTES);
-	h = fuzz_fnv(h, msg, len);
-	for (size_t k = 0; k < SWIM_SIG_BYTES; k += 8) {
-		uint64_t v = fuzz_fnv(h, &k, sizeof(k));
-		memcpy(sig + k, &v, 8);
-	}
-}
-
+/* Node identities: signatures are keyed hashes (tests/support/hash_sig.h),
+ * so records the harness nodes make verify and the fuzzer's own do not. */
 static void
 fuzz__swim_sign(void *ctx, const uint8_t *msg, size_t len,
 		uint8_t sig[SWIM_SIG_BYTES])
 {
 	uint8_t key[SWIM_KEY_BYTES];
-	fuzz__key((unsigned)(uintptr_t)ctx, key);
-	fuzz__sig_of(key, msg, len, sig);
-}
-
-static bool
-fuzz__swim_verify(void *ctx, const uint8_t *key, const uint8_t *msg, size_t len,
-		  const uint8_t *sig)
-{
-	(void)ctx;
-	uint8_t want[SWIM_SIG_BYTES];
-	fuzz__sig_of(key, msg, len, want);
-	return memcmp(want, sig, SWIM_SIG_BYTES) == 0;
+	hash_sig_key(fuzz_name((unsigned)(uintptr_t)ctx), key);
+	hash_sig(key, msg, len, sig);
 }
 
 int
@@ -192,9 +158,9 @@ fuzz_add_known(struct swim *s, uint64_t now_ms, unsigned k)
 	uint8_t key[SWIM_KEY_BYTES], sig[SWIM_SIG_BYTES];
 	uint8_t rec[SWIM_RECORD_MAX];
 	fuzz_addr(k, &a);
-	fuzz__key(k, key);
+	hash_sig_key(fuzz_name(k), key);
 	size_t n = swim_record_bytes(fuzz_name(k), 1, false, &a, NULL, rec);
-	fuzz__sig_of(key, rec, n, sig);
+	hash_sig(key, rec, n, sig);
 	return swim_add_known(s, now_ms, fuzz_name(k), &a, 1, NULL, key, sig);
 }
 
@@ -209,9 +175,9 @@ fuzz_swim_new(unsigned i, uint64_t now_ms, struct swim **out)
 	snprintf(cfg.meta.region, sizeof(cfg.meta.region), "r0");
 	cfg.incarnation = 1;
 	cfg.seed = 0x66757a7a00ull + i;
-	fuzz__key(i, cfg.key);
+	hash_sig_key(fuzz_name(i), cfg.key);
 	cfg.crypto.sign = fuzz__swim_sign;
-	cfg.crypto.verify = fuzz__swim_verify;
+	cfg.crypto.verify = hash_sig_verify;
 	cfg.crypto.ctx = (void *)(uintptr_t)i;
 	return swim_new(&cfg, fuzz_env(), now_ms, out);
 }

@@ -8,6 +8,7 @@
  */
 #include "sim_world.h"
 
+#include "hash_sig.h"
 #include "mesh_err.h"
 #include "mesh_hash.h"
 #include "mesh_rand.h"
@@ -468,41 +469,14 @@ sim_world_run_until(struct sim_world *w, uint64_t t_ms)
 
 /* ---- identities ------------------------------------------------------- */
 
-/* The simulator has no attacker, and its nodes check N^2 records between
- * them, so a signature here is a keyed hash, not Ed25519: one pass over
- * the record, spread over 64 bytes with the node's key. The membership
- * core cannot tell: it only asks its driver to sign and to check. */
-static void
-sim__sig_of(const uint8_t *key, const uint8_t *msg, size_t len,
-	    uint8_t sig[SWIM_SIG_BYTES])
-{
-	uint64_t k0, h;
-	memcpy(&k0, key, 8);
-	h = mesh_hash_bytes(msg, len, k0);
-	for (size_t i = 0; i < SWIM_SIG_BYTES; i += 8) {
-		uint64_t ki, v;
-		memcpy(&ki, key + (i % SWIM_KEY_BYTES), 8);
-		v = mesh_mix64(h ^ ki ^ i);
-		memcpy(sig + i, &v, 8);
-	}
-}
-
+/* Signatures are keyed hashes (tests/support/hash_sig.h): the simulator has
+ * no attacker and its nodes check N^2 records between them. */
 static void
 sim__sign(void *ctx, const uint8_t *msg, size_t len,
 	  uint8_t sig[SWIM_SIG_BYTES])
 {
 	const struct sim_node *n = ctx;
-	sim__sig_of(n->key, msg, len, sig);
-}
-
-static bool
-sim__verify(void *ctx, const uint8_t *key, const uint8_t *msg, size_t len,
-	    const uint8_t *sig)
-{
-	(void)ctx;
-	uint8_t want[SWIM_SIG_BYTES];
-	sim__sig_of(key, msg, len, want);
-	return memcmp(want, sig, SWIM_SIG_BYTES) == 0;
+	hash_sig(n->key, msg, len, sig);
 }
 
 /* ---- nodes ------------------------------------------------------------- */
@@ -549,11 +523,7 @@ sim_world_new(const struct sim_world_opts *opts, struct sim_world **out)
 		struct sim_node *n = &w->nodes[i];
 		snprintf(w->names[i], sizeof(w->names[i]), "n%u", i);
 		n->w = w;
-		for (size_t k = 0; k < SWIM_KEY_BYTES; k += 8) {
-			uint64_t h = mesh_hash_bytes(w->names[i],
-						     strlen(w->names[i]), k);
-			memcpy(n->key + k, &h, 8);
-		}
+		hash_sig_key(w->names[i], n->key);
 		n->deadline = UINT64_MAX;
 		sim_alloc_init(&n->alloc, &w->arena);
 		n->env.alloc = &n->alloc.base;
@@ -600,7 +570,7 @@ sim_world_start(struct sim_world *w, uint32_t i, uint64_t incarnation)
 	cfg.incarnation = incarnation;
 	memcpy(cfg.key, n->key, SWIM_KEY_BYTES);
 	cfg.crypto.sign = sim__sign;
-	cfg.crypto.verify = sim__verify;
+	cfg.crypto.verify = hash_sig_verify;
 	cfg.crypto.ctx = n;
 	cfg.seed = mesh_mix64(
 	    w->o.seed ^ mesh_mix64((uint64_t)n->generation << 32 | (i + 1)));
@@ -630,7 +600,7 @@ sim_world_add_all_known(struct sim_world *w)
 			size_t len = swim_record_bytes(w->names[j],
 						       w->nodes[j].incarnation,
 						       false, &a, NULL, rec);
-			sim__sign(&w->nodes[j], rec, len, sig);
+			hash_sig(w->nodes[j].key, rec, len, sig);
 			int rc = swim_add_known(n->swim, w->now, w->names[j],
 						&a, w->nodes[j].incarnation,
 						NULL, w->nodes[j].key, sig);
