@@ -1060,6 +1060,9 @@ int
 main(int argc, char **argv)
 {
 	static struct meshd d;
+	/* SIGHUP reloads the keyring once the loop runs; until then (the
+	 * store check at start can take a while) it must not end us. */
+	signal(SIGHUP, SIG_IGN);
 	struct swim_config cfg;
 	swim_config_default(&cfg);
 	const char *bind_s = "0.0.0.0:7946", *adv_s = NULL, *join_s = NULL;

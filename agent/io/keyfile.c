@@ -49,6 +49,9 @@ keyfile__why(struct admin_buf *b, const char *path, int rc,
 			     "line %d: not a base64 32-byte key (one key per "
 			     "line, '#' starts a comment)",
 			     f->err_line);
+	} else if (rc == MESH_EEXIST) {
+		admin_printf(b, "line %d: the same key as an earlier line",
+			     f->err_line);
 	} else if (rc == MESH_ERANGE) {
 		admin_printf(b, "line %d: more than %d keys", f->err_line,
 			     SEAL_MAX_KEYS);

@@ -39,6 +39,13 @@ seal__add_line(struct seal_keyring *ring, const char *line, size_t n)
 			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    key_len != SEAL_KEY_BYTES)
 		return MESH_EINVAL;
+	/* A key twice would be counted twice by a reload (and means the
+	 * file is not what its writer thought). */
+	for (unsigned i = 0; i < ring->count; i++)
+		if (sodium_memcmp(ring->keys[i], key, SEAL_KEY_BYTES) == 0) {
+			sodium_memzero(key, sizeof(key));
+			return MESH_EEXIST;
+		}
 	memcpy(ring->keys[ring->count++], key, SEAL_KEY_BYTES);
 	sodium_memzero(key, sizeof(key));
 	return 0;

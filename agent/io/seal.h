@@ -69,7 +69,8 @@ int seal_init(void);
  * primary; blank lines and lines starting with '#' are ignored.
  * @text need not be NUL-terminated. @err_line, if not NULL, gets the 1-based
  * line of the first error.
- * Returns 0, MESH_EINVAL (bad base64 or key length), MESH_ERANGE (more than
+ * Returns 0, MESH_EINVAL (bad base64 or key length), MESH_EEXIST (a key
+ * given twice), MESH_ERANGE (more than
  * SEAL_MAX_KEYS keys) or MESH_ENOENT (no key at all).
  */
 int seal_keyring_parse(struct seal_keyring *ring, const char *text, size_t len,

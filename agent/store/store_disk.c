@@ -279,14 +279,19 @@ static void
 store__sigbus(int sig, siginfo_t *si, void *uctx)
 {
 	(void)uctx;
-	if (store__guarded((uintptr_t)si->si_addr)) {
+	/* Only a fault has an address: a SIGBUS sent with kill() (si_code
+	 * <= 0) carries a pid there, and gets the default action. */
+	if (si->si_code > 0 && store__guarded((uintptr_t)si->si_addr)) {
 		ssize_t n =
 		    write(STDERR_FILENO, store__guard.msg, store__guard.len);
 		(void)n;
 		_exit(store__guard.status);
 	}
-	/* Not ours: the default action, when the access is retried. */
+	/* Not ours: the default action, when the access is retried; a
+	 * signal that was sent is not retried, so it is raised again. */
 	signal(sig, SIG_DFL);
+	if (si->si_code <= 0)
+		raise(sig);
 }
 
 static void

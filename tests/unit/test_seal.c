@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,12 +151,23 @@ test_seal_keyring_parse_errors(void **state)
 			 MESH_ENOENT);
 	char many[2048] = "";
 	for (int i = 0; i < SEAL_MAX_KEYS + 1; i++) {
-		strcat(many, KEY_A);
+		uint8_t k[SEAL_KEY_BYTES] = {(uint8_t)i};
+		char b64[64];
+		sodium_bin2base64(b64, sizeof(b64), k, sizeof(k),
+				  sodium_base64_VARIANT_ORIGINAL);
+		strcat(many, b64);
 		strcat(many, "\n");
 	}
 	assert_int_equal(seal_keyring_parse(&r, many, strlen(many), &line),
 			 MESH_ERANGE);
 	assert_int_equal(line, SEAL_MAX_KEYS + 1);
+	/* The same key twice: refused at its second line (a reload would
+	 * count it twice). */
+	char twice[256];
+	snprintf(twice, sizeof(twice), "%s\n# again\n%s\n", KEY_A, KEY_A);
+	assert_int_equal(seal_keyring_parse(&r, twice, strlen(twice), &line),
+			 MESH_EEXIST);
+	assert_int_equal(line, 3);
 	const char *spaced = "  \t"
 			     "4Cc9KCXH4Bv7EWKp5YeLjD+0m5ibP9Gpkd9wQPeW0Bw="
 			     " \r\n";
