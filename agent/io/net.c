@@ -1255,6 +1255,22 @@ net__victim(struct net *n)
 	return c != NULL && net__may_cut(n, c) ? c : NULL;
 }
 
+/* At the overall cap with no stranger to cut: the inbound peer stream
+ * nearest its idle deadline (the one quiet longest), unless it is in the
+ * middle of a frame. Refusing instead let replayed hellos (a sealed frame
+ * proves nothing fresh) hold every slot for minutes. */
+static struct net_conn *
+net__idle_peer(struct net *n)
+{
+	struct net_conn *best = NULL;
+	for (struct net_conn *c = n->conns; c != NULL; c = c->next)
+		if (c->inbound && c->opened && !c->closing &&
+		    c->frame_ms == 0 &&
+		    (best == NULL || c->deadline_ms < best->deadline_ms))
+			best = c;
+	return best;
+}
+
 /* Counts the strangers from @from's source into *@count and returns the
  * oldest of them that may be cut, or NULL. */
 static struct net_conn *
@@ -1304,6 +1320,8 @@ net__make_room(struct net *n, const struct swim_addr *from)
 		n->c.drop_cap_total++;
 		net__warn_shedding(n, NET__SHED_TOTAL);
 		old = net__victim(n);
+		if (old == NULL)
+			old = net__idle_peer(n);
 		if (old == NULL)
 			return false;
 		net__conn_close(old);
