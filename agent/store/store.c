@@ -227,7 +227,7 @@ store__open_env(struct store *s, size_t map)
 		return MESH_EIO;
 	s->kv.psize = st.ms_psize;
 	store__assert_hook(&s->kv);
-	store__space_check(&s->kv, false);
+	store__space_check(&s->kv, false, 0);
 	MDB_txn *txn = NULL;
 	rc = store__write_begin(&s->kv, &txn);
 	if (rc == 0)
@@ -423,7 +423,7 @@ store_identity_load(struct store *s, const char *name,
 		    struct store_identity *id)
 {
 	memset(id, 0, sizeof(*id));
-	store__space_check(&s->kv, false);
+	store__space_check(&s->kv, false, 0);
 	/* One write transaction, so two first starts cannot both create. */
 	MDB_txn *txn;
 	int rc = store__write_begin(&s->kv, &txn);
@@ -474,7 +474,7 @@ store_identity_load(struct store *s, const char *name,
 static int
 store__incarnation_update(struct store *s, uint32_t *out)
 {
-	store__space_check(&s->kv, false);
+	store__space_check(&s->kv, false, 0);
 	MDB_txn *txn;
 	int rc = store__write_begin(&s->kv, &txn);
 	if (rc != 0)
@@ -538,7 +538,7 @@ store_flag_set(struct store *s, const char *name, bool on)
 	int rc = store__flag_key(name, key, sizeof(key));
 	if (rc != 0)
 		return rc;
-	store__space_check(&s->kv, false);
+	store__space_check(&s->kv, false, 0);
 	MDB_txn *txn;
 	rc = store__write_begin(&s->kv, &txn);
 	if (rc != 0)

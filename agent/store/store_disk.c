@@ -155,7 +155,7 @@ store__space_state(struct store__kv *kv, bool low, uint64_t free_bytes,
 }
 
 int
-store__space_check(struct store__kv *kv, bool tenant)
+store__space_check(struct store__kv *kv, bool tenant, uint64_t pending)
 {
 	MDB_envinfo info;
 	if (kv->fd < 0 || kv->psize == 0 || mdb_env_info(kv->env, &info) != 0)
@@ -191,7 +191,7 @@ store__space_check(struct store__kv *kv, bool tenant)
 	uint64_t need =
 	    STORE__HEADROOM_BYTES < room ? STORE__HEADROOM_BYTES : room;
 	uint64_t free_bytes = store__fs_free(kv);
-	bool low = err != 0 || free_bytes < need;
+	bool low = err != 0 || free_bytes < need || free_bytes - need < pending;
 	store__space_state(kv, low, free_bytes, need);
 	return low ? MESH_ENOSPC : 0;
 }

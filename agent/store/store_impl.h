@@ -36,6 +36,10 @@ struct store__kv {
 	 * stays failed, so the batch can only be dropped.
 	 */
 	int batch_err;
+	/* What the open batch's tenant commits may add to the file when it
+	 * commits (store__kv_pending()): free space changes only then, so
+	 * the headroom check counts it. */
+	uint64_t batch_bytes;
 	void *buf;  /* get()'s copy of the last value */
 	size_t cap; /* bytes allocated at @buf */
 	/* Disk space (store_disk.c). */
@@ -112,12 +116,13 @@ int store__lock_prepare(const char *lock, const struct mesh_env *menv);
  * The write-ahead space check, before a write transaction of @kv. Keeps
  * STORE__RESERVE_BYTES allocated past the end of the data file, so the
  * node's own records (identity, incarnation, flags) can be written when
- * the disk is full. With @tenant, also requires STORE__HEADROOM_BYTES free
- * on the filesystem, so tenant data stops short of that reserve. Returns 0
- * or MESH_ENOSPC (only with @tenant; the node's own writes go on and fail,
- * if they must, when LMDB writes).
+ * the disk is full. With @tenant, also requires STORE__HEADROOM_BYTES
+ * plus @pending (what writes not yet on disk may add) free on the
+ * filesystem, so tenant data stops short of that reserve. Returns 0 or
+ * MESH_ENOSPC (only with @tenant; the node's own writes go on and fail, if
+ * they must, when LMDB writes).
  */
-int store__space_check(struct store__kv *kv, bool tenant);
+int store__space_check(struct store__kv *kv, bool tenant, uint64_t pending);
 
 /**
  * Whether @rc, the code of a failed write, means the disk is full: ENOSPC,

@@ -161,6 +161,19 @@ store__kv_scan(void *ctx, const void *prefix, size_t plen, const void *from,
 	return ret;
 }
 
+/* What @n writes may add to the data file: their bytes twice (a page is
+ * copied when written, and splits leave pages half full) plus a node
+ * header each; deletions count nothing. An estimate on the high side. */
+static uint64_t
+store__kv_pending(const struct tenant_kv_write *w, size_t n)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!w[i].del)
+			sum += 2 * ((uint64_t)w[i].klen + w[i].vlen) + 64;
+	return sum;
+}
+
 static int
 store__kv_commit(void *ctx, const struct tenant_kv_write *w, size_t n)
 {
@@ -173,8 +186,11 @@ store__kv_commit(void *ctx, const struct tenant_kv_write *w, size_t n)
 	}
 	if (n == 0)
 		return 0;
-	/* Tenant data stops short of the space kept for the node's own. */
-	int rc = store__space_check(kv, true);
+	/* Tenant data stops short of the space kept for the node's own,
+	 * counting what the open batch will add when it commits. */
+	uint64_t add = store__kv_pending(w, n);
+	int rc = store__space_check(
+	    kv, true, kv->batch != NULL ? kv->batch_bytes + add : add);
 	if (rc != 0)
 		return rc;
 	MDB_txn *txn;
@@ -200,6 +216,8 @@ store__kv_commit(void *ctx, const struct tenant_kv_write *w, size_t n)
 		store__write_end(kv, txn, false);
 	else
 		rc = store__write_end(kv, txn, true);
+	if (rc == 0 && kv->batch != NULL)
+		kv->batch_bytes += add;
 	int err = store__kv_err(kv, rc, true);
 	if (err != 0 && err != MESH_ENOSPC)
 		MESH_LOG(kv->menv, MESH_LOG_ERROR, "store: tenant commit: %s",
@@ -221,6 +239,7 @@ store__kv_batch_begin(void *ctx)
 		return MESH_EIO;
 	}
 	kv->batch_err = 0;
+	kv->batch_bytes = 0;
 	return 0;
 }
 

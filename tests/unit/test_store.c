@@ -1062,6 +1062,57 @@ test_store_full_disk_keeps_room_for_own_records(void **state)
 	store_close(s);
 }
 
+/*
+ * One batch of tenant commits (the tenant service holds one transaction
+ * for every frame read in a loop turn) used to pass the headroom check at
+ * each commit, since free space changes only when the batch commits: a
+ * batch could fill the disk, reserve and all. The check counts what the
+ * open batch will add now.
+ */
+static void
+test_store_batch_counts_toward_headroom(void **state)
+{
+	struct fixture *f = *state;
+	if (!fullfs_mount(f, "64m"))
+		skip();
+	struct fixture g = *f; /* logs into f->t */
+	snprintf(g.dir, sizeof(g.dir), "%s/d", f->mnt);
+	assert_int_equal(mkdir(g.dir, 0700), 0);
+	struct store *s;
+	assert_int_equal(store_open(g.dir, 0, &g.t.env, &s), 0);
+	struct tenant_kv kv;
+	store_kv(s, &kv);
+	/* Leave the 32 MiB headroom and 8 MiB more free. */
+	size_t total = fill(f->mnt, "filler");
+	char filler[128];
+	snprintf(filler, sizeof(filler), "%s/filler", f->mnt);
+	size_t keep = (size_t)40 << 20;
+	assert_true(total > keep);
+	assert_int_equal(truncate(filler, (off_t)(total - keep)), 0);
+	static uint8_t val[1 << 20];
+	memset(val, 'b', sizeof(val));
+	assert_int_equal(kv.batch_begin(kv.ctx), 0);
+	int rc = 0, n = 0;
+	while (rc == 0 && n < 64) {
+		char key[32];
+		snprintf(key, sizeof(key), "t/%d", n++);
+		struct tenant_kv_write w = {.key = key,
+					    .klen = strlen(key),
+					    .val = val,
+					    .vlen = sizeof(val)};
+		rc = kv.commit(kv.ctx, &w, 1);
+	}
+	/* 8 MiB of room takes a few 1 MiB values, not 64. */
+	assert_int_equal(rc, MESH_ENOSPC);
+	assert_true(n > 1 && n <= 8);
+	assert_int_equal(kv.batch_end(kv.ctx, true), 0);
+	/* And the node's own records still go in. */
+	assert_int_equal(store_flag_set(s, "draining", true), 0);
+	uint32_t boot;
+	assert_int_equal(store_incarnation_next(s, &boot), 0);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -1104,6 +1155,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_store_full_disk_keeps_room_for_own_records, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_store_batch_counts_toward_headroom, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
