@@ -152,7 +152,7 @@ meshd_store_exit(int rc)
 static int
 meshd_store_failed(const char *dir, const char *what, int rc)
 {
-	static const char *const todo[] = {
+	static const char *const remedy[] = {
 	    [MESHD_EXIT_STORE_CORRUPT] = "move the data directory aside and "
 					 "start again",
 	    [MESHD_EXIT_STORE_NOSPC] = "free space on its filesystem and "
@@ -163,7 +163,7 @@ meshd_store_failed(const char *dir, const char *what, int rc)
 	int status = meshd_store_exit(rc);
 	fprintf(stderr, "meshd: %s %s: %s (%s)%s%s%s\n", what, dir,
 		mesh_strerror(rc), mesh_errname(rc), status > 1 ? ": " : "",
-		status > 1 ? todo[status] : "",
+		status > 1 ? remedy[status] : "",
 		status > 1 ? " (docs/storage.md)" : "");
 	return status;
 }
