@@ -279,17 +279,6 @@ store__ovpages(const struct store__check *c, size_t size)
 	return (STORE__HDR - 1 + size) / c->psize + 1;
 }
 
-/* memcmp, then the shorter first: LMDB's default order. */
-static int
-store__keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	size_t n = alen < blen ? alen : blen;
-	int r = n > 0 ? memcmp(a, b, n) : 0;
-	if (r != 0)
-		return r;
-	return alen < blen ? -1 : alen > blen;
-}
-
 static int
 store__key_order(struct store__check *c, struct store__tree *t, size_t pgno,
 		 const uint8_t *key, size_t klen)
@@ -307,7 +296,7 @@ store__key_order(struct store__check *c, struct store__tree *t, size_t pgno,
 					   "order",
 					   pgno);
 	} else if (t->ordered && t->have_last &&
-		   store__keycmp(t->last, t->last_len, key, klen) >= 0) {
+		   store__kv_cmp(t->last, t->last_len, key, klen) >= 0) {
 		return store__fail(c, MESH_ECORRUPT,
 				   "page %zu: keys of database '%s' out of "
 				   "order",

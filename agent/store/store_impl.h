@@ -112,6 +112,9 @@ int store__verify(int fd, const char *path, const struct mesh_env *menv);
  */
 int store__lock_prepare(const char *lock, const struct mesh_env *menv);
 
+/** Compares keys as LMDB's default order does: memcmp, then shorter first. */
+int store__kv_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
 /**
  * The write-ahead space check, before a write transaction of @kv. Keeps
  * STORE__RESERVE_BYTES allocated past the end of the data file, so the

@@ -43,8 +43,7 @@ store__kv_key_ok(const void *key, size_t klen)
 	return key != NULL && klen > 0 && klen <= TENANT_KV_KEY_MAX;
 }
 
-/* memcmp, then the shorter first: LMDB's default order. */
-static int
+int
 store__kv_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
