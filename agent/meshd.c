@@ -1195,6 +1195,8 @@ main(int argc, char **argv)
 			    cfg.probe_timeout_ms * 2 > cfg.probe_interval_ms)
 				cfg.probe_timeout_ms =
 				    cfg.probe_interval_ms * 2 / 5;
+			if (cfg.probe_timeout_min_ms > cfg.probe_timeout_ms)
+				cfg.probe_timeout_min_ms = cfg.probe_timeout_ms;
 			break;
 		case O_PP:
 			bad = meshd_parse_uint(optarg,

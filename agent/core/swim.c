@@ -799,18 +799,41 @@ swim__start_suspicion(struct swim *s, struct swim_member *m, const char *from,
 	m->susp = su;
 }
 
+/* Lifeguard's timeouts stretched by what this node sees of the network:
+ * late answers (loss or delay) and its own health. A refutation crosses
+ * the mesh in O(log N) gossip rounds, and loss makes each round less
+ * likely to reach a given node. Computed at every look, so a node that
+ * learns of loss during a suspicion waits longer for it. */
+double
+swim__suspicion_stretch(const struct swim *s)
+{
+	return (1.0 + s->cfg.suspicion_loss_mult * s->late_share) *
+	       (1.0 + (double)s->health / (double)(s->cfg.awareness_max + 1));
+}
+
 uint64_t
-swim__suspicion_timeout(const struct swim_member *m)
+swim__suspicion_timeout(const struct swim *s, const struct swim_member *m)
 {
 	const struct swim__suspicion *su = m->susp;
-	if (su->k == 0)
-		return su->min_ms + su->extra_ms;
-	double frac =
-	    log((double)su->confirmations + 1.0) / log((double)su->k + 1.0);
-	double t = (double)su->max_ms -
-		   ((double)su->max_ms - (double)su->min_ms) * frac;
-	return (t < (double)su->min_ms ? su->min_ms : (uint64_t)t) +
-	       su->extra_ms;
+	double t = (double)su->min_ms;
+	if (su->k > 0) {
+		double frac = log((double)su->confirmations + 1.0) /
+			      log((double)su->k + 1.0);
+		t = (double)su->max_ms -
+		    ((double)su->max_ms - (double)su->min_ms) * frac;
+		if (t < (double)su->min_ms)
+			t = (double)su->min_ms;
+	}
+	return (uint64_t)(t * swim__suspicion_stretch(s));
+}
+
+/* When @m's suspicion is next due: at its timeout, and never before the
+ * previous last call had a probe timeout to be answered. */
+static uint64_t
+swim__suspicion_due(const struct swim *s, const struct swim_member *m)
+{
+	uint64_t t = m->susp->start_ms + swim__suspicion_timeout(s, m);
+	return t > m->susp->next_call_ms ? t : m->susp->next_call_ms;
 }
 
 /* A record of ours signed with another key: another node runs under our
@@ -1180,6 +1203,66 @@ swim__scaled(const struct swim *s, uint32_t ms)
 	return (uint64_t)ms * (s->health + 1);
 }
 
+uint32_t
+swim__rto(const struct swim *s)
+{
+	if (s->srtt8 == 0)
+		return s->cfg.probe_timeout_ms;
+	uint32_t rto = (s->srtt8 >> 3) + (s->rttvar4 > 0 ? s->rttvar4 : 1);
+	if (rto < s->cfg.probe_timeout_min_ms)
+		rto = s->cfg.probe_timeout_min_ms;
+	if (rto > s->cfg.probe_timeout_ms)
+		rto = s->cfg.probe_timeout_ms;
+	return rto;
+}
+
+/* One round-trip sample (RFC 6298, section 2, with its gains 1/8 and
+ * 1/4); a loopback sample of 0 ms counts as 1 so that srtt8 == 0 keeps
+ * meaning "none yet". */
+static void
+swim__rtt_sample(struct swim *s, uint64_t sent_ms, uint64_t now)
+{
+	uint64_t r64 = now > sent_ms ? now - sent_ms : 0;
+	uint32_t r = r64 == 0 ? 1 : r64 > 60000 ? 60000 : (uint32_t)r64;
+	if (s->srtt8 == 0) {
+		s->srtt8 = r << 3;
+		s->rttvar4 = r << 1;
+		return;
+	}
+	int32_t err = (int32_t)r - (int32_t)(s->srtt8 >> 3);
+	int32_t var = (int32_t)s->rttvar4 +
+		      (((err < 0 ? -err : err) * 4 - (int32_t)s->rttvar4) >> 2);
+	s->rttvar4 = var < 0 ? 0 : (uint32_t)var;
+	int32_t srtt = (int32_t)s->srtt8 + err;
+	s->srtt8 = srtt < 8 ? 8 : (uint32_t)srtt;
+}
+
+/* An answered probe: @late when the answer missed the direct timeout. */
+static void
+swim__late_sample(struct swim *s, bool late)
+{
+	/* A plain mean over the first samples, so that a node learns its
+	 * network within a few probes; then a moving average over ~16. */
+	if (s->late_samples < 16)
+		s->late_samples++;
+	s->late_share +=
+	    ((late ? 1.0 : 0.0) - s->late_share) / (double)s->late_samples;
+}
+
+/* The probe period: the interval, or longer when round trips are long:
+ * the direct wait, then the indirect round (four one-way trips, two
+ * measured round trips with their variance). Stretched by the local
+ * health score. */
+static uint64_t
+swim__period(const struct swim *s)
+{
+	uint64_t need = swim__rto(s);
+	if (s->srtt8 != 0)
+		need += 2ull * ((s->srtt8 >> 3) + s->rttvar4);
+	uint64_t iv = s->cfg.probe_interval_ms;
+	return swim__scaled(s, (uint32_t)(need > iv ? need : iv));
+}
+
 static bool
 swim__probeable(const struct swim_member *m)
 {
@@ -1231,7 +1314,7 @@ swim__next_target(struct swim *s)
 static void
 swim__start_probe(struct swim *s, uint64_t now)
 {
-	uint64_t interval = swim__scaled(s, s->cfg.probe_interval_ms);
+	uint64_t interval = swim__period(s);
 	s->next_probe_ms = now + interval;
 	struct swim_member *t = swim__next_target(s);
 	if (t == NULL)
@@ -1240,10 +1323,12 @@ swim__start_probe(struct swim *s, uint64_t now)
 	s->probe_seq = ++s->seq;
 	s->probe_inc = t->incarnation;
 	s->phase = SWIM_PROBE_DIRECT;
-	s->probe_timeout_at = now + swim__scaled(s, s->cfg.probe_timeout_ms);
+	s->probe_timeout_at = now + swim__scaled(s, swim__rto(s));
 	s->period_end = now + interval;
 	s->expected_nacks = 0;
 	s->nacks = 0;
+	s->retry_seq = 0;
+	s->probe_sent_ms = now;
 	s->stats.probes++;
 	/* Buddy system: a suspect hears first that it is suspected. */
 	swim__send_ping(s, &t->addr, t->name, s->probe_seq,
@@ -1251,8 +1336,15 @@ swim__start_probe(struct swim *s, uint64_t now)
 }
 
 static void
-swim__probe_indirect(struct swim *s)
+swim__probe_indirect(struct swim *s, uint64_t now)
 {
+	if (s->cfg.probe_retry) {
+		s->retry_seq = ++s->seq;
+		s->retry_sent_ms = now;
+		swim__send_ping(
+		    s, &s->target->addr, s->target->name, s->retry_seq,
+		    s->target->state == SWIM_SUSPECT ? s->target->bcast : NULL);
+	}
 	struct swim_member *helpers[16];
 	size_t n = swim__random_members(s, s->cfg.indirect_checks, s->target,
 					false, helpers);
@@ -1311,6 +1403,7 @@ swim__probe_failed(struct swim *s, uint64_t now)
 static void
 swim__probe_acked(struct swim *s)
 {
+	swim__late_sample(s, s->phase != SWIM_PROBE_DIRECT);
 	s->target->hearsay_dead = 0;
 	s->phase = SWIM_PROBE_IDLE;
 	s->target = NULL;
@@ -1321,9 +1414,21 @@ swim__probe_acked(struct swim *s)
 /* ---- receiving datagrams ----------------------------------------------- */
 
 static void
-swim__handle_ack(struct swim *s, uint32_t seq, bool nack)
+swim__handle_ack(struct swim *s, uint64_t now, const struct swim_addr *from,
+		 uint32_t seq, bool nack)
 {
+	if (s->phase != SWIM_PROBE_IDLE && !nack && s->retry_seq != 0 &&
+	    seq == s->retry_seq) {
+		swim__rtt_sample(s, s->retry_sent_ms, now);
+		swim__probe_acked(s);
+		return;
+	}
 	if (s->phase != SWIM_PROBE_IDLE && seq == s->probe_seq) {
+		/* From the target itself: a round-trip sample, late or not
+		 * (a late one is what lets the timeout grow). A relayed ack
+		 * went the long way and says nothing about one trip. */
+		if (!nack && swim_addr_equal(from, &s->target->addr))
+			swim__rtt_sample(s, s->probe_sent_ms, now);
 		if (nack) {
 			s->stats.nacks_received++;
 			if (s->phase == SWIM_PROBE_INDIRECT &&
@@ -1339,6 +1444,7 @@ swim__handle_ack(struct swim *s, uint32_t seq, bool nack)
 	for (int i = 0; i < SWIM_RELAYS; i++) {
 		struct swim__relay *r = &s->relays[i];
 		if (r->used && r->seq == seq) {
+			swim__rtt_sample(s, r->sent_ms, now);
 			swim__send_ack(s, &r->origin, r->origin_seq, false);
 			r->used = false;
 			return;
@@ -1377,8 +1483,9 @@ swim__handle_ping_req(struct swim *s, uint64_t now,
 	r->origin = *from;
 	/* Nack before the requester's own indirect round ends (Lifeguard
 	 * sends it at 80% of the probe timeout). */
-	r->nack_at = now + s->cfg.probe_timeout_ms * 4 / 5;
-	r->expire_at = now + s->cfg.probe_interval_ms;
+	r->nack_at = now + swim__rto(s) * 4 / 5;
+	r->expire_at = now + swim__period(s);
+	r->sent_ms = now;
 	swim__send_ping(s, &to, req->target, r->seq, NULL);
 }
 
@@ -1431,10 +1538,10 @@ swim_recv_datagram(struct swim *s, uint64_t now_ms,
 		swim__send_ack(s, from, pkt->ping->seq, false);
 		break;
 	case MESH__PACKET__BODY_ACK:
-		swim__handle_ack(s, pkt->ack->seq, false);
+		swim__handle_ack(s, now_ms, from, pkt->ack->seq, false);
 		break;
 	case MESH__PACKET__BODY_NACK:
-		swim__handle_ack(s, pkt->nack->seq, true);
+		swim__handle_ack(s, now_ms, from, pkt->nack->seq, true);
 		break;
 	case MESH__PACKET__BODY_PING_REQ:
 		swim__handle_ping_req(s, now_ms, from, pkt->ping_req);
@@ -1530,7 +1637,7 @@ static void
 swim__tick_probe(struct swim *s, uint64_t now)
 {
 	if (s->phase == SWIM_PROBE_DIRECT && now >= s->probe_timeout_at)
-		swim__probe_indirect(s);
+		swim__probe_indirect(s, now);
 	if (s->phase == SWIM_PROBE_INDIRECT && now >= s->period_end)
 		swim__probe_failed(s, now);
 	if (s->phase == SWIM_PROBE_IDLE && !s->leaving &&
@@ -1555,21 +1662,49 @@ swim__tick_relays(struct swim *s, uint64_t now)
 	}
 }
 
-/* A suspicion nobody confirmed is about to become a death on the word of
- * one accuser. Ask the suspect ourselves first, telling it that it is
- * suspected: if it lives, it tells its newer alive record again and its
- * ack carries it back. This catches the rare node that missed every copy
- * of a refutation (see swim__retell_self), at the cost of up to
- * SWIM_LAST_CALLS probe timeouts on deaths that had no confirmation. */
+/* A suspicion is about to become a death. Ask the suspect ourselves
+ * first, telling it that it is suspected: if it lives, it tells its newer
+ * alive record again and its ack carries it back. This catches the rare
+ * node that missed every copy of a refutation (see swim__retell_self).
+ *
+ * How many calls: none when others confirmed the suspicion on a network
+ * we know to be clean; cfg.last_calls when nobody confirmed it or this
+ * node has not yet seen enough probes to know its network; on a lossy one,
+ * enough that all of them fail by chance with p < 1e-4 - a call is lost
+ * about as often as a direct answer is late (late_share), so 14 at 50%.
+ * Each costs a probe timeout, on real deaths only. At 30% loss, a node
+ * misses every copy of a given refutation with p ~ 5e-4 (about 8 copies
+ * reach it): over a thousand refutations that is a false death every few
+ * minutes without these calls. */
+static uint32_t
+swim__last_calls_due(const struct swim *s, const struct swim__suspicion *su)
+{
+	uint32_t n = s->cfg.last_calls;
+	bool lossy = s->late_share > SWIM_LOSSY_SHARE;
+	if (n == 0 || (su->confirmations > 0 && !lossy &&
+		       s->late_samples >= SWIM_LEARN_SAMPLES))
+		return 0;
+	if (lossy) {
+		double want = s->late_share >= 0.6
+				  ? (double)SWIM_LAST_CALLS_MAX
+				  : ceil(log(1e-4) / log(s->late_share));
+		if (want > (double)n)
+			n = want >= (double)SWIM_LAST_CALLS_MAX
+				? SWIM_LAST_CALLS_MAX
+				: (uint32_t)want;
+	}
+	return n;
+}
+
 static void
-swim__last_call(struct swim *s, struct swim_member *m)
+swim__last_call(struct swim *s, uint64_t now, struct swim_member *m)
 {
 	struct swim__pb_member pm;
 	uint8_t buf[SWIM_DATAGRAM_MAX];
 	swim__member_to_pb(m, s->self->name, false, &pm);
 	size_t n = mesh__update__get_packed_size(&pm.u);
 	m->susp->last_calls++;
-	m->susp->extra_ms += s->cfg.probe_timeout_ms;
+	m->susp->next_call_ms = now + swim__rto(s);
 	if (n > sizeof(buf))
 		return;
 	mesh__update__pack(&pm.u, buf);
@@ -1588,17 +1723,22 @@ swim__tick_suspects(struct swim *s, uint64_t now)
 {
 	for (size_t i = 0; i < s->nsuspects;) {
 		struct swim_member *m = s->suspects[i];
-		if (now < m->susp->start_ms + swim__suspicion_timeout(m)) {
+		if (now < swim__suspicion_due(s, m)) {
 			i++;
 			continue;
 		}
-		if (m->susp->last_calls < SWIM_LAST_CALLS &&
-		    m->susp->confirmations == 0) {
-			swim__last_call(s, m);
+		if (m->susp->last_calls < swim__last_calls_due(s, m->susp)) {
+			swim__last_call(s, now, m);
 			i++;
 			continue;
 		}
 		/* apply_dead takes m off the list; i now holds another. */
+		MESH_LOG(s->env, MESH_LOG_INFO,
+			 "swim: %s unrefuted for %llu ms (%u confirmations, "
+			 "%u last calls, late share %.2f, health %u)",
+			 m->name, (unsigned long long)(now - m->susp->start_ms),
+			 m->susp->confirmations, m->susp->last_calls,
+			 s->late_share, s->health);
 		s->stats.deaths_declared++;
 		swim__apply_dead(s, now, m, m->incarnation, s->self->name,
 				 NULL);
@@ -1755,8 +1895,7 @@ swim_next_deadline(const struct swim *s)
 	}
 	for (size_t i = 0; i < s->nsuspects; i++) {
 		const struct swim_member *m = s->suspects[i];
-		d = swim__min(d,
-			      m->susp->start_ms + swim__suspicion_timeout(m));
+		d = swim__min(d, swim__suspicion_due(s, m));
 	}
 	if (dissem_count(&s->dissem) > 0)
 		d = swim__min(d, s->next_gossip_ms);

@@ -108,11 +108,26 @@ struct swim_config {
 	struct swim_crypto crypto;
 
 	uint32_t probe_interval_ms;
+	/* The probe timeout follows the measured round trip (SRTT +
+	 * 4 RTTVAR, RFC 6298) between these bounds; probe_timeout_ms is
+	 * also where it starts. Equal bounds give a fixed timeout. */
 	uint32_t probe_timeout_ms;
+	uint32_t probe_timeout_min_ms;
 	uint32_t indirect_checks;
+	/* At the probe timeout, ping the target directly once more beside
+	 * the indirect pings. */
+	bool probe_retry;
 	double suspicion_mult;
 	uint32_t suspicion_max_mult;
 	uint32_t suspicion_confirmations;
+	/* The suspicion timeout is stretched by 1 + loss_mult * (share of
+	 * recent answered probes that missed the direct timeout) and by the
+	 * local health score: a lossy or slow network waits longer before
+	 * a death. 0 keeps it fixed. */
+	double suspicion_loss_mult;
+	/* Pings an unconfirmed suspect gets before it is declared dead
+	 * (and every suspect when probes are being lost). */
+	uint32_t last_calls;
 	uint32_t retransmit_mult;
 	uint32_t gossip_interval_ms;
 	uint32_t gossip_nodes;
@@ -196,6 +211,16 @@ struct swim_stats {
 
 /** Fills @cfg with the defaults (name, addr and seed empty). */
 void swim_config_default(struct swim_config *cfg);
+
+/**
+ * swim_config_memberlist_lan() - Settings that reproduce hashicorp/
+ * memberlist's DefaultLANConfig() timing in this core, for side-by-side
+ * measurements (meshsim --profile memberlist): 1 s probes, fixed 500 ms
+ * timeout, suspicion multiplier 4 with 2 confirmations, none of our
+ * adaptive additions.
+ * @cfg: filled from swim_config_default(), then overridden
+ */
+void swim_config_memberlist_lan(struct swim_config *cfg);
 
 /**
  * Checks a config: name syntax, metadata limits, non-zero intervals.

@@ -20,10 +20,13 @@
 #define SWIM_MAX_ACCUSERS 9
 /* Rounds through the seeds at the join timeout before the wait doubles. */
 #define SWIM_JOIN_QUICK_ROUNDS 5
-/* Last calls to an unconfirmed suspect before it is declared dead: each
- * is lost with p = 1 - (1 - loss)^2 (ping or ack), so three leave 0.7% at
- * 10% loss. */
-#define SWIM_LAST_CALLS 3
+/* Late share (below) above which probes are being lost: every suspect,
+ * confirmed or not, then gets its last calls before a death. */
+#define SWIM_LOSSY_SHARE 0.05
+/* Answered probes before a node trusts its late share (a fresh node does
+ * not know its network yet), and the most last calls loss can ask for. */
+#define SWIM_LEARN_SAMPLES 8
+#define SWIM_LAST_CALLS_MAX 16
 /* Bump arena for decoding one datagram without touching the heap. */
 #define SWIM_ARENA_BYTES 8192
 
@@ -37,10 +40,10 @@ struct swim__suspicion {
 	uint32_t confirmations;
 	uint32_t naccusers;
 	uint64_t accusers[SWIM_MAX_ACCUSERS]; /* name hashes */
-	/* Last calls: pings we sent the suspect ourselves at expiry, and the
-	 * time they added. */
+	/* Last calls: pings we sent the suspect ourselves at expiry, and
+	 * when the next may go (one probe timeout after the previous). */
 	uint32_t last_calls;
-	uint32_t extra_ms;
+	uint64_t next_call_ms;
 };
 
 /* One allocation per member, name included: about 200 bytes, half of it
@@ -79,6 +82,7 @@ struct swim__relay {
 	uint32_t seq;	     /* our ping to the target */
 	uint32_t origin_seq; /* the requester's probe */
 	struct swim_addr origin;
+	uint64_t sent_ms; /* our ping left: a round-trip sample */
 	uint64_t nack_at;
 	uint64_t expire_at;
 };
@@ -120,6 +124,18 @@ struct swim {
 	uint32_t expected_nacks, nacks;
 	uint64_t next_probe_ms;
 	unsigned health;
+	/* The second direct ping of the probe in flight (0: none), and when
+	 * each ping left, for round-trip samples. */
+	uint32_t retry_seq;
+	uint64_t probe_sent_ms, retry_sent_ms;
+	/* Round-trip estimate (RFC 6298) in ms, scaled as in TCP: srtt8 is
+	 * 8 SRTT, rttvar4 is 4 RTTVAR; no sample yet while srtt8 == 0. */
+	uint32_t srtt8, rttvar4;
+	/* Exponentially weighted share (1/16 per sample) of answered probes
+	 * whose answer missed the direct timeout: ~0 on a clean network,
+	 * about 1 - (1 - loss)^2 over the answered ones on a lossy one. */
+	double late_share;
+	uint32_t late_samples;
 
 	struct swim__relay relays[SWIM_RELAYS];
 
@@ -151,11 +167,19 @@ struct swim {
 /** Checks metadata limits; @why gets a static reason. */
 int swim__meta_check(const struct swim_meta *m, const char **why);
 
-/** Current suspicion timeout of @m (ms after its start). */
-uint64_t swim__suspicion_timeout(const struct swim_member *m);
+/** How much this node stretches suspicion timeouts now: 1 on a clean
+ * network at full health, more with late answers and a worse score. */
+double swim__suspicion_stretch(const struct swim *s);
+
+/** Current suspicion timeout of @m (ms after its start), stretched. */
+uint64_t swim__suspicion_timeout(const struct swim *s,
+				 const struct swim_member *m);
 
 /** Order-free digest of the whole view (push-pull). */
 uint64_t swim__digest(const struct swim *s);
+
+/** Current probe timeout: the round-trip estimate within its bounds. */
+uint32_t swim__rto(const struct swim *s);
 
 /** Retransmit limit for the current cluster size. */
 uint32_t swim__retransmit_limit(const struct swim *s);

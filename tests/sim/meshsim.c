@@ -48,6 +48,8 @@ meshsim_usage(FILE *f)
 	    "later\n"
 	    "  --join-window MS    join: start times spread over (2000)\n"
 	    "  --check-ms MS       how often views are compared (100)\n"
+	    "  --profile NAME      swim settings: default, or memberlist\n"
+	    "                      (its LAN defaults; give it first)\n"
 	    "  --probe-interval MS --probe-timeout MS --suspicion-mult X\n"
 	    "                      override swim defaults\n"
 	    "  --json              one JSON object instead of text\n"
@@ -334,10 +336,22 @@ main(int argc, char **argv)
 			rc = meshsim_u64(v, &o.join_window_ms);
 		} else if (strcmp(a, "--check-ms") == 0) {
 			rc = meshsim_u64(v, &o.check_ms);
+		} else if (strcmp(a, "--profile") == 0) {
+			/* Before any override: it resets the swim settings. */
+			if (strcmp(v, "memberlist") == 0)
+				swim_config_memberlist_lan(&o.base);
+			else if (strcmp(v, "default") == 0)
+				swim_config_default(&o.base);
+			else
+				rc = MESH_EINVAL;
 		} else if (strcmp(a, "--probe-interval") == 0) {
 			rc = meshsim_u32(v, &o.base.probe_interval_ms);
 		} else if (strcmp(a, "--probe-timeout") == 0) {
 			rc = meshsim_u32(v, &o.base.probe_timeout_ms);
+			if (o.base.probe_timeout_min_ms >
+			    o.base.probe_timeout_ms)
+				o.base.probe_timeout_min_ms =
+				    o.base.probe_timeout_ms;
 		} else if (strcmp(a, "--suspicion-mult") == 0) {
 			char *end;
 			o.base.suspicion_mult = strtod(v, &end);

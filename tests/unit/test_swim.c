@@ -512,7 +512,12 @@ test_swim_refutation(void **state)
 static uint64_t
 time_to_dead(size_t accusers)
 {
-	struct fake_net *net = net_up(5, 5, NULL);
+	/* Lifeguard's formula alone: no last calls (a node this young
+	 * would make them, not knowing its network yet). */
+	struct swim_config cfg;
+	swim_config_default(&cfg);
+	cfg.last_calls = 0;
+	struct fake_net *net = net_up(5, 5, &cfg);
 	for (size_t i = 1; i < 5; i++)
 		fake_net_set_down(net, i, true);
 	uint64_t t0 = fake_net_now(net);
@@ -546,24 +551,24 @@ test_swim_confirmations_shorten_suspicion(void **state)
 	assert_int_equal(m->susp->min_ms, min);
 	assert_int_equal(m->susp->max_ms, max);
 	assert_int_equal(m->susp->k, cfg.suspicion_confirmations);
-	uint64_t t1 = swim__suspicion_timeout(m);
+	uint64_t t1 = swim__suspicion_timeout(s0, m);
 	assert_int_equal(t1, max);
 
 	assert_int_equal(inject_suspect(net, 0, 4, 0, 2), 0);
-	uint64_t t2 = swim__suspicion_timeout(m);
+	uint64_t t2 = swim__suspicion_timeout(s0, m);
 	assert_true(t2 < t1);
 	assert_true(t2 > min);
 	/* The same accuser again is not independent. */
 	assert_int_equal(inject_suspect(net, 0, 4, 0, 2), 0);
-	assert_int_equal(swim__suspicion_timeout(m), t2);
+	assert_int_equal(swim__suspicion_timeout(s0, m), t2);
 	/* A second independent accuser brings it to the minimum... */
 	assert_int_equal(inject_suspect(net, 0, 4, 0, 3), 0);
-	uint64_t t3 = swim__suspicion_timeout(m);
+	uint64_t t3 = swim__suspicion_timeout(s0, m);
 	assert_int_equal(t3, min);
 	assert_int_equal(st(net, 0)->confirmations, 2);
 	/* ...and past k confirmations nothing changes. */
 	assert_int_equal(inject_suspect(net, 0, 4, 0, 0), 0);
-	assert_int_equal(swim__suspicion_timeout(m), min);
+	assert_int_equal(swim__suspicion_timeout(s0, m), min);
 	assert_int_equal(st(net, 0)->confirmations, 2);
 	net_free(net);
 
@@ -575,6 +580,98 @@ test_swim_confirmations_shorten_suspicion(void **state)
 	assert_true(three >= min && three <= min + 10);
 	assert_true(one > three);
 	assert_true(one <= max + 10);
+}
+
+/* Drops datagrams (not stream frames) with probability pct/100, from a
+ * PRNG of its own so the run is repeatable. */
+struct lossy {
+	uint64_t x;
+	unsigned pct;
+	uint64_t dropped;
+};
+
+static bool
+lossy_drop(void *ctx, const struct fake_net_msg *m)
+{
+	struct lossy *l = ctx;
+	if (m->kind != SWIM_OUT_DATAGRAM)
+		return false;
+	l->x ^= l->x << 13;
+	l->x ^= l->x >> 7;
+	l->x ^= l->x << 17;
+	bool drop = l->x % 100 < l->pct;
+	l->dropped += drop;
+	return drop;
+}
+
+/* The probe timeout follows the round trip: at the floor on a fast link,
+ * near the round trip on a slow one, and the probe period makes room for
+ * the indirect round. */
+static void
+test_swim_probe_timeout_follows_rtt(void **state)
+{
+	(void)state;
+	struct fake_net *fast = net_up(4, 21, NULL);
+	fake_net_run_for(fast, 20000);
+	struct swim *f0 = fake_net_node(fast, 0);
+	assert_int_equal(swim__rto(f0), 100);
+	assert_true(f0->srtt8 >> 3 <= 3);
+	net_free(fast);
+
+	struct fake_net_opts o = {
+	    .nodes = 4, .seed = 22, .latency_ms = 150, .start_ms = 1000};
+	struct fake_net *slow = NULL;
+	assert_int_equal(fake_net_new(&o, &slow), 0);
+	fake_net_join_all(slow, 0);
+	fake_net_run_for(slow, 30000);
+	struct swim *s0 = fake_net_node(slow, 0);
+	uint32_t srtt = s0->srtt8 >> 3, rto = swim__rto(s0);
+	print_message("150 ms each way: srtt %u ms, timeout %u ms, "
+		      "late share %.2f, suspicions %llu\n",
+		      srtt, rto, s0->late_share,
+		      (unsigned long long)st(slow, 0)->suspicions);
+	assert_true(srtt >= 295 && srtt <= 310);
+	assert_true(rto >= srtt && rto <= 400);
+	/* Every round trip took 300 ms, under the timeout: none was late,
+	 * nobody was suspected. */
+	assert_true(s0->late_share < 0.01);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(st(slow, i)->suspicions, 0);
+	fake_net_free(slow);
+}
+
+/* Loss is measured (late answers) and stretches the suspicion timeout;
+ * a clean network keeps it at Lifeguard's value. */
+static void
+test_swim_loss_stretches_suspicion(void **state)
+{
+	(void)state;
+	struct fake_net *clean = net_up(8, 23, NULL);
+	fake_net_run_for(clean, 30000);
+	struct swim *c0 = fake_net_node(clean, 0);
+	assert_true(c0->late_share == 0.0);
+	assert_true(swim__suspicion_stretch(c0) == 1.0);
+	net_free(clean);
+
+	struct fake_net *net = net_up(8, 24, NULL);
+	struct lossy l = {.x = 0x9e3779b97f4a7c15ull, .pct = 30};
+	fake_net_set_drop_fn(net, lossy_drop, &l);
+	fake_net_run_for(net, 60000);
+	struct swim *s0 = fake_net_node(net, 0);
+	double stretch = swim__suspicion_stretch(s0);
+	uint64_t dead = 0;
+	for (size_t i = 0; i < 8; i++)
+		dead += st(net, i)->deaths_declared;
+	print_message("30%% loss: late share %.2f, stretch %.2f, health %u, "
+		      "%llu datagrams dropped, %llu deaths declared\n",
+		      s0->late_share, stretch, swim_health(s0),
+		      (unsigned long long)l.dropped, (unsigned long long)dead);
+	assert_true(l.dropped > 1000);
+	/* A round trip survives 30% loss each way with p = 0.49. */
+	assert_true(s0->late_share > 0.2);
+	assert_true(stretch > 1.8);
+	assert_int_equal(dead, 0);
+	net_free(net);
 }
 
 static void
@@ -1757,6 +1854,10 @@ main(void)
 	    cmocka_unit_test(test_swim_add_known_no_gossip),
 	    cmocka_unit_test(test_swim_refused_seed_tries_next),
 	    cmocka_unit_test(test_swim_set_meta_gossips),
+	    cmocka_unit_test_teardown(test_swim_probe_timeout_follows_rtt,
+				      teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_loss_stretches_suspicion,
+				      teardown_nets),
 	};
 	/* MESH_TEST_FILTER=test_swim_leave runs one case (cmocka pattern). */
 	const char *filter = getenv("MESH_TEST_FILTER");
