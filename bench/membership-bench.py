@@ -7,7 +7,10 @@ For each N it prints:
                     100% of the others mark it dead (median over --kills)
   bytes_per_s       sent per agent per second while idle (sealed UDP
                     payload + TCP frames), median and max over agents;
-                    *_wire adds 28 bytes of IPv4+UDP header per datagram
+                    *_wire adds 28 bytes of IPv4+UDP header per datagram;
+                    ip_bytes_per_s counts every IP packet the agents put on
+                    loopback (UDP, TCP handshakes, acks and teardowns, all
+                    headers) with nftables counters (root only)
   rss_kb, cpu_pct   per agent while idle, median and max
   false_suspicions  suspicions raised against live agents while idle
 
@@ -20,6 +23,7 @@ import os
 import random
 import re
 import statistics
+import subprocess
 import sys
 import time
 
@@ -44,6 +48,38 @@ def first_event(agent, regex, name, since):
     return None
 
 
+class WireCounter:
+    """nftables counters of every IPv4 packet from or to the agents' ports
+    on loopback, in a table of our own (deleted on exit). A packet between
+    two agents' ports counts once: the first rule accepts what it counts."""
+
+    def __init__(self, lo, hi):
+        self.table = "packmesh_bench_%d" % os.getpid()
+        rules = """
+table ip %(t)s {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    oifname "lo" meta l4proto { tcp, udp } th sport %(lo)d-%(hi)d counter accept
+    oifname "lo" meta l4proto { tcp, udp } th dport %(lo)d-%(hi)d counter accept
+  }
+}
+""" % {"t": self.table, "lo": lo, "hi": hi}
+        subprocess.run(["nft", "-f", "-"], input=rules.encode(), check=True)
+
+    def read(self):
+        out = subprocess.run(["nft", "list", "table", "ip", self.table],
+                             capture_output=True, check=True).stdout.decode()
+        pk = by = 0
+        for m in re.finditer(r"counter packets (\d+) bytes (\d+)", out):
+            pk += int(m.group(1))
+            by += int(m.group(2))
+        return pk, by
+
+    def close(self):
+        subprocess.run(["nft", "delete", "table", "ip", self.table],
+                       check=False)
+
+
 def run(bin_dir, n, idle_s, kills, seed):
     rnd = random.Random(seed)
     out = {"nodes": n}
@@ -66,10 +102,24 @@ def run(bin_dir, n, idle_s, kills, seed):
                                tr["udp_sent"], a.cpu_s(),
                                st["swim"]["suspicions"])
             return res
-        s0, w0 = snap(), time.time()
-        time.sleep(idle_s)
-        s1, w1 = snap(), time.time()
+        wc = None
+        if os.geteuid() == 0:
+            wc = WireCounter(lab.base_port, lab.base_port + n + 4)
+        try:
+            c0 = wc.read() if wc else None
+            s0, w0 = snap(), time.time()
+            time.sleep(idle_s)
+            s1, w1 = snap(), time.time()
+            c1 = wc.read() if wc else None
+        finally:
+            if wc:
+                wc.close()
         dt = w1 - w0
+        if c0 is not None:
+            out["ip_bytes_per_s_per_agent"] = round(
+                (c1[1] - c0[1]) / dt / n, 1)
+            out["ip_packets_per_s_per_agent"] = round(
+                (c1[0] - c0[0]) / dt / n, 2)
         bps = [(s1[k][0] - s0[k][0]) / dt for k in s0]
         wire = [(s1[k][0] - s0[k][0] + 28 * (s1[k][1] - s0[k][1])) / dt
                 for k in s0]

@@ -1411,6 +1411,42 @@ swim__probe_acked(struct swim *s)
 	swim__health_add(s, -1);
 }
 
+/* ---- anti-entropy by datagram ------------------------------------------ */
+
+/* The periodic anti-entropy offer: our digest in one sealed datagram (about
+ * 60 bytes on the wire, against a TCP connection's handshake, two frames
+ * and teardown: about 22 bytes/s per node at one exchange per 30 s). A
+ * lost offer only skips a round. */
+static void
+swim__send_sync(struct swim *s, const struct swim_addr *to)
+{
+	Mesh__Packet pkt = MESH__PACKET__INIT;
+	Mesh__Sync sync = MESH__SYNC__INIT;
+	sync.digest = swim__digest(s);
+	pkt.body_case = MESH__PACKET__BODY_SYNC;
+	pkt.sync = &sync;
+	s->stats.syncs_sent++;
+	swim__send_packet(s, to, &pkt, NULL, NULL, 0);
+}
+
+/* Views differ: we open the push-pull, full view first, asking for theirs
+ * (as a reconnect does). At most one per SWIM_SYNC_STREAM_GAP_MS: during
+ * churn many offers differ for a moment, and one exchange settles them. */
+static void
+swim__handle_sync(struct swim *s, uint64_t now, const struct swim_addr *from,
+		  const Mesh__Sync *sync)
+{
+	if (sync->digest == swim__digest(s) || s->leaving || !s->joined)
+		return;
+	if (now < s->next_sync_stream_ms) {
+		s->stats.syncs_deferred++;
+		return;
+	}
+	s->next_sync_stream_ms = now + SWIM_SYNC_STREAM_GAP_MS;
+	s->stats.syncs_differed++;
+	swim__start_stream(s, from, true);
+}
+
 /* ---- receiving datagrams ----------------------------------------------- */
 
 static void
@@ -1545,6 +1581,9 @@ swim_recv_datagram(struct swim *s, uint64_t now_ms,
 		break;
 	case MESH__PACKET__BODY_PING_REQ:
 		swim__handle_ping_req(s, now_ms, from, pkt->ping_req);
+		break;
+	case MESH__PACKET__BODY_SYNC:
+		swim__handle_sync(s, now_ms, from, pkt->sync);
 		break;
 	default:
 		break; /* gossip only */
@@ -1787,7 +1826,7 @@ swim__tick_anti_entropy(struct swim *s, uint64_t now)
 		struct swim_member *peer;
 		if (!s->leaving &&
 		    swim__random_members(s, 1, NULL, false, &peer) == 1)
-			swim__start_stream(s, &peer->addr, false);
+			swim__send_sync(s, &peer->addr);
 	}
 	if (now < s->next_reconnect_ms)
 		return;
@@ -2105,6 +2144,17 @@ void
 swim_state_counts(const struct swim *s, size_t counts[4])
 {
 	memcpy(counts, s->counts, sizeof(s->counts));
+}
+
+void
+swim_timing(const struct swim *s, struct swim_timing *t)
+{
+	t->srtt_ms = s->srtt8 >> 3;
+	t->rttvar_ms = s->rttvar4 >> 2;
+	t->probe_timeout_ms = swim__rto(s);
+	t->period_ms = swim__period(s);
+	t->late_share = s->late_share;
+	t->suspicion_stretch = swim__suspicion_stretch(s);
 }
 
 unsigned

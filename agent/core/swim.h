@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define SWIM_PROTOCOL_MAJOR 2
-#define SWIM_PROTOCOL_MINOR 0
+#define SWIM_PROTOCOL_MINOR 1
 #define SWIM_PROTOCOL_VERSION (SWIM_PROTOCOL_MAJOR << 8 | SWIM_PROTOCOL_MINOR)
 
 /* Limits on what a node may say about itself. They keep the largest alive
@@ -191,6 +191,9 @@ struct swim_stats {
 	uint64_t sent_datagrams, sent_bytes;
 	uint64_t recv_datagrams, recv_bytes;
 	uint64_t sent_streams, recv_streams;
+	uint64_t syncs_sent;	 /* periodic digests offered by datagram */
+	uint64_t syncs_differed; /* received ones that started a push-pull */
+	uint64_t syncs_deferred; /* differed, but a push-pull ran just now */
 	uint64_t probes, probe_acks, probe_failures, indirect_probes;
 	uint64_t nacks_sent, nacks_received, late_acks;
 	uint64_t suspicions, refutations, confirmations, deaths_declared;
@@ -349,6 +352,18 @@ int swim_member_find(const struct swim *s, const char *name,
 
 /** Counts of members by state, self included. */
 void swim_state_counts(const struct swim *s, size_t counts[4]);
+
+/** What the adaptive timers stand at (swim_timing()). */
+struct swim_timing {
+	uint32_t srtt_ms, rttvar_ms; /* 0 before the first sample */
+	uint32_t probe_timeout_ms;   /* before the health stretch */
+	uint64_t period_ms;	     /* probe period, health included */
+	double late_share;	     /* answered probes that came late */
+	double suspicion_stretch;    /* factor on suspicion timeouts */
+};
+
+/** Fills @t with the current round-trip estimate and timer stretches. */
+void swim_timing(const struct swim *s, struct swim_timing *t);
 
 /** Local health (Lifeguard awareness): 0 is healthy, up to awareness_max. */
 unsigned swim_health(const struct swim *s);

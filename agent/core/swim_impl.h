@@ -26,6 +26,8 @@
 /* Answered probes before a node trusts its late share (a fresh node does
  * not know its network yet), and the most last calls loss can ask for. */
 #define SWIM_LEARN_SAMPLES 8
+/* Least time between two push-pulls opened because a Sync differed. */
+#define SWIM_SYNC_STREAM_GAP_MS 1000
 #define SWIM_LAST_CALLS_MAX 16
 /* Bump arena for decoding one datagram without touching the heap. */
 #define SWIM_ARENA_BYTES 8192
@@ -141,6 +143,9 @@ struct swim {
 
 	uint64_t next_gossip_ms;
 	uint64_t next_push_pull_ms;
+	/* A Sync that differs from our view opens a push-pull no sooner than
+	 * this: a datagram must not buy a full view exchange each time. */
+	uint64_t next_sync_stream_ms;
 	uint64_t next_reconnect_ms;
 
 	bool leaving;

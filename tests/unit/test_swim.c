@@ -233,6 +233,7 @@ struct rule {
 	bool dgram_only;      /* the two above spare streams */
 	bool stream_to[MAXN]; /* drop stream frames to node i */
 	size_t nframes;
+	size_t nsyncs; /* Sync datagrams seen */
 	struct frame {
 		uint64_t at;
 		size_t from, to;
@@ -265,6 +266,10 @@ rule_drop(void *ctx, const struct fake_net_msg *m)
 			return true;
 		return !r->dgram_only && (r->mute[m->from] || r->deaf[m->to]);
 	}
+	Mesh__Packet *pkt = mesh__packet__unpack(NULL, m->len, m->data);
+	assert_non_null(pkt);
+	r->nsyncs += pkt->body_case == MESH__PACKET__BODY_SYNC;
+	mesh__packet__free_unpacked(pkt, NULL);
 	return r->mute[m->from] || r->deaf[m->to];
 }
 
@@ -1120,6 +1125,19 @@ test_swim_malformed_input_rejected(void **state)
 	net_free(net);
 }
 
+/* A Sync datagram carrying @digest. */
+static size_t
+pack_sync(uint64_t digest, uint8_t *buf, size_t cap)
+{
+	Mesh__Packet pkt = MESH__PACKET__INIT;
+	Mesh__Sync sync = MESH__SYNC__INIT;
+	sync.digest = digest;
+	pkt.protocol_version = SWIM_PROTOCOL_VERSION;
+	pkt.body_case = MESH__PACKET__BODY_SYNC;
+	pkt.sync = &sync;
+	return pack(&pkt, buf, cap);
+}
+
 static void
 test_swim_push_pull_digest(void **state)
 {
@@ -1133,26 +1151,20 @@ test_swim_push_pull_digest(void **state)
 	fake_net_set_drop_fn(net, rule_drop, &rule);
 	assert_int_equal(swim__digest(s0), swim__digest(s1));
 
-	/* In sync: a digest each way, no views. */
+	/* In sync: one Sync datagram per interval each, no stream at all. */
+	uint64_t sync0 = st(net, 0)->syncs_sent + st(net, 1)->syncs_sent;
 	fake_net_run_for(net, 20000);
-	assert_true(rule.nframes >= 4);
-	for (size_t i = 0; i < rule.nframes; i++) {
-		const struct frame *f = &rule.frames[i];
-		assert_int_equal(f->members, 0);
-		assert_true(f->len < 40);
-		if (f->reply)
-			assert_false(rule.frames[i - 1].reply);
-		else
-			assert_true(i + 1 < rule.nframes &&
-				    rule.frames[i + 1].reply);
-		/* No third frame. */
-		if (f->reply && i + 1 < rule.nframes)
-			assert_false(rule.frames[i + 1].reply);
-	}
+	uint64_t syncs =
+	    st(net, 0)->syncs_sent + st(net, 1)->syncs_sent - sync0;
+	assert_true(syncs >= 6 && syncs <= 10);
+	assert_true(rule.nsyncs >= 6);
+	assert_int_equal(rule.nframes, 0);
+	assert_int_equal(
+	    st(net, 0)->syncs_differed + st(net, 1)->syncs_differed, 0);
 
-	/* Diverge just before the next push-pull: n0 learns of a stranger
-	 * and its gossip about it is lost (dropped from the queue), so only
-	 * push-pull can tell n1. */
+	/* Diverge just before the next offer: n0 learns of a stranger and
+	 * its gossip about it is lost (dropped from the queue), so only
+	 * anti-entropy can tell n1. */
 	uint64_t t_pp = s0->next_push_pull_ms < s1->next_push_pull_ms
 			    ? s0->next_push_pull_ms
 			    : s1->next_push_pull_ms;
@@ -1173,21 +1185,41 @@ test_swim_push_pull_digest(void **state)
 	assert_true(swim__digest(s0) != swim__digest(s1));
 	struct swim_member_info info;
 	assert_int_equal(swim_member_find(s1, "x1", &info), MESH_ENOENT);
-	fake_net_run_until(net, t_pp);
-	/* Digest, then a full view and a request for the other's, then the
-	 * other's full view. */
-	assert_int_equal(rule.nframes, mark + 3);
+	fake_net_run_until(net, t_pp + 10);
+	/* The receiver of the Sync differs: it opens a stream with its full
+	 * view and asks for the other's, which comes back full. */
+	assert_int_equal(rule.nframes, mark + 2);
 	const struct frame *f = &rule.frames[mark];
 	assert_false(f[0].reply);
-	assert_int_equal(f[0].members, 0);
+	assert_true(f[0].members >= 2);
 	assert_true(f[1].reply);
 	assert_true(f[1].members >= 2);
-	assert_true(f[2].reply);
-	assert_true(f[2].members >= 2);
-	assert_true(f[1].len > f[0].len * 2);
+	assert_int_equal(
+	    st(net, 0)->syncs_differed + st(net, 1)->syncs_differed, 1);
 	assert_int_equal(swim__digest(s0), swim__digest(s1));
 	assert_int_equal(swim_member_find(s1, "x1", &info), 0);
 	assert_int_equal(info.incarnation, 3);
+
+	/* A member sending Syncs that differ gets at most one push-pull per
+	 * SWIM_SYNC_STREAM_GAP_MS out of us: no amplification. */
+	fake_net_run_for(net, 2000);
+	mark = rule.nframes;
+	uint64_t differed = st(net, 0)->syncs_differed;
+	len = pack_sync(swim__digest(s0) ^ 1, buf, sizeof(buf));
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(
+		    fake_net_inject(net, 0, fake_net_addr(net, 1), buf, len),
+		    0);
+	fake_net_run_for(net, 50);
+	assert_int_equal(st(net, 0)->syncs_differed, differed + 1);
+	assert_int_equal(st(net, 0)->syncs_deferred, 4);
+	assert_int_equal(rule.nframes, mark + 2);
+	/* Our own digest: nothing. */
+	fake_net_run_for(net, SWIM_SYNC_STREAM_GAP_MS);
+	len = pack_sync(swim__digest(s0), buf, sizeof(buf));
+	assert_int_equal(
+	    fake_net_inject(net, 0, fake_net_addr(net, 1), buf, len), 0);
+	assert_int_equal(st(net, 0)->syncs_differed, differed + 1);
 	net_free(net);
 }
 
