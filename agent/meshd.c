@@ -295,6 +295,8 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 	swim_state_counts(d->swim, counts);
 	const struct swim_stats *st = swim_stats(d->swim);
 	const struct net_counters *c = &d->net.c;
+	struct swim_timing tm;
+	swim_timing(d->swim, &tm);
 	admin_printf(b, "{\"name\":");
 	admin_json_str(b, self.name);
 	admin_printf(
@@ -359,6 +361,10 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 		     "\"swim\":{\"probes\":%llu,\"probe_failures\":%llu,"
 		     "\"indirect_probes\":%llu,\"suspicions\":%llu,"
 		     "\"refutations\":%llu,\"deaths_declared\":%llu,"
+		     "\"last_calls\":%llu,\"syncs_sent\":%llu,"
+		     "\"syncs_differed\":%llu,\"rtt_ms\":%u,"
+		     "\"probe_timeout_ms\":%u,\"period_ms\":%llu,"
+		     "\"late_share\":%.3f,\"suspicion_stretch\":%.3f,"
 		     "\"pending_updates\":%zu}",
 		     (unsigned long long)st->probes,
 		     (unsigned long long)st->probe_failures,
@@ -366,6 +372,11 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 		     (unsigned long long)st->suspicions,
 		     (unsigned long long)st->refutations,
 		     (unsigned long long)st->deaths_declared,
+		     (unsigned long long)st->last_calls,
+		     (unsigned long long)st->syncs_sent,
+		     (unsigned long long)st->syncs_differed, tm.srtt_ms,
+		     tm.probe_timeout_ms, (unsigned long long)tm.period_ms,
+		     tm.late_share, tm.suspicion_stretch,
 		     swim_pending_updates(d->swim));
 	if (with_members) {
 		admin_printf(b, ",");
@@ -406,6 +417,15 @@ meshd_status_text(struct meshd *d, struct admin_buf *b)
 	meshd_meta_text(b, self.meta);
 	admin_printf(b, "\nhealth       %u/8 (0 is healthy)\n",
 		     swim_health(d->swim));
+	struct swim_timing tm;
+	swim_timing(d->swim, &tm);
+	admin_printf(b,
+		     "timing       rtt %u ms (+-%u), probe timeout %u ms, "
+		     "period %llu ms, %.0f%% of answers late, suspicion "
+		     "x%.2f\n",
+		     tm.srtt_ms, tm.rttvar_ms, tm.probe_timeout_ms,
+		     (unsigned long long)tm.period_ms, tm.late_share * 100.0,
+		     tm.suspicion_stretch);
 	admin_printf(
 	    b, "placement    %u eligible members, %zu damped (flapping)%s\n",
 	    meshd_eligible(place_ring(d->place)), place_damped_count(d->place),
@@ -1189,14 +1209,10 @@ main(int argc, char **argv)
 				bad = 1;
 			break;
 		case O_PROBE:
+			/* The probe timeout follows the round trip on its
+			 * own, and the period stretches to fit it. */
 			bad = meshd_parse_uint(optarg,
 					       &cfg.probe_interval_ms) != 0;
-			if (!bad &&
-			    cfg.probe_timeout_ms * 2 > cfg.probe_interval_ms)
-				cfg.probe_timeout_ms =
-				    cfg.probe_interval_ms * 2 / 5;
-			if (cfg.probe_timeout_min_ms > cfg.probe_timeout_ms)
-				cfg.probe_timeout_min_ms = cfg.probe_timeout_ms;
 			break;
 		case O_PP:
 			bad = meshd_parse_uint(optarg,

@@ -1250,15 +1250,14 @@ swim__late_sample(struct swim *s, bool late)
 }
 
 /* The probe period: the interval, or longer when round trips are long:
- * the direct wait, then the indirect round (four one-way trips, two
- * measured round trips with their variance). Stretched by the local
- * health score. */
+ * the direct wait, then the indirect round (four one-way trips: two
+ * measured round trips and their variance, or a second timeout before
+ * the first sample). Stretched by the local health score. */
 static uint64_t
 swim__period(const struct swim *s)
 {
 	uint64_t need = swim__rto(s);
-	if (s->srtt8 != 0)
-		need += 2ull * ((s->srtt8 >> 3) + s->rttvar4);
+	need += s->srtt8 != 0 ? 2ull * (s->srtt8 >> 3) + s->rttvar4 : need;
 	uint64_t iv = s->cfg.probe_interval_ms;
 	return swim__scaled(s, (uint32_t)(need > iv ? need : iv));
 }
@@ -1468,8 +1467,12 @@ swim__handle_ack(struct swim *s, uint64_t now, const struct swim_addr *from,
 		if (nack) {
 			s->stats.nacks_received++;
 			if (s->phase == SWIM_PROBE_INDIRECT &&
-			    s->nacks < s->expected_nacks)
-				s->nacks++;
+			    s->nacks < s->expected_nacks &&
+			    ++s->nacks == s->expected_nacks)
+				/* Every helper is there and none reached the
+				 * target either: no need to wait out the
+				 * period (on a LAN that is most of it). */
+				swim__probe_failed(s, now);
 		} else {
 			swim__probe_acked(s);
 		}

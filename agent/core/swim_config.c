@@ -21,14 +21,15 @@ swim_config_default(struct swim_config *cfg)
 	 * under 5 s at N = 64 (docs/membership.md has the measurements;
 	 * 1,000 ms gave a 4.5 s median with a 6.6 s worst case). */
 	cfg->probe_interval_ms = 800;
-	/* The probe timeout adapts to the round trip (SRTT + 4 RTTVAR); it
-	 * starts at 400 ms, the old fixed value, and never goes below
+	/* The probe timeout adapts to the round trip (SRTT + 4 RTTVAR). It
+	 * starts at its ceiling, 1 s, as TCP's does, and never goes below
 	 * 100 ms: a loopback round trip is well under a millisecond, but a
 	 * busy agent answers late, and every early timeout costs an
-	 * indirect round (about eight datagrams). The period stretches to
-	 * three timeouts when the network is slow, so the indirect round
-	 * (four one-way trips) fits in it. */
-	cfg->probe_timeout_ms = 400;
+	 * indirect round (about eight datagrams). With 100-300 ms one way
+	 * (RTT up to 600 ms) a 400 ms ceiling made half the answers late.
+	 * The period stretches so that the indirect round (two more round
+	 * trips) fits after the timeout. */
+	cfg->probe_timeout_ms = 1000;
 	cfg->probe_timeout_min_ms = 100;
 	/* SWIM's k: three independent paths make a false suspicion need three
 	 * more losses at once (p^3 at loss p). */
@@ -180,9 +181,9 @@ swim_config_check(const struct swim_config *cfg, const char **why)
 		return rc;
 	if (cfg->probe_interval_ms == 0 || cfg->probe_timeout_min_ms == 0 ||
 	    cfg->probe_timeout_min_ms > cfg->probe_timeout_ms ||
-	    cfg->probe_timeout_ms >= cfg->probe_interval_ms) {
-		*why = "need 0 < probe timeout minimum <= probe timeout < "
-		       "probe interval";
+	    cfg->probe_timeout_ms > 60000) {
+		*why = "need 0 < probe timeout minimum <= probe timeout <= "
+		       "60 s";
 		return MESH_EINVAL;
 	}
 	if (cfg->gossip_interval_ms == 0 || cfg->push_pull_interval_ms == 0 ||

@@ -1760,9 +1760,27 @@ test_swim_config_refusals(void **state)
 	strcpy(c.meta.kv[0].value, "bell\a");
 	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
 	c = good;
-	c.probe_timeout_ms = c.probe_interval_ms;
+	c.probe_timeout_min_ms = c.probe_timeout_ms + 1;
 	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
 	assert_non_null(strstr(why, "probe timeout"));
+	c = good;
+	c.probe_timeout_min_ms = 0;
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	c = good;
+	c.probe_timeout_ms = 60001;
+	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
+	c = good;
+	c.suspicion_loss_mult = -1;
+	assert_int_equal(swim_config_check(&c, &why), MESH_ERANGE);
+	c = good;
+	c.last_calls = 17;
+	assert_int_equal(swim_config_check(&c, &why), MESH_ERANGE);
+	/* Memberlist's timing is a valid configuration too. */
+	swim_config_memberlist_lan(&c);
+	strcpy(c.name, good.name);
+	c.addr = good.addr;
+	assert_int_equal(swim_config_check(&c, &why), 0);
+	assert_int_equal(c.probe_timeout_min_ms, c.probe_timeout_ms);
 	c = good;
 	c.push_pull_interval_ms = 0;
 	assert_int_equal(swim_config_check(&c, &why), MESH_EINVAL);
