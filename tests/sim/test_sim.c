@@ -96,6 +96,31 @@ test_sim_crash_detected_at_5pct_loss(void)
 		       "test_sim_crash1_loss_applied");
 }
 
+/* Issue 17's bad network: 30% loss each way and 100 +- 50 ms on every
+ * datagram, N = 64, two minutes. Every live node is suspected now and then
+ * (that is reported, not failed); none may be declared dead, and the crash
+ * must still be seen by all. Before the adaptive timers this declared
+ * about 30 live nodes dead in five minutes. */
+static void
+test_sim_bad_network_no_false_dead(void)
+{
+	struct sim_opts o;
+	struct sim_result r;
+	test_sim_opts(&o, "crash1", 0.3);
+	o.nodes = 64;
+	o.net.latency_ms = 50;
+	o.net.latency_spread_ms = 0;
+	o.net.jitter_ms = 100;
+	o.duration_ms = 120000;
+	int rc = test_sim_run(&o, &r);
+	TEST_SIM_CHECK(rc == 0 && r.false_dead == 0,
+		       "test_sim_bad_network_no_false_dead");
+	TEST_SIM_CHECK(rc == 0 && r.dead_100pct_ms >= 0,
+		       "test_sim_bad_network_crash_detected");
+	TEST_SIM_CHECK(rc == 0 && r.false_suspect > 0,
+		       "test_sim_bad_network_was_bad");
+}
+
 static void
 test_sim_crash10pct_no_false_dead(void)
 {
@@ -184,6 +209,7 @@ main(void)
 	test_sim_join_converges();
 	test_sim_crash_detected_at_5pct_loss();
 	test_sim_crash10pct_no_false_dead();
+	test_sim_bad_network_no_false_dead();
 	test_sim_restart_rejoins();
 	test_sim_partition_heals();
 	test_sim_slow_node_backs_off();
