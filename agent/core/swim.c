@@ -196,13 +196,19 @@ static void
 swim__event(struct swim *s, enum swim_event_kind kind,
 	    const struct swim_member *m, const char *from)
 {
-	if (s->ev_count == SWIM_EVENTS) {
+	if (s->ev_len == s->ev_cap && s->ev_head > 0) {
+		memmove(s->events, s->events + s->ev_head,
+			(s->ev_len - s->ev_head) * sizeof(*s->events));
+		s->ev_len -= s->ev_head;
+		s->ev_head = 0;
+	}
+	if (s->ev_len - s->ev_head >= SWIM_EVENTS_MAX ||
+	    mesh_grow(s->env->alloc, (void **)&s->events, &s->ev_cap,
+		      s->ev_len + 1, sizeof(*s->events)) != 0) {
 		s->stats.drop_events++;
 		return;
 	}
-	struct swim_event *ev =
-	    &s->events[(s->ev_head + s->ev_count) % SWIM_EVENTS];
-	s->ev_count++;
+	struct swim_event *ev = &s->events[s->ev_len++];
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = kind;
 	memcpy(ev->name, m->name, strlen(m->name) + 1);
@@ -272,11 +278,17 @@ swim_poll_output(struct swim *s, struct swim_output *out)
 bool
 swim_poll_event(struct swim *s, struct swim_event *ev)
 {
-	if (s->ev_count == 0)
+	if (s->ev_head == s->ev_len)
 		return false;
-	*ev = s->events[s->ev_head];
-	s->ev_head = (s->ev_head + 1) % SWIM_EVENTS;
-	s->ev_count--;
+	*ev = s->events[s->ev_head++];
+	if (s->ev_head == s->ev_len) {
+		s->ev_head = s->ev_len = 0;
+		if (s->ev_cap > SWIM_EVENTS_KEEP) {
+			mesh_free(s->env->alloc, s->events);
+			s->events = NULL;
+			s->ev_cap = 0;
+		}
+	}
 	return true;
 }
 
@@ -2020,6 +2032,7 @@ swim_free(struct swim *s)
 	mesh_free(a, s->suspects);
 	mesh_free(a, s->probe_list);
 	mesh_free(a, s->dgram_mem);
+	mesh_free(a, s->events);
 	mesh_free(a, s);
 }
 

@@ -331,11 +331,12 @@ void swim_stream_failed(struct swim *s, uint64_t now_ms,
 bool swim_poll_output(struct swim *s, struct swim_output *out);
 
 /**
- * Takes the next event; false when there is none. At most SWIM_EVENTS (256)
- * wait between polls; later ones are dropped and counted in
- * stats.drop_events (one push-pull can add thousands of members). Events
- * say that something changed; the view (swim_member_at()) is the truth, so
- * a consumer that sees drop_events grow re-reads it.
+ * Takes the next event; false when there is none. Events wait in a queue
+ * that grows as needed (one push-pull can add thousands of members); only
+ * past a million waiting events, or when memory runs out, are they dropped
+ * and counted in stats.drop_events. Events say that something changed; the
+ * view (swim_member_at()) is the truth, so a consumer that sees drop_events
+ * grow re-reads it.
  */
 bool swim_poll_event(struct swim *s, struct swim_event *ev);
 

@@ -12,7 +12,11 @@
 /* Outputs a call can queue before the driver drains them: a tick sends at
  * most a ping, 3 ping-reqs, 3 gossip datagrams, relay nacks and a stream. */
 #define SWIM_OUTBOX 32
-#define SWIM_EVENTS 256
+/* Events wait in an array that grows while the driver is away (a
+ * push-pull can add thousands of members in one call) up to this many,
+ * and is given back once drained if it grew past SWIM_EVENTS_KEEP. */
+#define SWIM_EVENTS_MAX (1u << 20)
+#define SWIM_EVENTS_KEEP 64
 /* Ping-reqs we relay at once; more are refused and counted. */
 #define SWIM_RELAYS 32
 #define SWIM_MAX_SEEDS 64
@@ -162,8 +166,8 @@ struct swim {
 	uint8_t *borrowed[SWIM_OUTBOX + 1]; /* heap buffers handed out */
 	size_t nborrowed;
 
-	struct swim_event events[SWIM_EVENTS];
-	size_t ev_head, ev_count;
+	struct swim_event *events; /* [ev_head, ev_len) wait */
+	size_t ev_head, ev_len, ev_cap;
 
 	uint8_t arena[SWIM_ARENA_BYTES];
 	size_t arena_used;

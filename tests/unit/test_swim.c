@@ -1695,6 +1695,75 @@ test_swim_phantom_push_pull_admits_none(void **state)
 }
 
 /*
+ * A push-pull that brings 1,000 new members at once: every one is admitted
+ * and every JOINED event reaches the driver (the old fixed queue of 256
+ * dropped three quarters of them), and the queue's memory is given back
+ * once drained.
+ */
+static void
+test_swim_large_join_drops_no_event(void **state)
+{
+	(void)state;
+	enum { NEWCOMERS = 1000 };
+	struct fake_net *net = net_up(2, 34, NULL);
+	struct swim *s = fake_net_node(net, 0);
+	size_t before = swim_member_count(s);
+	Mesh__Update *us = calloc(NEWCOMERS, sizeof(*us));
+	Mesh__Update **ups = calloc(NEWCOMERS, sizeof(*ups));
+	char(*names)[16] = calloc(NEWCOMERS, 16);
+	uint8_t(*keys)[SWIM_KEY_BYTES] = calloc(NEWCOMERS, SWIM_KEY_BYTES);
+	uint8_t(*sigs)[SWIM_SIG_BYTES] = calloc(NEWCOMERS, SWIM_SIG_BYTES);
+	uint8_t ip[4] = {127, 0, 0, 78};
+	assert_true(us && ups && names && keys && sigs);
+	for (size_t i = 0; i < NEWCOMERS; i++) {
+		struct test_ident id;
+		snprintf(names[i], 16, "new%zu", i);
+		test_ident_make(&id, names[i]);
+		mesh__update__init(&us[i]);
+		us[i].name = names[i];
+		us[i].state = MESH__MEMBER_STATE__MEMBER_ALIVE;
+		us[i].incarnation = 1;
+		us[i].ip.data = ip;
+		us[i].ip.len = 4;
+		us[i].port = (uint32_t)(20000 + i);
+		sign_update(&us[i], &id, keys[i], sigs[i]);
+		ups[i] = &us[i];
+	}
+	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
+	pp.protocol_version = SWIM_PROTOCOL_VERSION;
+	pp.from = "n1";
+	pp.members = ups;
+	pp.n_members = NEWCOMERS;
+	size_t len = mesh__push_pull__get_packed_size(&pp);
+	uint8_t *buf = malloc(len);
+	assert_non_null(buf);
+	mesh__push_pull__pack(&pp, buf);
+	const uint8_t *reply;
+	size_t rlen;
+	assert_int_equal(swim_recv_stream(s, fake_net_now(net),
+					  fake_net_addr(net, 1), buf, len,
+					  &reply, &rlen),
+			 0);
+	free(buf);
+	free(us);
+	free(ups);
+	free(names);
+	free(keys);
+	free(sigs);
+	assert_int_equal(swim_member_count(s), before + NEWCOMERS);
+	assert_true(s->ev_cap >= NEWCOMERS);
+	size_t joined = 0;
+	struct swim_event ev;
+	while (swim_poll_event(s, &ev))
+		joined += ev.kind == SWIM_EV_MEMBER_JOINED;
+	assert_int_equal(joined, NEWCOMERS);
+	assert_int_equal(st(net, 0)->drop_events, 0);
+	assert_int_equal(s->ev_cap, 0);
+	assert_null(s->events);
+	net_free(net);
+}
+
+/*
  * Finding 5: a seed restarted without anyone to join used to stay alone,
  * and the rest kept it as left for good, because members that left were
  * never contacted again. They are tried like dead ones now, and the
@@ -1866,6 +1935,8 @@ main(void)
 				      teardown_nets),
 	    cmocka_unit_test_teardown(
 		test_swim_forged_assertions_change_no_view, teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_large_join_drops_no_event,
+				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_phantom_push_pull_admits_none,
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_left_seed_readmitted,
