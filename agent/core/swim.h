@@ -363,6 +363,16 @@ struct swim_timing {
 	double suspicion_stretch;    /* factor on suspicion timeouts */
 };
 
+/**
+ * swim_self_check() - Verifies the core's own bookkeeping against the view:
+ * the digest kept up to date member by member, the state counts, the
+ * suspect and gone lists, the name index. O(N); for tests, fuzzing and the
+ * simulator.
+ * @why: set to a static description of the first mismatch, or "ok"
+ * Return: 0, or MESH_ESTATE on a mismatch (a bug in this core)
+ */
+int swim_self_check(const struct swim *s, const char **why);
+
 /** Fills @t with the current round-trip estimate and timer stretches. */
 void swim_timing(const struct swim *s, struct swim_timing *t);
 

@@ -17,6 +17,7 @@
  * and is given back once drained if it grew past SWIM_EVENTS_KEEP. */
 #define SWIM_EVENTS_MAX (1u << 20)
 #define SWIM_EVENTS_KEEP 64
+#define SWIM_NOT_GONE UINT32_MAX
 /* Ping-reqs we relay at once; more are refused and counted. */
 #define SWIM_RELAYS 32
 #define SWIM_MAX_SEEDS 64
@@ -69,7 +70,9 @@ struct swim_member {
 	 * alive record, or of its leave once it left. Passed on unchanged. */
 	uint8_t key[SWIM_KEY_BYTES];
 	uint8_t sig[SWIM_SIG_BYTES];
-	uint8_t state; /* enum swim_state */
+	uint64_t digest_h; /* its share of swim.digest */
+	uint32_t gone_idx; /* position in swim.gone, or SWIM_NOT_GONE */
+	uint8_t state;	   /* enum swim_state */
 	/* Another node's view says it is dead at the incarnation we see
 	 * alive: probe it next; our own failed probe then confirms it. */
 	uint8_t hearsay_dead;
@@ -114,6 +117,9 @@ struct swim {
 	size_t counts[4]; /* by state, self included */
 	struct swim_member **suspects;
 	size_t nsuspects, suspects_cap;
+	struct swim_member **gone; /* dead or left */
+	size_t ngone, gone_cap;
+	uint64_t digest; /* sum of the members' digest_h */
 
 	struct swim_member **probe_list; /* everyone but self, shuffled */
 	size_t probe_len, probe_cap, probe_pos;
@@ -186,6 +192,10 @@ uint64_t swim__suspicion_timeout(const struct swim *s,
 
 /** Order-free digest of the whole view (push-pull). */
 uint64_t swim__digest(const struct swim *s);
+
+/** True once enough probes were answered, almost all in time: a failed
+ * probe is then strong evidence. */
+bool swim__network_clean(const struct swim *s);
 
 /** Current probe timeout: the round-trip estimate within its bounds. */
 uint32_t swim__rto(const struct swim *s);

@@ -351,6 +351,11 @@ void
 fake_net_flush(struct fake_net *net, size_t i)
 {
 	struct fake_net_node *node = &net->nodes[i];
+	/* Every call into a node ends here: its bookkeeping must agree with
+	 * its view after each one. */
+	const char *why;
+	if (swim_self_check(node->swim, &why) != 0)
+		fake_net__fail("node %zu: %s", i, why);
 	struct swim_output o;
 	while (swim_poll_output(node->swim, &o)) {
 		int to = fake_net_find(net, &o.to);
