@@ -41,9 +41,10 @@ import meshlab  # noqa: E402
 
 N_AGENTS = 8
 RF = 3
-# Sealing adds 1 version byte, a 24-byte nonce and a 16-byte tag to every
-# frame (agent/io/seal.h), and the stream a 4-byte length word (net.h).
-SEAL_FRAME = 41 + 4
+# Sealing adds 1 version byte, a 12-byte nonce and a 16-byte tag to every
+# frame (agent/io/seal.h, version 2), and the stream a 4-byte length word
+# (net.h).
+SEAL_FRAME = 29 + 4
 
 LOADS = []  # load generators running, stopped by PID on the way out
 

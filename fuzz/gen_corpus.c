@@ -153,7 +153,9 @@ gen_frame(struct gen_buf *b, bool tenant, bool seal_here_in_harness, int key,
 		gen_put(b, plain, len);
 		return;
 	}
-	struct seal_keyring one = gen_keys;
+	/* Built afresh, not copied: a copy of a keyring that has sealed
+	 * would repeat its nonces (seal.h). */
+	struct seal_keyring one = {.count = 1};
 	memcpy(one.keys[0], gen_keys.keys[key], SEAL_KEY_BYTES);
 	uint8_t *s = malloc(len + SEAL_OVERHEAD);
 	size_t slen;

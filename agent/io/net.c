@@ -811,9 +811,12 @@ static void
 net__tenant_send(struct net *n, const struct tenant_output *o, uint64_t now)
 {
 	size_t name_len = o->to != NULL ? strnlen(o->to, SWIM_NAME_MAX + 1) : 0;
+	/* The plaintext bound is 16 MiB, what a receiving tenant core takes,
+	 * so it subtracts the overhead the limit added (SEAL_OVERHEAD_MAX),
+	 * not the smaller one we seal with. */
 	if (name_len == 0 || name_len > SWIM_NAME_MAX ||
 	    (o->addr.family != 4 && o->addr.family != 6) ||
-	    o->len > NET_TENANT_FRAME_MAX - SEAL_OVERHEAD) {
+	    o->len > NET_TENANT_FRAME_MAX - SEAL_OVERHEAD_MAX) {
 		n->c.tenant_send_errors++;
 		return;
 	}
@@ -975,11 +978,13 @@ static bool
 net__conn_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 {
 	struct net *n = c->net;
-	uint8_t *plain = malloc(len > SEAL_OVERHEAD ? len : 1);
+	/* The plaintext of any seal version is shorter than the frame. */
+	size_t cap = len > 0 ? len : 1;
+	uint8_t *plain = malloc(cap);
 	if (plain == NULL)
 		return false;
 	size_t plain_len;
-	int rc = net__open(n, frame, len, plain, len, &plain_len);
+	int rc = net__open(n, frame, len, plain, cap, &plain_len);
 	if (rc != 0) {
 		free(plain);
 		return false;
@@ -1523,8 +1528,10 @@ net__udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		return;
 	n->c.udp_recv++;
 	n->c.udp_recv_bytes += (size_t)nread;
+	/* SEAL_OVERHEAD_MAX: a full datagram sealed with version 1 is 12
+	 * bytes longer than with version 2, and is still taken. */
 	if ((flags & UV_UDP_PARTIAL) ||
-	    (size_t)nread > SWIM_DATAGRAM_MAX + SEAL_OVERHEAD) {
+	    (size_t)nread > SWIM_DATAGRAM_MAX + SEAL_OVERHEAD_MAX) {
 		n->c.drop_oversize++;
 		return;
 	}
@@ -1644,7 +1651,7 @@ net_set_tenant(struct net *n, const struct net_tenant_ops *ops, void *svc)
 
 int
 net_start(struct net *n, uv_loop_t *loop, const struct swim_addr *bind,
-	  struct swim *swim, const struct seal_keyring *ring,
+	  struct swim *swim, struct seal_keyring *ring,
 	  const struct mesh_env *env, net_after_fn *after, void *ctx)
 {
 	memset(&n->c, 0, sizeof(n->c));

@@ -33,8 +33,10 @@
 #include <stdbool.h>
 #include <uv.h>
 
-/* Largest sealed swim frame we read; larger lengths close the stream. */
-#define NET_FRAME_MAX ((4u << 20) + SEAL_OVERHEAD)
+/* Largest sealed swim frame we read; larger lengths close the stream.
+ * The limits on what we read add SEAL_OVERHEAD_MAX, so that what a node
+ * sealing with version 1 sends still fits. */
+#define NET_FRAME_MAX ((4u << 20) + SEAL_OVERHEAD_MAX)
 /* A push-pull stream that takes longer than this is cut. Also bounds a
  * tenant connect and a tenant write that makes no progress. */
 #define NET_STREAM_TIMEOUT_MS 10000
@@ -43,7 +45,7 @@
 #define NET_TENANT_FLAG 0x80000000u
 /* Largest sealed tenant frame: anti-entropy may move a whole tenant's
  * state (up to 16 MiB) in one frame. */
-#define NET_TENANT_FRAME_MAX ((16u << 20) + SEAL_OVERHEAD)
+#define NET_TENANT_FRAME_MAX ((16u << 20) + SEAL_OVERHEAD_MAX)
 /* Largest first frame on a connection someone else opened, before any
  * frame on it opened with the cluster key: a stranger without the key
  * makes us buffer at most this much per connection (what a push-pull frame
@@ -51,7 +53,7 @@
  * 1 MiB, and its largest message (a pull part: ~1 MiB of fields and at
  * most 20,000 events) keeps any frame well under this, so a first frame
  * that is a pull answer still gets through. */
-#define NET_FIRST_FRAME_MAX ((4u << 20) + SEAL_OVERHEAD)
+#define NET_FIRST_FRAME_MAX ((4u << 20) + SEAL_OVERHEAD_MAX)
 
 /*
  * Strangers. An inbound stream belongs to a stranger until a frame on it
@@ -217,7 +219,7 @@ struct net {
 	uint64_t turns;
 	uv_timer_t timer;
 	struct swim *swim;
-	const struct seal_keyring *ring;
+	struct seal_keyring *ring; /* seals move its nonce state */
 	const struct mesh_env *env;
 	struct net_counters c;
 	struct net_tunables tune;
@@ -258,7 +260,7 @@ int net_parse_addr(const char *text, uint16_t default_port,
  * MESH_EIO (bind failed: the log says why).
  */
 int net_start(struct net *n, uv_loop_t *loop, const struct swim_addr *bind,
-	      struct swim *swim, const struct seal_keyring *ring,
+	      struct swim *swim, struct seal_keyring *ring,
 	      const struct mesh_env *env, net_after_fn *after, void *ctx);
 
 /**

@@ -13,6 +13,14 @@
 /* A keyring with SEAL_MAX_KEYS keys and comments fits easily. */
 #define SEAL_FILE_MAX 4096
 
+_Static_assert(SEAL_NONCE_V1_BYTES ==
+		   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+	       "version 1 sends the whole XChaCha20 nonce");
+_Static_assert(SEAL_NONCE_BYTES < crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+	       "version 2 sends a prefix of it");
+_Static_assert(SEAL_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
+	       "the Poly1305 tag");
+
 int
 seal_init(void)
 {
@@ -188,6 +196,9 @@ seal_keyring_replace(struct seal_keyring *ring, struct seal_keyring *next)
 	}
 	memcpy(ring->keys, next->keys, sizeof(ring->keys));
 	ring->count = next->count;
+	/* The primary may have changed: start a new salt, as a keyring
+	 * read afresh would (seal.h, why nonces never repeat). */
+	sodium_memzero(&ring->nonce, sizeof(ring->nonce));
 	if (ring->opened != NULL)
 		memcpy(ring->opened, counts, sizeof(counts));
 	sodium_memzero(next, sizeof(*next));
@@ -222,8 +233,35 @@ seal_keyring_generate(char *buf, size_t cap)
 	return n < 0 || (size_t)n >= cap ? MESH_ERANGE : 0;
 }
 
+/*
+ * Writes the next version-2 nonce of @ring into @wire (SEAL_NONCE_BYTES)
+ * and moves the state on; seal.h says why nonces never repeat under a key.
+ * A counter is handed out once per salt: after UINT32_MAX the state goes
+ * back to "no salt", so the next seal draws a new one instead of wrapping
+ * to 0 under the old.
+ */
+static void
+seal__next_nonce(struct seal_keyring *ring, uint8_t wire[SEAL_NONCE_BYTES])
+{
+	if (!ring->nonce.ready) {
+		randombytes_buf(ring->nonce.salt, sizeof(ring->nonce.salt));
+		ring->nonce.next = 0;
+		ring->nonce.ready = true;
+	}
+	uint32_t ctr = ring->nonce.next;
+	memcpy(wire, ring->nonce.salt, SEAL_SALT_BYTES);
+	wire[SEAL_SALT_BYTES] = (uint8_t)(ctr >> 24);
+	wire[SEAL_SALT_BYTES + 1] = (uint8_t)(ctr >> 16);
+	wire[SEAL_SALT_BYTES + 2] = (uint8_t)(ctr >> 8);
+	wire[SEAL_SALT_BYTES + 3] = (uint8_t)ctr;
+	if (ctr == UINT32_MAX)
+		ring->nonce.ready = false;
+	else
+		ring->nonce.next = ctr + 1;
+}
+
 int
-seal_seal(const struct seal_keyring *ring, const uint8_t *plain, size_t len,
+seal_seal(struct seal_keyring *ring, const uint8_t *plain, size_t len,
 	  uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (ring->count == 0)
@@ -231,8 +269,10 @@ seal_seal(const struct seal_keyring *ring, const uint8_t *plain, size_t len,
 	if (cap < SEAL_OVERHEAD || len > cap - SEAL_OVERHEAD)
 		return MESH_ETOOBIG;
 	out[0] = SEAL_VERSION;
-	uint8_t *nonce = out + 1;
-	randombytes_buf(nonce, SEAL_NONCE_BYTES);
+	seal__next_nonce(ring, out + 1);
+	/* The wire's 12 bytes, then 12 zero bytes. */
+	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES] = {0};
+	memcpy(nonce, out + 1, SEAL_NONCE_BYTES);
 	unsigned long long clen = 0;
 	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 + SEAL_NONCE_BYTES,
 						   &clen, plain, len, out, 1,
@@ -245,15 +285,26 @@ int
 seal_open(const struct seal_keyring *ring, const uint8_t *sealed, size_t len,
 	  uint8_t *out, size_t cap, size_t *out_len)
 {
+	/* Shorter than any version's overhead: truncated, whatever byte 0
+	 * says. */
 	if (len < SEAL_OVERHEAD)
 		return MESH_ETRUNC;
-	if (sealed[0] != SEAL_VERSION)
+	size_t nonce_len;
+	if (sealed[0] == SEAL_VERSION)
+		nonce_len = SEAL_NONCE_BYTES;
+	else if (sealed[0] == SEAL_VERSION_1)
+		nonce_len = SEAL_NONCE_V1_BYTES;
+	else
 		return MESH_EVERSION;
-	if (cap < len - SEAL_OVERHEAD)
+	if (len < 1 + nonce_len + SEAL_TAG_BYTES)
+		return MESH_ETRUNC;
+	if (cap < len - 1 - nonce_len - SEAL_TAG_BYTES)
 		return MESH_ETOOBIG;
-	const uint8_t *nonce = sealed + 1;
-	const uint8_t *c = sealed + 1 + SEAL_NONCE_BYTES;
-	size_t clen = len - 1 - SEAL_NONCE_BYTES;
+	/* Version 2's 12 bytes are padded with zeros, version 1's fill it. */
+	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES] = {0};
+	memcpy(nonce, sealed + 1, nonce_len);
+	const uint8_t *c = sealed + 1 + nonce_len;
+	size_t clen = len - 1 - nonce_len;
 	for (unsigned i = 0; i < ring->count; i++) {
 		unsigned long long mlen = 0;
 		if (crypto_aead_xchacha20poly1305_ietf_decrypt(

@@ -1,11 +1,29 @@
 /*
  * seal.h - sealing datagrams and frames with the cluster keyring.
  *
- * Sealed format (docs/protocol.md):
+ * Sealed format, version 2 (docs/protocol.md), what seal_seal() writes:
  *
- *   byte 0        seal version, SEAL_VERSION (also authenticated)
- *   bytes 1..24   random XChaCha20 nonce
- *   bytes 25..    XChaCha20-Poly1305 ciphertext of the plaintext + 16-byte tag
+ *   byte 0        seal version, SEAL_VERSION = 2 (also authenticated)
+ *   bytes 1..12   nonce: 8-byte random salt, 4-byte big-endian counter
+ *   bytes 13..    XChaCha20-Poly1305 ciphertext of the plaintext + 16-byte tag
+ *
+ * The 24-byte XChaCha20 nonce is the 12 bytes of the wire followed by 12
+ * zero bytes. 29 bytes of overhead (SEAL_OVERHEAD), 12 fewer than version 1,
+ * which sent a random 24-byte nonce (bytes 1..24, 41 bytes of overhead):
+ * most idle traffic is pings of a dozen plaintext bytes, so the overhead is
+ * most of what an idle mesh sends.
+ *
+ * Why the nonce never repeats under a key: each keyring draws its salt with
+ * randombytes_buf() before its first seal (a keyring parsed, read or
+ * reloaded starts without one) and draws a new salt before its counter
+ * would wrap past 2^32 - 1, and never seals twice with one (salt, counter).
+ * So two seals under one key share a nonce only if two salts drawn under
+ * that key are equal: with S salts ever drawn, p ~ S^2 / 2^65 (a million
+ * salts: 3e-8). A copy of a keyring that has sealed shares its salt and
+ * counter: only one copy may go on sealing (seal_keyring_replace() and the
+ * parsers start afresh; a plain struct copy does not).
+ *
+ * seal_open() also opens version 1, so nodes still sending it are read.
  *
  * No key id travels on the wire: the opener tries the primary key first and
  * then the others, so a rotation needs no agreement on ids and leaks nothing.
@@ -19,11 +37,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SEAL_VERSION 1
+/* The version seal_seal() writes; seal_open() also takes SEAL_VERSION_1. */
+#define SEAL_VERSION 2
+#define SEAL_VERSION_1 1
 #define SEAL_KEY_BYTES 32
-#define SEAL_NONCE_BYTES 24
+/* Nonce bytes on the wire: the salt, then the big-endian counter. */
+#define SEAL_SALT_BYTES 8
+#define SEAL_NONCE_BYTES (SEAL_SALT_BYTES + 4)
+#define SEAL_NONCE_V1_BYTES 24
 #define SEAL_TAG_BYTES 16
+/* What seal_seal() adds: size what we send with this (29). */
 #define SEAL_OVERHEAD (1 + SEAL_NONCE_BYTES + SEAL_TAG_BYTES)
+/* The largest overhead of a version seal_open() takes, version 1's (41):
+ * size limits on what we accept with this. */
+#define SEAL_OVERHEAD_MAX (1 + SEAL_NONCE_V1_BYTES + SEAL_TAG_BYTES)
 /* Enough for a primary and a few keys being rotated in or out. */
 #define SEAL_MAX_KEYS 8
 
@@ -37,11 +64,19 @@
  * caller: seal_open() adds one to opened[i] for each buffer key i opens,
  * so an operator sees which keys are still in use. The parsers leave it
  * NULL.
+ * @nonce is seal_seal()'s state (see the top of this file): all zero means
+ * "draw a salt at the next seal"; otherwise @next is the counter the next
+ * seal uses with @salt. A keyring is not for two threads at once.
  */
 struct seal_keyring {
 	uint8_t keys[SEAL_MAX_KEYS][SEAL_KEY_BYTES];
 	unsigned count;
 	uint64_t *opened;
+	struct {
+		uint8_t salt[SEAL_SALT_BYTES];
+		uint32_t next;
+		bool ready;
+	} nonce;
 };
 
 /** What seal_keyring_read() found out about the file itself. */
@@ -106,9 +141,9 @@ int seal_keyring_read(struct seal_keyring *ring, const char *path, uid_t uid,
 /**
  * Replaces the keys of @ring by those of @next (which is wiped), keeping
  * @ring->opened: a key present in both keeps its counter wherever it moves,
- * a new key starts at 0. Returns how many keys of @next @ring held before
- * (0: no key in common, so this node can no longer talk to nodes that still
- * hold only the old keys).
+ * a new key starts at 0. @ring's next seal draws a new nonce salt. Returns how
+ * many keys of @next @ring held before (0: no key in common, so this node can
+ * no longer talk to nodes that still hold only the old keys).
  */
 unsigned seal_keyring_replace(struct seal_keyring *ring,
 			      struct seal_keyring *next);
@@ -128,18 +163,22 @@ void seal_key_fingerprint(const uint8_t key[SEAL_KEY_BYTES],
 int seal_keyring_generate(char *buf, size_t cap);
 
 /**
- * Seals @len bytes of @plain with the primary key into @out (capacity @cap).
+ * Seals @len bytes of @plain with the primary key into @out (capacity @cap),
+ * in version 2, taking the next nonce from @ring->nonce (a salt is drawn
+ * first when there is none, or when the counter is spent).
  * @out and @plain must not overlap. On success *@out_len = @len +
  * SEAL_OVERHEAD. Returns 0, MESH_ETOOBIG when @cap is too small, MESH_ESTATE
- * with no key.
+ * with no key; a failed call uses no nonce.
  */
-int seal_seal(const struct seal_keyring *ring, const uint8_t *plain, size_t len,
+int seal_seal(struct seal_keyring *ring, const uint8_t *plain, size_t len,
 	      uint8_t *out, size_t cap, size_t *out_len);
 
 /**
- * Opens a sealed buffer into @out (capacity @cap, at least len -
- * SEAL_OVERHEAD). Returns 0, MESH_ETRUNC (shorter than the overhead),
- * MESH_EVERSION (unknown seal version), MESH_ETOOBIG (@cap too small) or
+ * Opens a sealed buffer of version 2 or 1 into @out (capacity @cap, at least
+ * @len less the overhead of its version; @len - SEAL_OVERHEAD is always
+ * enough). Returns 0, MESH_ETRUNC (shorter than SEAL_OVERHEAD, or than the
+ * overhead of its version), MESH_EVERSION (unknown seal version),
+ * MESH_ETOOBIG (@cap too small) or
  * MESH_EAUTH (no key opens it: wrong key, garbage or tampering). @out is
  * unspecified on failure. Counts the opening key in @ring->opened.
  */

@@ -208,6 +208,215 @@ test_seal_buffer_limits(void **state)
 	    MESH_ESTATE);
 }
 
+/* ---- format version 2 and version 1 on receipt -------------------------- */
+
+/* The counter of a version-2 buffer: bytes 9..12, big-endian. */
+static uint32_t
+wire_counter(const uint8_t *sealed)
+{
+	return (uint32_t)sealed[9] << 24 | (uint32_t)sealed[10] << 16 |
+	       (uint32_t)sealed[11] << 8 | (uint32_t)sealed[12];
+}
+
+/* A version-1 buffer built from the format, as the previous release sealed:
+ * version byte 1 (the associated data), a random 24-byte nonce, then the
+ * ciphertext and tag. Returns its length (@len + 41). */
+static size_t
+seal_v1_by_hand(const uint8_t *key, const uint8_t *plain, size_t len,
+		uint8_t *out)
+{
+	out[0] = 1;
+	randombytes_buf(out + 1, 24);
+	unsigned long long clen = 0;
+	assert_int_equal(
+	    crypto_aead_xchacha20poly1305_ietf_encrypt(
+		out + 25, &clen, plain, len, out, 1, NULL, out + 1, key),
+	    0);
+	return 25 + (size_t)clen;
+}
+
+static void
+test_seal_v2_layout_and_roundtrip(void **state)
+{
+	(void)state;
+	struct seal_keyring r;
+	ring_of(&r, KEY_A, NULL);
+	const uint8_t msg[] = "ping: a dozen";
+	uint8_t sealed[128], plain[128];
+	size_t n, m;
+	assert_int_equal(
+	    seal_seal(&r, msg, sizeof(msg), sealed, sizeof(sealed), &n), 0);
+	assert_int_equal(n, sizeof(msg) + 29);
+	assert_int_equal(sealed[0], 2);
+	assert_int_equal(seal_open(&r, sealed, n, plain, sizeof(plain), &m), 0);
+	assert_int_equal(m, sizeof(msg));
+	assert_memory_equal(plain, msg, m);
+	/* Opened with libsodium straight from the format: the 24-byte nonce
+	 * is the 12 wire bytes and 12 zeros, the AD is the version byte. */
+	uint8_t nonce[24] = {0};
+	memcpy(nonce, sealed + 1, 12);
+	unsigned long long mlen = 0;
+	memset(plain, 0, sizeof(plain));
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+			     plain, &mlen, NULL, sealed + 13, n - 13, sealed, 1,
+			     nonce, r.keys[0]),
+			 0);
+	assert_int_equal(mlen, sizeof(msg));
+	assert_memory_equal(plain, msg, sizeof(msg));
+	/* The smallest buffer, an empty plaintext (a tenant hello), opens. */
+	assert_int_equal(
+	    seal_seal(&r, (const uint8_t *)"", 0, sealed, sizeof(sealed), &n),
+	    0);
+	assert_int_equal(n, 29);
+	m = 99;
+	assert_int_equal(seal_open(&r, sealed, n, plain, sizeof(plain), &m), 0);
+	assert_int_equal(m, 0);
+}
+
+static void
+test_seal_v2_counter_and_salt(void **state)
+{
+	(void)state;
+	struct seal_keyring r, fresh;
+	ring_of(&r, KEY_A, NULL);
+	ring_of(&fresh, KEY_A, NULL); /* the same key, parsed again */
+	assert_false(r.nonce.ready);
+	uint8_t a[64], b[64], c[64], d[64];
+	size_t na, nb, nc, nd;
+	assert_int_equal(seal_seal(&r, (const uint8_t *)"x", 1, a, 64, &na), 0);
+	assert_int_equal(seal_seal(&r, (const uint8_t *)"x", 1, b, 64, &nb), 0);
+	assert_int_equal(na, nb);
+	assert_memory_not_equal(a, b, na);
+	/* One salt per keyring state, the counter from 0 up by one. */
+	assert_memory_equal(a + 1, b + 1, 8);
+	assert_int_equal(wire_counter(a), 0);
+	assert_int_equal(wire_counter(b), 1);
+	assert_true(r.nonce.ready);
+	assert_memory_equal(r.nonce.salt, a + 1, 8);
+	assert_int_equal(r.nonce.next, 2);
+	/* A failed seal takes no counter. */
+	assert_int_equal(seal_seal(&r, (const uint8_t *)"xy", 2, c, 30, &nc),
+			 MESH_ETOOBIG);
+	assert_int_equal(seal_seal(&r, (const uint8_t *)"x", 1, c, 64, &nc), 0);
+	assert_int_equal(wire_counter(c), 2);
+	/* Another keyring, even of the same key, draws its own salt. */
+	assert_int_equal(seal_seal(&fresh, (const uint8_t *)"x", 1, d, 64, &nd),
+			 0);
+	assert_memory_not_equal(a + 1, d + 1, 8);
+	assert_int_equal(wire_counter(d), 0);
+	/* A reload (replace) starts a new salt even with the same key. */
+	struct seal_keyring next;
+	ring_of(&next, KEY_A, NULL);
+	assert_int_equal(seal_keyring_replace(&r, &next), 1);
+	assert_false(r.nonce.ready);
+	assert_int_equal(seal_seal(&r, (const uint8_t *)"x", 1, d, 64, &nd), 0);
+	assert_memory_not_equal(a + 1, d + 1, 8);
+	assert_int_equal(wire_counter(d), 0);
+}
+
+static void
+test_seal_v2_counter_wrap_draws_new_salt(void **state)
+{
+	(void)state;
+	struct seal_keyring r;
+	ring_of(&r, KEY_A, NULL);
+	uint8_t s[4][64], plain[64];
+	size_t n[4], m;
+	assert_int_equal(
+	    seal_seal(&r, (const uint8_t *)"x", 1, s[0], 64, &n[0]), 0);
+	r.nonce.next = 0xFFFFFFFF;
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(
+		    seal_seal(&r, (const uint8_t *)"x", 1, s[i], 64, &n[i]), 0);
+	/* The last counter of the first salt is used, then a new salt
+	 * starts over at 0 instead of wrapping under the old one. */
+	assert_memory_equal(s[1] + 1, s[0] + 1, 8);
+	assert_int_equal(wire_counter(s[1]), 0xFFFFFFFFu);
+	assert_memory_not_equal(s[2] + 1, s[1] + 1, 8);
+	assert_int_equal(wire_counter(s[2]), 0);
+	assert_memory_equal(s[3] + 1, s[2] + 1, 8);
+	assert_int_equal(wire_counter(s[3]), 1);
+	/* No (salt, counter) twice, and each opens. */
+	for (int i = 0; i < 4; i++) {
+		for (int j = i + 1; j < 4; j++)
+			assert_memory_not_equal(s[i] + 1, s[j] + 1, 12);
+		assert_int_equal(
+		    seal_open(&r, s[i], n[i], plain, sizeof(plain), &m), 0);
+		assert_int_equal(m, 1);
+		assert_int_equal(plain[0], 'x');
+	}
+}
+
+static void
+test_seal_v1_opens_and_bad_input_is_refused(void **state)
+{
+	(void)state;
+	struct seal_keyring r, other;
+	uint64_t opened[SEAL_MAX_KEYS] = {0};
+	ring_of(&r, KEY_B, KEY_A); /* KEY_A now second: the loop runs */
+	r.opened = opened;
+	ring_of(&other, KEY_A, NULL);
+	const uint8_t msg[] = "from an older node";
+	uint8_t v1[128], v2[128], plain[128];
+	size_t n1 = seal_v1_by_hand(other.keys[0], msg, sizeof(msg), v1);
+	assert_int_equal(n1, sizeof(msg) + 41);
+	size_t m = 0;
+	assert_int_equal(seal_open(&r, v1, n1, plain, sizeof(plain), &m), 0);
+	assert_int_equal(m, sizeof(msg));
+	assert_memory_equal(plain, msg, m);
+	assert_int_equal(opened[1], 1);
+	assert_int_equal(opened[0], 0);
+	/* Version 1's capacity check uses its own overhead. */
+	assert_int_equal(seal_open(&r, v1, n1, plain, sizeof(msg) - 1, &m),
+			 MESH_ETOOBIG);
+	assert_int_equal(seal_open(&r, v1, n1, plain, sizeof(msg), &m), 0);
+	/* An empty version-1 plaintext: 41 bytes open, 40 and 29 (long
+	 * enough for version 2) are truncated. */
+	size_t e1 = seal_v1_by_hand(other.keys[0], msg, 0, v1);
+	assert_int_equal(e1, 41);
+	assert_int_equal(seal_open(&r, v1, 41, plain, sizeof(plain), &m), 0);
+	assert_int_equal(m, 0);
+	assert_int_equal(seal_open(&r, v1, 40, plain, sizeof(plain), &m),
+			 MESH_ETRUNC);
+	assert_int_equal(seal_open(&r, v1, 29, plain, sizeof(plain), &m),
+			 MESH_ETRUNC);
+	/* A tampered version-1 buffer. */
+	n1 = seal_v1_by_hand(other.keys[0], msg, sizeof(msg), v1);
+	v1[24] ^= 0x01; /* last nonce byte */
+	assert_int_equal(seal_open(&r, v1, n1, plain, sizeof(plain), &m),
+			 MESH_EAUTH);
+
+	/* Version 2: below 29 is truncated. */
+	size_t n2;
+	assert_int_equal(
+	    seal_seal(&other, msg, sizeof(msg), v2, sizeof(v2), &n2), 0);
+	assert_int_equal(seal_open(&r, v2, 28, plain, sizeof(plain), &m),
+			 MESH_ETRUNC);
+	/* Version 3 is unknown. */
+	v2[0] = 3;
+	assert_int_equal(seal_open(&r, v2, n2, plain, sizeof(plain), &m),
+			 MESH_EVERSION);
+	/* Read as version 1, a version-2 buffer does not open: the version
+	 * byte is authenticated and picks the nonce length. */
+	v2[0] = 1;
+	assert_int_equal(seal_open(&r, v2, n2, plain, sizeof(plain), &m),
+			 MESH_EAUTH);
+	v2[0] = 2;
+	assert_int_equal(seal_open(&r, v2, n2, plain, sizeof(plain), &m), 0);
+	/* A flipped bit in the salt, in the counter, in the tag. */
+	const size_t flips[] = {1, 8, 9, 12, n2 - 16, n2 - 1};
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		v2[flips[i]] ^= 0x80;
+		assert_int_equal(
+		    seal_open(&r, v2, n2, plain, sizeof(plain), &m),
+		    MESH_EAUTH);
+		v2[flips[i]] ^= 0x80;
+	}
+	assert_int_equal(seal_open(&r, v2, n2, plain, sizeof(plain), &m), 0);
+	assert_int_equal(opened[1], 5);
+	assert_int_equal(opened[0], 0);
+}
+
 /* ---- keyring files ------------------------------------------------------ */
 
 struct seal_tmp {
@@ -473,6 +682,10 @@ main(void)
 	    cmocka_unit_test(test_seal_keyring_parse_errors),
 	    cmocka_unit_test(test_seal_generate_parses),
 	    cmocka_unit_test(test_seal_buffer_limits),
+	    cmocka_unit_test(test_seal_v2_layout_and_roundtrip),
+	    cmocka_unit_test(test_seal_v2_counter_and_salt),
+	    cmocka_unit_test(test_seal_v2_counter_wrap_draws_new_salt),
+	    cmocka_unit_test(test_seal_v1_opens_and_bad_input_is_refused),
 	    cmocka_unit_test(test_seal_keyring_read_refuses_loose_mode),
 	    cmocka_unit_test(test_seal_keyring_read_refuses_foreign_owner),
 	    cmocka_unit_test(test_seal_keyring_read_bad_file_keeps_ring),
