@@ -656,9 +656,13 @@ swim__broadcast(struct swim *s, struct swim_member *m, const char *from)
 			 "swim: no memory to queue update for %s", m->name);
 }
 
-/* Builds one datagram: the body, then @extra (one encoded Update that is
- * not queued for dissemination, may be NULL), then as many pending
- * updates as fit. */
+/* Builds one datagram: the body, then either @extra (one encoded Update
+ * that is not queued for dissemination) alone, or, without @extra, as many
+ * pending updates as fit. Only last calls have an @extra: their suspect
+ * may well be gone (or across a partition), and gossip sent its way would
+ * spend retransmissions that others need - in a 50/50 split at N = 200,
+ * three last calls per suspect left some nodes without a copy of a death
+ * for 19 s. */
 static void
 swim__send_packet(struct swim *s, const struct swim_addr *to, Mesh__Packet *pkt,
 		  struct dissem_item *first, const uint8_t *extra,
@@ -672,14 +676,16 @@ swim__send_packet(struct swim *s, const struct swim_addr *to, Mesh__Packet *pkt,
 	if (n > s->cfg.datagram_max)
 		return;
 	mesh__packet__pack(pkt, o->data);
-	if (extra != NULL &&
-	    n + dissem_field_size(SWIM_UPDATES_FIELD, extra_len) <=
-		s->cfg.datagram_max)
-		n += dissem_put_field(SWIM_UPDATES_FIELD, extra, extra_len,
-				      o->data + n);
-	n += dissem_pack(&s->dissem, SWIM_UPDATES_FIELD,
-			 swim__retransmit_limit(s), first, o->data + n,
-			 s->cfg.datagram_max - n);
+	if (extra != NULL) {
+		if (n + dissem_field_size(SWIM_UPDATES_FIELD, extra_len) <=
+		    s->cfg.datagram_max)
+			n += dissem_put_field(SWIM_UPDATES_FIELD, extra,
+					      extra_len, o->data + n);
+	} else {
+		n += dissem_pack(&s->dissem, SWIM_UPDATES_FIELD,
+				 swim__retransmit_limit(s), first, o->data + n,
+				 s->cfg.datagram_max - n);
+	}
 	if (pkt->body_case == MESH__PACKET__BODY__NOT_SET &&
 	    n == mesh__packet__get_packed_size(pkt))
 		return; /* a gossip datagram with nothing to say */
@@ -704,7 +710,7 @@ swim__send_ping(struct swim *s, const struct swim_addr *to, const char *target,
 
 static void
 swim__send_ack(struct swim *s, const struct swim_addr *to, uint32_t seq,
-	       bool nack)
+	       bool nack, struct dissem_item *first)
 {
 	Mesh__Packet pkt = MESH__PACKET__INIT;
 	Mesh__Ack ack = MESH__ACK__INIT;
@@ -718,7 +724,7 @@ swim__send_ack(struct swim *s, const struct swim_addr *to, uint32_t seq,
 		pkt.body_case = MESH__PACKET__BODY_ACK;
 		pkt.ack = &ack;
 	}
-	swim__send_packet(s, to, &pkt, NULL, NULL, 0);
+	swim__send_packet(s, to, &pkt, first, NULL, 0);
 }
 
 /* Encodes a PushPull carrying our full view (or only the digest). The
@@ -807,6 +813,7 @@ static void
 swim__refute(struct swim *s, uint64_t accused_inc, const char *what)
 {
 	struct swim_member *self = s->self;
+	s->self_accused = true;
 	uint64_t inc =
 	    accused_inc >= self->incarnation ? accused_inc : self->incarnation;
 	if (inc == UINT64_MAX) {
@@ -834,6 +841,7 @@ swim__refute(struct swim *s, uint64_t accused_inc, const char *what)
 static void
 swim__retell_self(struct swim *s)
 {
+	s->self_accused = true;
 	swim__broadcast(s, s->self, NULL);
 }
 
@@ -1152,8 +1160,8 @@ swim__probe_soon(struct swim *s, struct swim_member *m)
  * record) is taken alive and then suspected with no accuser (longest
  * timeout, never a confirmation). A DEAD fact about a member we see alive
  * at the same incarnation moves it to the front of our probe order: if our
- * own probe fails too, it is dead (on a clean network; suspect on a lossy
- * one); if it answers, nothing happens. That is
+ * own probe fails too, it is dead (suspect, on a network that loses
+ * packets); if it answers, nothing happens. That is
  * how a node that missed every gossiped copy of a death learns it, without
  * each side of a healed partition suspecting the half it can reach. */
 static void
@@ -1255,6 +1263,16 @@ swim__apply_update(struct swim *s, uint64_t now, const Mesh__Update *u,
 			swim__apply_suspect(s, now, m, inc, from);
 			if (m->state == SWIM_SUSPECT)
 				swim__probe_soon(s, m);
+		} else if (m != s->self && m->state == SWIM_SUSPECT &&
+			   inc == m->incarnation && swim__network_lossy(s)) {
+			/* Where probes get lost, another node's verdict only
+			 * confirms our suspicion (timeout at its minimum), and
+			 * our own timer and last calls decide: its timer may
+			 * have run while it could not reach the member - a
+			 * partition that has just healed, at 10% loss - while
+			 * we can. On a clean network the verdict stands, so a
+			 * split is seen in full quickly. */
+			swim__apply_suspect(s, now, m, inc, from);
 		} else {
 			swim__apply_dead(s, now, m, inc, from, NULL);
 		}
@@ -1314,8 +1332,13 @@ swim__rtt_sample(struct swim *s, uint64_t sent_ms, uint64_t now)
 bool
 swim__network_clean(const struct swim *s)
 {
-	return s->late_samples >= SWIM_LEARN_SAMPLES &&
-	       s->late_share <= SWIM_LOSSY_SHARE;
+	return s->in_time_run >= SWIM_CLEAN_RUN;
+}
+
+bool
+swim__network_lossy(const struct swim *s)
+{
+	return s->late_samples > 0 && s->in_time_run < SWIM_CLEAN_RUN;
 }
 
 /* An answered probe: @late when the answer missed the direct timeout. */
@@ -1328,6 +1351,10 @@ swim__late_sample(struct swim *s, bool late)
 		s->late_samples++;
 	s->late_share +=
 	    ((late ? 1.0 : 0.0) - s->late_share) / (double)s->late_samples;
+	if (late)
+		s->in_time_run = 0;
+	else if (s->in_time_run < UINT32_MAX)
+		s->in_time_run++;
 }
 
 /* The probe period: the interval, or longer when round trips are long:
@@ -1466,11 +1493,11 @@ swim__probe_failed(struct swim *s, uint64_t now)
 		return;
 	/* Another node already judged it dead and our own direct and indirect
 	 * probes now agree: two independent verdicts, no need to wait - on a
-	 * network we know to be clean. Where probes get lost, one failed
+	 * network with no sign of loss. Where probes get lost, one failed
 	 * probe is weak evidence: after a healed partition at 10% loss
 	 * (N = 1,000) this path declared live nodes dead; there the member
 	 * is only suspected, with the usual timeout and last calls. */
-	if (t->hearsay_dead && swim__network_clean(s)) {
+	if (t->hearsay_dead && !swim__network_lossy(s)) {
 		t->hearsay_dead = 0;
 		s->stats.deaths_declared++;
 		swim__apply_dead(s, now, t, t->incarnation, s->self->name,
@@ -1569,7 +1596,8 @@ swim__handle_ack(struct swim *s, uint64_t now, const struct swim_addr *from,
 		struct swim__relay *r = &s->relays[i];
 		if (r->used && r->seq == seq) {
 			swim__rtt_sample(s, r->sent_ms, now);
-			swim__send_ack(s, &r->origin, r->origin_seq, false);
+			swim__send_ack(s, &r->origin, r->origin_seq, false,
+				       NULL);
 			r->used = false;
 			return;
 		}
@@ -1650,6 +1678,7 @@ swim_recv_datagram(struct swim *s, uint64_t now_ms,
 		goto out;
 	}
 	/* Facts first: a refutation they cause rides on our answer. */
+	s->self_accused = false;
 	for (size_t i = 0; i < pkt->n_updates; i++)
 		swim__apply_update(s, now_ms, pkt->updates[i], NULL, false);
 	switch (pkt->body_case) {
@@ -1659,7 +1688,11 @@ swim_recv_datagram(struct swim *s, uint64_t now_ms,
 			s->stats.drop_misaddressed++;
 			break;
 		}
-		swim__send_ack(s, from, pkt->ping->seq, false);
+		/* A ping that accused us (a buddy ping or a last call) gets
+		 * our alive record first in its ack, before any other news:
+		 * after a healed partition the queue is full of it. */
+		swim__send_ack(s, from, pkt->ping->seq, false,
+			       s->self_accused ? s->self->bcast : NULL);
 		break;
 	case MESH__PACKET__BODY_ACK:
 		swim__handle_ack(s, now_ms, from, pkt->ack->seq, false);
@@ -1782,7 +1815,8 @@ swim__tick_relays(struct swim *s, uint64_t now)
 		if (!r->nacked && now >= r->nack_at) {
 			r->nacked = true;
 			s->stats.nacks_sent++;
-			swim__send_ack(s, &r->origin, r->origin_seq, true);
+			swim__send_ack(s, &r->origin, r->origin_seq, true,
+				       NULL);
 		}
 		if (now >= r->expire_at)
 			r->used = false;

@@ -25,15 +25,21 @@
 #define SWIM_MAX_ACCUSERS 9
 /* Rounds through the seeds at the join timeout before the wait doubles. */
 #define SWIM_JOIN_QUICK_ROUNDS 5
-/* Late share (below) above which probes are being lost: every suspect,
- * confirmed or not, then gets its last calls before a death. */
+/* Late share (below) above which loss asks for more last calls than
+ * cfg.last_calls. */
 #define SWIM_LOSSY_SHARE 0.05
-/* Answered probes before a node trusts its late share (a fresh node does
- * not know its network yet), and the most last calls loss can ask for. */
-#define SWIM_LEARN_SAMPLES 8
+/* A network is clean after this many answered probes in a row came in
+ * time: at 10% loss each way (19% of round trips late) that happens by
+ * chance with p = 0.1%, where a moving average over 16 probes still read
+ * 5% or less for one node in twenty (and that node, taking its network for
+ * clean, declared a live node dead after a healed partition). A fresh
+ * node is not clean either. Only on a clean network does a confirmed
+ * suspicion go without last calls. */
+#define SWIM_CLEAN_RUN 32
+/* The most last calls loss can ask for. */
+#define SWIM_LAST_CALLS_MAX 16
 /* Least time between two push-pulls opened because a Sync differed. */
 #define SWIM_SYNC_STREAM_GAP_MS 1000
-#define SWIM_LAST_CALLS_MAX 16
 /* Bump arena for decoding one datagram without touching the heap. */
 #define SWIM_ARENA_BYTES 8192
 
@@ -148,6 +154,7 @@ struct swim {
 	 * about 1 - (1 - loss)^2 over the answered ones on a lossy one. */
 	double late_share;
 	uint32_t late_samples;
+	uint32_t in_time_run; /* answered probes in time since the last late */
 
 	struct swim__relay relays[SWIM_RELAYS];
 
@@ -160,6 +167,8 @@ struct swim {
 
 	bool leaving;
 	bool joined;
+	/* The datagram being handled accused us (we refuted or retold). */
+	bool self_accused;
 	struct swim_addr seeds[SWIM_MAX_SEEDS];
 	size_t nseeds, join_idx;
 	uint64_t next_join_ms;
@@ -193,9 +202,14 @@ uint64_t swim__suspicion_timeout(const struct swim *s,
 /** Order-free digest of the whole view (push-pull). */
 uint64_t swim__digest(const struct swim *s);
 
-/** True once enough probes were answered, almost all in time: a failed
- * probe is then strong evidence. */
+/** True once SWIM_CLEAN_RUN answered probes in a row came in time: a
+ * failed probe is then strong evidence. */
 bool swim__network_clean(const struct swim *s);
+
+/** True when one of the last SWIM_CLEAN_RUN answered probes came late:
+ * evidence that this node's network loses or delays packets. A fresh node
+ * is neither clean nor lossy. */
+bool swim__network_lossy(const struct swim *s);
 
 /** Current probe timeout: the round-trip estimate within its bounds. */
 uint32_t swim__rto(const struct swim *s);

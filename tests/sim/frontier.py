@@ -11,6 +11,11 @@ keeps every run's JSON in docs/membership-frontier.jsonl.
   tests/sim/frontier.py --build build-sim [--ns 64,1000] [--seeds64 9]
                         [--seeds1000 3] [--jobs 1] [--doc]
 
+Every run starts from a converged mesh and kills one node at 40 s, when
+every node has answered about 50 probes and knows what its network is
+like (a fresh node treats its network as lossy until 32 probes in a row
+were answered in time).
+
 Delay D means a one-way latency uniform in [D/2, 3D/2] on every datagram
 (meshsim --latency D/2 --latency-spread 0 --jitter D); D = 0 is meshsim's
 LAN default (1-10 ms per link, 0-5 ms jitter). Wire bytes count what the
@@ -37,7 +42,7 @@ IPUDP = 28
 def one(sim, profile, n, loss, delay, seed, duration):
     args = [sim, "--profile", profile, "--nodes", str(n), "--seed",
             str(seed), "--scenario", "crash1", "--loss", str(loss),
-            "--duration", str(duration), "--json"]
+            "--duration", str(duration), "--fault-at", "40000", "--json"]
     if delay > 0:
         args += ["--latency", str(delay // 2), "--latency-spread", "0",
                  "--jitter", str(delay)]

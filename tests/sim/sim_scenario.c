@@ -97,7 +97,7 @@ sim__wall_ms(void)
 
 static bool
 sim__is_target(const struct sim_metrics *m, uint32_t v, uint32_t u,
-	       uint32_t inc)
+	       uint64_t inc)
 {
 	switch (m->mode) {
 	case SIM_MODE_CRASH:
@@ -140,6 +140,15 @@ sim__on_event(void *ctx, uint32_t v, uint64_t now, const struct swim_event *ev,
 			else
 				r->false_dead++;
 		}
+		/* With --log, every innocent death is named, with who saw it
+		 * and on whose word: where to start reading the log. */
+		if (ev->kind == SWIM_EV_MEMBER_DEAD &&
+		    m->o->log_level != MESH_LOG_OFF)
+			fprintf(stderr,
+				"%8.3f sim: false death of n%u (inc=%" PRIu64
+				") seen by n%u, declared by %s\n",
+				(double)now / 1000.0, u, ev->incarnation, v,
+				ev->from[0] ? ev->from : "?");
 		return;
 	}
 	int64_t since = (int64_t)(now - m->fault_at);

@@ -1694,6 +1694,130 @@ test_swim_phantom_push_pull_admits_none(void **state)
 	net_free(net);
 }
 
+/* Tap: the first update of the first ack n0 sends to n1. */
+struct ack_tap {
+	bool seen;
+	char first_name[SWIM_NAME_MAX + 1];
+	uint64_t first_inc;
+	int first_state;
+	size_t nupdates;
+};
+
+static bool
+ack_tap(void *ctx, const struct fake_net_msg *m)
+{
+	struct ack_tap *t = ctx;
+	if (m->kind != SWIM_OUT_DATAGRAM || m->from != 0 || m->to != 1 ||
+	    t->seen)
+		return false;
+	Mesh__Packet *pkt = mesh__packet__unpack(NULL, m->len, m->data);
+	assert_non_null(pkt);
+	if (pkt->body_case == MESH__PACKET__BODY_ACK && pkt->ack->seq == 77) {
+		t->seen = true;
+		t->nupdates = pkt->n_updates;
+		if (pkt->n_updates > 0) {
+			snprintf(t->first_name, sizeof(t->first_name), "%s",
+				 pkt->updates[0]->name);
+			t->first_inc = pkt->updates[0]->incarnation;
+			t->first_state = (int)pkt->updates[0]->state;
+		}
+	}
+	mesh__packet__free_unpacked(pkt, NULL);
+	return false;
+}
+
+/*
+ * A ping that accuses its target (a buddy ping or a last call) is answered
+ * with the refutation first, even when the gossip queue is full of other
+ * news (after a healed partition it is): the ack is the accuser's best
+ * chance to hear it. Before, the refutation queued behind 40 fresh joins
+ * and did not fit in the ack.
+ */
+static void
+test_swim_accused_ack_carries_refutation(void **state)
+{
+	(void)state;
+	enum { NEWS = 40 };
+	struct fake_net *net = net_up(3, 35, NULL);
+	struct swim *s0 = fake_net_node(net, 0);
+	/* Fill n0's queue: 40 members it did not know, all fresh news. */
+	Mesh__Update *us = calloc(NEWS, sizeof(*us));
+	Mesh__Update **ups = calloc(NEWS, sizeof(*ups));
+	char(*names)[16] = calloc(NEWS, 16);
+	uint8_t(*keys)[SWIM_KEY_BYTES] = calloc(NEWS, SWIM_KEY_BYTES);
+	uint8_t(*sigs)[SWIM_SIG_BYTES] = calloc(NEWS, SWIM_SIG_BYTES);
+	uint8_t ip[4] = {127, 0, 0, 79};
+	assert_true(us && ups && names && keys && sigs);
+	for (size_t i = 0; i < NEWS; i++) {
+		struct test_ident id;
+		snprintf(names[i], 16, "news%zu", i);
+		test_ident_make(&id, names[i]);
+		mesh__update__init(&us[i]);
+		us[i].name = names[i];
+		us[i].state = MESH__MEMBER_STATE__MEMBER_ALIVE;
+		us[i].incarnation = 1;
+		us[i].ip.data = ip;
+		us[i].ip.len = 4;
+		us[i].port = (uint32_t)(21000 + i);
+		sign_update(&us[i], &id, keys[i], sigs[i]);
+		ups[i] = &us[i];
+	}
+	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
+	pp.protocol_version = SWIM_PROTOCOL_VERSION;
+	pp.from = "n2";
+	pp.members = ups;
+	pp.n_members = NEWS;
+	size_t len = mesh__push_pull__get_packed_size(&pp);
+	uint8_t *buf = malloc(len);
+	assert_non_null(buf);
+	mesh__push_pull__pack(&pp, buf);
+	const uint8_t *reply;
+	size_t rlen;
+	assert_int_equal(swim_recv_stream(s0, fake_net_now(net),
+					  fake_net_addr(net, 2), buf, len,
+					  &reply, &rlen),
+			 0);
+	free(buf);
+	free(us);
+	free(ups);
+	free(names);
+	free(keys);
+	free(sigs);
+	assert_true(swim_pending_updates(s0) >= NEWS);
+
+	/* n1's ping to n0, carrying "n0 is suspect" at n0's incarnation. */
+	uint64_t inc = swim_incarnation(s0);
+	struct ack_tap tap = {0};
+	fake_net_set_drop_fn(net, ack_tap, &tap);
+	Mesh__Update acc = MESH__UPDATE__INIT;
+	acc.name = (char *)fake_net_name(net, 0);
+	acc.state = MESH__MEMBER_STATE__MEMBER_SUSPECT;
+	acc.incarnation = inc;
+	acc.from = (char *)fake_net_name(net, 1);
+	Mesh__Update *accs[1] = {&acc};
+	Mesh__Ping ping = MESH__PING__INIT;
+	ping.seq = 77;
+	ping.target = (char *)fake_net_name(net, 0);
+	Mesh__Packet pkt = MESH__PACKET__INIT;
+	pkt.protocol_version = SWIM_PROTOCOL_VERSION;
+	pkt.body_case = MESH__PACKET__BODY_PING;
+	pkt.ping = &ping;
+	pkt.n_updates = 1;
+	pkt.updates = accs;
+	uint8_t dg[512];
+	size_t dlen = pack(&pkt, dg, sizeof(dg));
+	assert_int_equal(
+	    fake_net_inject(net, 0, fake_net_addr(net, 1), dg, dlen), 0);
+	fake_net_run_for(net, 5);
+	assert_true(tap.seen);
+	assert_int_equal(swim_incarnation(s0), inc + 1);
+	assert_true(tap.nupdates >= 1);
+	assert_string_equal(tap.first_name, fake_net_name(net, 0));
+	assert_int_equal(tap.first_inc, inc + 1);
+	assert_int_equal(tap.first_state, MESH__MEMBER_STATE__MEMBER_ALIVE);
+	net_free(net);
+}
+
 /*
  * A push-pull that brings 1,000 new members at once: every one is admitted
  * and every JOINED event reaches the driver (the old fixed queue of 256
@@ -1935,6 +2059,8 @@ main(void)
 				      teardown_nets),
 	    cmocka_unit_test_teardown(
 		test_swim_forged_assertions_change_no_view, teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_accused_ack_carries_refutation,
+				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_large_join_drops_no_event,
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_phantom_push_pull_admits_none,
