@@ -943,6 +943,11 @@ swim__apply_alive(struct swim *s, uint64_t now, struct swim_member *m,
 {
 	enum swim_state was = m->state;
 	m->hearsay_dead = 0; /* a newer life: old verdicts do not apply */
+	/* A suspect refuted: someone's probes of a live member failed, so
+	 * suspicions here are not to be trusted for a while (see
+	 * swim__network_lossy()), whatever our own probes say. */
+	if (was == SWIM_SUSPECT)
+		s->in_time_run = 0;
 	bool changed = !swim_addr_equal(addr, &m->addr) ||
 		       swim__meta_hash(meta) != m->meta_hash;
 	m->incarnation = inc;
@@ -1832,7 +1837,8 @@ swim__tick_relays(struct swim *s, uint64_t now)
  * we know to be clean; cfg.last_calls when nobody confirmed it or this
  * node has not yet seen enough probes to know its network; on a lossy one,
  * enough that all of them fail by chance with p < 1e-4 - a call is lost
- * about as often as a direct answer is late (late_share), so 14 at 50%.
+ * about as often as a direct answer is late (late_share, taken as at least
+ * 30% here), so 8 to 14.
  * Each costs a probe timeout, on real deaths only. At 30% loss, a node
  * misses every copy of a given refutation with p ~ 5e-4 (about 8 copies
  * reach it): over a thousand refutations that is a false death every few
@@ -1843,10 +1849,15 @@ swim__last_calls_due(const struct swim *s, const struct swim__suspicion *su)
 	uint32_t n = s->cfg.last_calls;
 	if (n == 0 || (su->confirmations > 0 && swim__network_clean(s)))
 		return 0;
-	if (s->late_share > SWIM_LOSSY_SHARE) {
-		double want = s->late_share >= 0.6
-				  ? (double)SWIM_LAST_CALLS_MAX
-				  : ceil(log(1e-4) / log(s->late_share));
+	if (swim__network_lossy(s)) {
+		/* A call fails about as often as a direct answer is late;
+		 * at least 30% when lossy, since the share may not have
+		 * caught up yet (loss that just began, or suspicions that
+		 * others saw refuted). */
+		double f = s->late_share > SWIM_LOSSY_FLOOR ? s->late_share
+							    : SWIM_LOSSY_FLOOR;
+		double want = f >= 0.6 ? (double)SWIM_LAST_CALLS_MAX
+				       : ceil(log(1e-4) / log(f));
 		if (want > (double)n)
 			n = want >= (double)SWIM_LAST_CALLS_MAX
 				? SWIM_LAST_CALLS_MAX

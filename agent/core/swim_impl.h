@@ -25,9 +25,9 @@
 #define SWIM_MAX_ACCUSERS 9
 /* Rounds through the seeds at the join timeout before the wait doubles. */
 #define SWIM_JOIN_QUICK_ROUNDS 5
-/* Late share (below) above which loss asks for more last calls than
- * cfg.last_calls. */
-#define SWIM_LOSSY_SHARE 0.05
+/* On a lossy network a last call is taken to fail at least this often
+ * (8 calls, then, for p < 1e-4 that all fail by chance). */
+#define SWIM_LOSSY_FLOOR 0.3
 /* A network is clean after this many answered probes in a row came in
  * time: at 10% loss each way (19% of round trips late) that happens by
  * chance with p = 0.1%, where a moving average over 16 probes still read
@@ -154,7 +154,9 @@ struct swim {
 	 * about 1 - (1 - loss)^2 over the answered ones on a lossy one. */
 	double late_share;
 	uint32_t late_samples;
-	uint32_t in_time_run; /* answered probes in time since the last late */
+	/* Answered probes in time since the last late one, or since a
+	 * suspect we held was refuted. */
+	uint32_t in_time_run;
 
 	struct swim__relay relays[SWIM_RELAYS];
 
@@ -206,9 +208,9 @@ uint64_t swim__digest(const struct swim *s);
  * failed probe is then strong evidence. */
 bool swim__network_clean(const struct swim *s);
 
-/** True when one of the last SWIM_CLEAN_RUN answered probes came late:
- * evidence that this node's network loses or delays packets. A fresh node
- * is neither clean nor lossy. */
+/** True when one of the last SWIM_CLEAN_RUN answered probes came late, or
+ * a suspect was refuted since: evidence that packets get lost or delayed
+ * here. A fresh node is neither clean nor lossy. */
 bool swim__network_lossy(const struct swim *s);
 
 /** Current probe timeout: the round-trip estimate within its bounds. */
