@@ -947,7 +947,7 @@ swim__apply_alive(struct swim *s, uint64_t now, struct swim_member *m,
 	 * suspicions here are not to be trusted for a while (see
 	 * swim__network_lossy()), whatever our own probes say. */
 	if (was == SWIM_SUSPECT)
-		s->in_time_run = 0;
+		s->since_refuted = 0;
 	bool changed = !swim_addr_equal(addr, &m->addr) ||
 		       swim__meta_hash(meta) != m->meta_hash;
 	m->incarnation = inc;
@@ -1337,13 +1337,14 @@ swim__rtt_sample(struct swim *s, uint64_t sent_ms, uint64_t now)
 bool
 swim__network_clean(const struct swim *s)
 {
-	return s->in_time_run >= SWIM_CLEAN_RUN;
+	return s->in_time_run >= SWIM_CLEAN_RUN && !swim__network_lossy(s);
 }
 
 bool
 swim__network_lossy(const struct swim *s)
 {
-	return s->late_samples > 0 && s->in_time_run < SWIM_CLEAN_RUN;
+	return s->late_share > SWIM_LOSSY_SHARE ||
+	       s->since_refuted < SWIM_CLEAN_RUN;
 }
 
 /* An answered probe: @late when the answer missed the direct timeout. */
@@ -1360,6 +1361,8 @@ swim__late_sample(struct swim *s, bool late)
 		s->in_time_run = 0;
 	else if (s->in_time_run < UINT32_MAX)
 		s->in_time_run++;
+	if (s->since_refuted < UINT32_MAX)
+		s->since_refuted++;
 }
 
 /* The probe period: the interval, or longer when round trips are long:
@@ -2105,6 +2108,7 @@ swim_new(const struct swim_config *cfg, const struct mesh_env *env,
 	memcpy(self->key, cfg->key, SWIM_KEY_BYTES);
 	s->self = self;
 	swim__sign_self(s);
+	s->since_refuted = SWIM_CLEAN_RUN; /* no refutation seen yet */
 	s->joined = true;
 	/* Spread periodic work so nodes started together do not beat in
 	 * step. */

@@ -28,6 +28,10 @@
 /* On a lossy network a last call is taken to fail at least this often
  * (8 calls, then, for p < 1e-4 that all fail by chance). */
 #define SWIM_LOSSY_FLOOR 0.3
+/* Late share above which a network is lossy: two late answers among
+ * the last ~16, not one (a single late answer lifts the share to 1/16;
+ * jitter does that now and then). At 10% loss the share is about 0.19. */
+#define SWIM_LOSSY_SHARE 0.1
 /* A network is clean after this many answered probes in a row came in
  * time: at 10% loss each way (19% of round trips late) that happens by
  * chance with p = 0.1%, where a moving average over 16 probes still read
@@ -154,9 +158,9 @@ struct swim {
 	 * about 1 - (1 - loss)^2 over the answered ones on a lossy one. */
 	double late_share;
 	uint32_t late_samples;
-	/* Answered probes in time since the last late one, or since a
-	 * suspect we held was refuted. */
-	uint32_t in_time_run;
+	uint32_t in_time_run;	/* answered probes in time since a late one */
+	uint32_t since_refuted; /* answered probes since a suspect was
+				   refuted (SWIM_CLEAN_RUN at start) */
 
 	struct swim__relay relays[SWIM_RELAYS];
 
@@ -208,9 +212,10 @@ uint64_t swim__digest(const struct swim *s);
  * failed probe is then strong evidence. */
 bool swim__network_clean(const struct swim *s);
 
-/** True when one of the last SWIM_CLEAN_RUN answered probes came late, or
- * a suspect was refuted since: evidence that packets get lost or delayed
- * here. A fresh node is neither clean nor lossy. */
+/** True when more than SWIM_LOSSY_SHARE of recent answers came late, or a
+ * suspect was refuted within the last SWIM_CLEAN_RUN answered probes:
+ * evidence that packets get lost here (one late answer is jitter, not
+ * loss). A fresh node is neither clean nor lossy. */
 bool swim__network_lossy(const struct swim *s);
 
 /** Current probe timeout: the round-trip estimate within its bounds. */
