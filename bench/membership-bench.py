@@ -59,21 +59,23 @@ class WireCounter:
 table ip %(t)s {
   chain out {
     type filter hook output priority 0; policy accept;
-    oifname "lo" meta l4proto { tcp, udp } th sport %(lo)d-%(hi)d counter accept
-    oifname "lo" meta l4proto { tcp, udp } th dport %(lo)d-%(hi)d counter accept
+    oifname "lo" meta l4proto udp th sport %(lo)d-%(hi)d counter accept
+    oifname "lo" meta l4proto udp th dport %(lo)d-%(hi)d counter accept
+    oifname "lo" meta l4proto tcp th sport %(lo)d-%(hi)d counter accept
+    oifname "lo" meta l4proto tcp th dport %(lo)d-%(hi)d counter accept
   }
 }
 """ % {"t": self.table, "lo": lo, "hi": hi}
         subprocess.run(["nft", "-f", "-"], input=rules.encode(), check=True)
 
     def read(self):
+        """(packets, bytes, udp bytes, tcp bytes) so far."""
         out = subprocess.run(["nft", "list", "table", "ip", self.table],
                              capture_output=True, check=True).stdout.decode()
-        pk = by = 0
-        for m in re.finditer(r"counter packets (\d+) bytes (\d+)", out):
-            pk += int(m.group(1))
-            by += int(m.group(2))
-        return pk, by
+        c = [(int(m.group(1)), int(m.group(2))) for m in
+             re.finditer(r"counter packets (\d+) bytes (\d+)", out)]
+        return (sum(p for p, _ in c), sum(b for _, b in c),
+                c[0][1] + c[1][1], c[2][1] + c[3][1])
 
     def close(self):
         subprocess.run(["nft", "delete", "table", "ip", self.table],
@@ -120,6 +122,10 @@ def run(bin_dir, n, idle_s, kills, seed):
                 (c1[1] - c0[1]) / dt / n, 1)
             out["ip_packets_per_s_per_agent"] = round(
                 (c1[0] - c0[0]) / dt / n, 2)
+            out["ip_udp_bytes_per_s_per_agent"] = round(
+                (c1[2] - c0[2]) / dt / n, 1)
+            out["ip_tcp_bytes_per_s_per_agent"] = round(
+                (c1[3] - c0[3]) / dt / n, 1)
         bps = [(s1[k][0] - s0[k][0]) / dt for k in s0]
         wire = [(s1[k][0] - s0[k][0] + 28 * (s1[k][1] - s0[k][1])) / dt
                 for k in s0]
