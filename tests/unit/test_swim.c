@@ -1694,6 +1694,58 @@ test_swim_phantom_push_pull_admits_none(void **state)
 	net_free(net);
 }
 
+/* Hands @s, as a push-pull from @from (a node of @net), @count members it
+ * did not know: "<prefix><i>", each with its own identity and a record
+ * signed by it, at 127.0.0.<ip_last>:<port0 + i>. */
+static void
+push_newcomers(struct fake_net *net, struct swim *s, size_t from,
+	       const char *prefix, size_t count, uint8_t ip_last,
+	       uint32_t port0)
+{
+	Mesh__Update *us = calloc(count, sizeof(*us));
+	Mesh__Update **ups = calloc(count, sizeof(*ups));
+	char(*names)[16] = calloc(count, 16);
+	uint8_t(*keys)[SWIM_KEY_BYTES] = calloc(count, SWIM_KEY_BYTES);
+	uint8_t(*sigs)[SWIM_SIG_BYTES] = calloc(count, SWIM_SIG_BYTES);
+	uint8_t ip[4] = {127, 0, 0, ip_last};
+	assert_true(us && ups && names && keys && sigs);
+	for (size_t i = 0; i < count; i++) {
+		struct test_ident id;
+		snprintf(names[i], 16, "%s%zu", prefix, i);
+		test_ident_make(&id, names[i]);
+		mesh__update__init(&us[i]);
+		us[i].name = names[i];
+		us[i].state = MESH__MEMBER_STATE__MEMBER_ALIVE;
+		us[i].incarnation = 1;
+		us[i].ip.data = ip;
+		us[i].ip.len = 4;
+		us[i].port = port0 + (uint32_t)i;
+		sign_update(&us[i], &id, keys[i], sigs[i]);
+		ups[i] = &us[i];
+	}
+	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
+	pp.protocol_version = SWIM_PROTOCOL_VERSION;
+	pp.from = (char *)fake_net_name(net, from);
+	pp.members = ups;
+	pp.n_members = count;
+	size_t len = mesh__push_pull__get_packed_size(&pp);
+	uint8_t *buf = malloc(len);
+	assert_non_null(buf);
+	mesh__push_pull__pack(&pp, buf);
+	const uint8_t *reply;
+	size_t rlen;
+	assert_int_equal(swim_recv_stream(s, fake_net_now(net),
+					  fake_net_addr(net, from), buf, len,
+					  &reply, &rlen),
+			 0);
+	free(buf);
+	free(us);
+	free(ups);
+	free(names);
+	free(keys);
+	free(sigs);
+}
+
 /* Tap: the first update of the first ack n0 sends to n1. */
 struct ack_tap {
 	bool seen;
@@ -1741,48 +1793,7 @@ test_swim_accused_ack_carries_refutation(void **state)
 	struct fake_net *net = net_up(3, 35, NULL);
 	struct swim *s0 = fake_net_node(net, 0);
 	/* Fill n0's queue: 40 members it did not know, all fresh news. */
-	Mesh__Update *us = calloc(NEWS, sizeof(*us));
-	Mesh__Update **ups = calloc(NEWS, sizeof(*ups));
-	char(*names)[16] = calloc(NEWS, 16);
-	uint8_t(*keys)[SWIM_KEY_BYTES] = calloc(NEWS, SWIM_KEY_BYTES);
-	uint8_t(*sigs)[SWIM_SIG_BYTES] = calloc(NEWS, SWIM_SIG_BYTES);
-	uint8_t ip[4] = {127, 0, 0, 79};
-	assert_true(us && ups && names && keys && sigs);
-	for (size_t i = 0; i < NEWS; i++) {
-		struct test_ident id;
-		snprintf(names[i], 16, "news%zu", i);
-		test_ident_make(&id, names[i]);
-		mesh__update__init(&us[i]);
-		us[i].name = names[i];
-		us[i].state = MESH__MEMBER_STATE__MEMBER_ALIVE;
-		us[i].incarnation = 1;
-		us[i].ip.data = ip;
-		us[i].ip.len = 4;
-		us[i].port = (uint32_t)(21000 + i);
-		sign_update(&us[i], &id, keys[i], sigs[i]);
-		ups[i] = &us[i];
-	}
-	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
-	pp.protocol_version = SWIM_PROTOCOL_VERSION;
-	pp.from = "n2";
-	pp.members = ups;
-	pp.n_members = NEWS;
-	size_t len = mesh__push_pull__get_packed_size(&pp);
-	uint8_t *buf = malloc(len);
-	assert_non_null(buf);
-	mesh__push_pull__pack(&pp, buf);
-	const uint8_t *reply;
-	size_t rlen;
-	assert_int_equal(swim_recv_stream(s0, fake_net_now(net),
-					  fake_net_addr(net, 2), buf, len,
-					  &reply, &rlen),
-			 0);
-	free(buf);
-	free(us);
-	free(ups);
-	free(names);
-	free(keys);
-	free(sigs);
+	push_newcomers(net, s0, 2, "news", NEWS, 79, 21000);
 	assert_true(swim_pending_updates(s0) >= NEWS);
 
 	/* n1's ping to n0, carrying "n0 is suspect" at n0's incarnation. */
@@ -1832,48 +1843,7 @@ test_swim_large_join_drops_no_event(void **state)
 	struct fake_net *net = net_up(2, 34, NULL);
 	struct swim *s = fake_net_node(net, 0);
 	size_t before = swim_member_count(s);
-	Mesh__Update *us = calloc(NEWCOMERS, sizeof(*us));
-	Mesh__Update **ups = calloc(NEWCOMERS, sizeof(*ups));
-	char(*names)[16] = calloc(NEWCOMERS, 16);
-	uint8_t(*keys)[SWIM_KEY_BYTES] = calloc(NEWCOMERS, SWIM_KEY_BYTES);
-	uint8_t(*sigs)[SWIM_SIG_BYTES] = calloc(NEWCOMERS, SWIM_SIG_BYTES);
-	uint8_t ip[4] = {127, 0, 0, 78};
-	assert_true(us && ups && names && keys && sigs);
-	for (size_t i = 0; i < NEWCOMERS; i++) {
-		struct test_ident id;
-		snprintf(names[i], 16, "new%zu", i);
-		test_ident_make(&id, names[i]);
-		mesh__update__init(&us[i]);
-		us[i].name = names[i];
-		us[i].state = MESH__MEMBER_STATE__MEMBER_ALIVE;
-		us[i].incarnation = 1;
-		us[i].ip.data = ip;
-		us[i].ip.len = 4;
-		us[i].port = (uint32_t)(20000 + i);
-		sign_update(&us[i], &id, keys[i], sigs[i]);
-		ups[i] = &us[i];
-	}
-	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
-	pp.protocol_version = SWIM_PROTOCOL_VERSION;
-	pp.from = "n1";
-	pp.members = ups;
-	pp.n_members = NEWCOMERS;
-	size_t len = mesh__push_pull__get_packed_size(&pp);
-	uint8_t *buf = malloc(len);
-	assert_non_null(buf);
-	mesh__push_pull__pack(&pp, buf);
-	const uint8_t *reply;
-	size_t rlen;
-	assert_int_equal(swim_recv_stream(s, fake_net_now(net),
-					  fake_net_addr(net, 1), buf, len,
-					  &reply, &rlen),
-			 0);
-	free(buf);
-	free(us);
-	free(ups);
-	free(names);
-	free(keys);
-	free(sigs);
+	push_newcomers(net, s, 1, "new", NEWCOMERS, 78, 20000);
 	assert_int_equal(swim_member_count(s), before + NEWCOMERS);
 	assert_true(s->ev_cap >= NEWCOMERS);
 	size_t joined = 0;
