@@ -132,6 +132,8 @@ meshd_usage(FILE *f)
 	    "  --anti-entropy-ms N    tenant digest exchange period (default "
 	    "2000)\n"
 	    "  --probe-interval-ms N, --push-pull-interval-ms N  tunables\n"
+	    "  --profile memberlist   memberlist's LAN timing instead of ours\n"
+	    "                         (for side-by-side measurements)\n"
 	    "  --insecure-keyring     accept a keyring that group or others\n"
 	    "                         may access, or of another owner (warns)\n"
 	    "SIGHUP or `meshctl keyring reload` re-reads the keyring.\n"
@@ -1131,6 +1133,7 @@ main(int argc, char **argv)
 		O_LOG,
 		O_PROBE,
 		O_PP,
+		O_PROFILE,
 		O_HELP,
 		O_CAPACITY,
 		O_PACKS,
@@ -1162,6 +1165,7 @@ main(int argc, char **argv)
 	    {"log-level", required_argument, 0, O_LOG},
 	    {"probe-interval-ms", required_argument, 0, O_PROBE},
 	    {"push-pull-interval-ms", required_argument, 0, O_PP},
+	    {"profile", required_argument, 0, O_PROFILE},
 	    {"help", no_argument, 0, O_HELP},
 	    {"capacity", required_argument, 0, O_CAPACITY},
 	    {"packs", required_argument, 0, O_PACKS},
@@ -1236,6 +1240,14 @@ main(int argc, char **argv)
 		case O_PP:
 			bad = meshd_parse_uint(optarg,
 					       &cfg.push_pull_interval_ms) != 0;
+			break;
+		case O_PROFILE:
+			/* Timing only; give it before any tunable it should
+			 * not override. */
+			if (strcmp(optarg, "memberlist") == 0)
+				swim_config_memberlist_lan(&cfg);
+			else if (strcmp(optarg, "default") != 0)
+				bad = 1;
 			break;
 		case O_HELP:
 			meshd_usage(stdout);

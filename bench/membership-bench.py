@@ -14,8 +14,14 @@ For each N it prints:
   rss_kb, cpu_pct   per agent while idle, median and max
   false_suspicions  suspicions raised against live agents while idle
 
+With --profiles default,memberlist the same N is run twice, the second
+time with `meshd --profile memberlist` (memberlist's LAN timing in our
+core: 1 s probes, 500 ms timeout, suspicion multiplier 4, 2
+confirmations), so the two timings are compared in one run.
+
 Usage: bench/membership-bench.py --bin build [--nodes 16,64] [--idle 60]
-                                 [--kills 5] [--json]
+                                 [--kills 5] [--profiles default,memberlist]
+                                 [--json]
 """
 import argparse
 import json
@@ -82,12 +88,16 @@ table ip %(t)s {
                        check=False)
 
 
-def run(bin_dir, n, idle_s, kills, seed):
+def run(bin_dir, n, idle_s, kills, seed, profile):
     rnd = random.Random(seed)
-    out = {"nodes": n}
+    out = {"nodes": n, "profile": profile}
+    extra = ["--profile", profile]
     with meshlab.Lab(bin_dir, n) as lab:
         t0 = time.time()
-        lab.start_all()
+        for a in lab.agents:
+            a.start(extra=extra)
+        for a in lab.agents:
+            a.wait_socket()
         t = lab.wait(lambda: lab.converged(n), 60, step=0.2)
         if t is None:
             raise RuntimeError("N=%d did not converge in 60 s" % n)
@@ -162,7 +172,7 @@ def run(bin_dir, n, idle_s, kills, seed):
             firsts.append(min(sus + times) - tk)
             deads.append(min(times) - tk)
             alls.append(max(times) - tk)
-            victim.start()
+            victim.start(extra=extra)
             victim.wait_socket()
             lab.wait(lambda: lab.converged(n), 60, step=0.25)
         out["kills"] = kills
@@ -183,14 +193,19 @@ def main():
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--profiles", default="default",
+                    help="comma-separated meshd --profile values, run "
+                    "one after the other (default,memberlist compares "
+                    "our timing with memberlist's in one run)")
     args = ap.parse_args()
     results = []
     for n in [int(x) for x in args.nodes.split(",")]:
-        r = run(args.bin, n, args.idle, args.kills, args.seed)
-        results.append(r)
-        if not args.json:
-            for k, v in r.items():
-                print("N=%d %s %s" % (n, k, v), flush=True)
+        for profile in args.profiles.split(","):
+            r = run(args.bin, n, args.idle, args.kills, args.seed, profile)
+            results.append(r)
+            if not args.json:
+                for k, v in r.items():
+                    print("N=%d %s %s %s" % (n, profile, k, v), flush=True)
     if args.json:
         print(json.dumps(results, indent=1))
 

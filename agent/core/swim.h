@@ -216,12 +216,13 @@ struct swim_stats {
 void swim_config_default(struct swim_config *cfg);
 
 /**
- * swim_config_memberlist_lan() - Settings that reproduce hashicorp/
- * memberlist's DefaultLANConfig() timing in this core, for side-by-side
- * measurements (meshsim --profile memberlist): 1 s probes, fixed 500 ms
- * timeout, suspicion multiplier 4 with 2 confirmations, none of our
- * adaptive additions.
- * @cfg: filled from swim_config_default(), then overridden
+ * swim_config_memberlist_lan() - Sets the timing fields of @cfg to
+ * reproduce hashicorp/memberlist's DefaultLANConfig() in this core, for
+ * side-by-side measurements (meshsim --profile memberlist, meshd
+ * --profile memberlist): 1 s probes, fixed 500 ms timeout, suspicion
+ * multiplier 4 with 2 confirmations, none of our adaptive additions.
+ * Identity, address, metadata and limits are left as they are.
+ * @cfg: a configuration, e.g. from swim_config_default()
  */
 void swim_config_memberlist_lan(struct swim_config *cfg);
 

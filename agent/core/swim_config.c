@@ -96,7 +96,6 @@ swim_config_default(struct swim_config *cfg)
 void
 swim_config_memberlist_lan(struct swim_config *cfg)
 {
-	swim_config_default(cfg);
 	/* hashicorp/memberlist DefaultLANConfig(): ProbeInterval 1 s,
 	 * ProbeTimeout 500 ms, IndirectChecks 3, SuspicionMult 4,
 	 * SuspicionMaxTimeoutMult 6, k = SuspicionMult - 2 confirmations,

@@ -338,9 +338,10 @@ main(int argc, char **argv)
 			rc = meshsim_u64(v, &o.check_ms);
 		} else if (strcmp(a, "--profile") == 0) {
 			/* Before any override: it resets the swim settings. */
-			if (strcmp(v, "memberlist") == 0)
+			if (strcmp(v, "memberlist") == 0) {
+				swim_config_default(&o.base);
 				swim_config_memberlist_lan(&o.base);
-			else if (strcmp(v, "default") == 0)
+			} else if (strcmp(v, "default") == 0)
 				swim_config_default(&o.base);
 			else
 				rc = MESH_EINVAL;

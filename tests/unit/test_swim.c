@@ -1938,11 +1938,13 @@ test_swim_config_refusals(void **state)
 	c = good;
 	c.last_calls = 17;
 	assert_int_equal(swim_config_check(&c, &why), MESH_ERANGE);
-	/* Memberlist's timing is a valid configuration too. */
+	/* Memberlist's timing is a valid configuration too, and leaves
+	 * the identity alone. */
+	c = good;
 	swim_config_memberlist_lan(&c);
-	strcpy(c.name, good.name);
-	c.addr = good.addr;
 	assert_int_equal(swim_config_check(&c, &why), 0);
+	assert_string_equal(c.name, good.name);
+	assert_int_equal(c.probe_interval_ms, 1000);
 	assert_int_equal(c.probe_timeout_min_ms, c.probe_timeout_ms);
 	c = good;
 	c.push_pull_interval_ms = 0;
