@@ -202,6 +202,13 @@ fuzz_swim_target(uint64_t now_ms)
 void
 fuzz_swim_drain(struct swim *s)
 {
+	/* The core's own bookkeeping (digest kept member by member, counts,
+	 * suspect and gone lists) must agree with its view after any input. */
+	const char *why;
+	if (swim_self_check(s, &why) != 0) {
+		fprintf(stderr, "fuzz: swim_self_check: %s\n", why);
+		abort();
+	}
 	struct swim_output o;
 	while (swim_poll_output(s, &o)) {
 		/* The driver seals and sends these as they are: a datagram

@@ -7,7 +7,8 @@
  * stranger.
  *
  * Invariants: a refused datagram changes no view (member table hash and
- * count); self stays member 0, alive; every output fits its budget.
+ * count); self stays member 0, alive; every output fits its budget;
+ * swim_self_check() holds after every call.
  */
 #include "fuzz_common.h"
 

@@ -6,7 +6,8 @@
  * (fuzz_common.h), each one frame from a peer or a stranger.
  *
  * Invariants: a refused frame changes no view and gets no reply; self
- * stays member 0, alive; replies and outputs fit their budgets.
+ * stays member 0, alive; replies and outputs fit their budgets;
+ * swim_self_check() holds after every call.
  */
 #include "fuzz_common.h"
 
