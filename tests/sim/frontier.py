@@ -9,7 +9,8 @@ markdown table per N. With --doc it also rewrites the tables between the
 keeps every run's JSON in docs/membership-frontier.jsonl.
 
   tests/sim/frontier.py --build build-sim [--ns 64,1000] [--seeds64 9]
-                        [--seeds1000 3] [--jobs 1] [--doc]
+                        [--seeds1000 3] [--jobs 1] [--losses 0,0.1]
+                        [--delays 0,100] [--doc [--append]]
 
 Every run starts from a converged mesh and kills one node at 40 s, when
 every node has answered about 50 probes and knows what its network is
@@ -124,6 +125,7 @@ def table(n, cells, seeds, duration):
 
 
 def main():
+    global LOSSES, DELAYS
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build-sim"))
     ap.add_argument("--ns", default="64,1000")
@@ -132,7 +134,16 @@ def main():
     ap.add_argument("--duration", type=int, default=30000)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--doc", action="store_true")
+    ap.add_argument("--append", action="store_true",
+                    help="with --doc: keep the tables already there")
+    ap.add_argument("--losses", default=",".join(str(x) for x in LOSSES),
+                    help="loss fractions of the grid")
+    ap.add_argument("--delays", default=",".join(str(x) for x in DELAYS),
+                    help="delays (ms) of the grid")
     args = ap.parse_args()
+    LOSSES = [float(x) if "." in x else int(x)
+              for x in args.losses.split(",")]
+    DELAYS = [int(x) for x in args.delays.split(",")]
     sim = os.path.join(args.build, "tests", "sim", "meshsim")
     ns = [int(x) for x in args.ns.split(",")]
     work = []
@@ -158,19 +169,23 @@ def main():
               args.duration) for n in ns)
     print(text)
     if args.doc:
+        # --append adds these tables after the ones the markers hold (a
+        # big N run apart, with fewer seeds or a smaller grid).
         doc = os.path.join(ROOT, "docs", "membership.md")
         body = open(doc).read()
         a = body.index("<!-- frontier:begin -->")
         b = body.index("<!-- frontier:end -->")
-        body = (body[:a] + "<!-- frontier:begin -->\n" + text + "\n" +
-                body[b:])
+        keep = body[a + len("<!-- frontier:begin -->\n"):b] \
+            if args.append else ""
+        body = (body[:a] + "<!-- frontier:begin -->\n" + keep + text +
+                "\n" + body[b:])
         open(doc, "w").write(body)
+        mode = "a" if args.append else "w"
         with open(os.path.join(ROOT, "docs", "membership-frontier.jsonl"),
-                  "w") as f:
+                  mode) as f:
             for k in sorted(runs):
                 for r in sorted(runs[k], key=lambda r: r["seed"]):
                     f.write(json.dumps(r, sort_keys=True) + "\n")
-
 
 if __name__ == "__main__":
     main()
