@@ -1461,8 +1461,10 @@ swim__probe_indirect(struct swim *s, uint64_t now)
 		    s->target->state == SWIM_SUSPECT ? s->target->bcast : NULL);
 	}
 	struct swim_member *helpers[16];
-	size_t n = swim__random_members(s, s->cfg.indirect_checks, s->target,
-					false, helpers);
+	/* More helpers where packets get lost (cfg.indirect_checks_lossy). */
+	uint32_t k = swim__network_lossy(s) ? s->cfg.indirect_checks_lossy
+					    : s->cfg.indirect_checks;
+	size_t n = swim__random_members(s, k, s->target, false, helpers);
 	s->phase = SWIM_PROBE_INDIRECT;
 	s->expected_nacks = (uint32_t)n;
 	if (n > 0)

@@ -114,6 +114,7 @@ struct swim_config {
 	uint32_t probe_timeout_ms;
 	uint32_t probe_timeout_min_ms;
 	uint32_t indirect_checks;
+	uint32_t indirect_checks_lossy; /* helpers on a lossy network */
 	/* At the probe timeout, ping the target directly once more beside
 	 * the indirect pings. */
 	bool probe_retry;
