@@ -1704,14 +1704,14 @@ push_newcomers(struct fake_net *net, struct swim *s, size_t from,
 {
 	Mesh__Update *us = calloc(count, sizeof(*us));
 	Mesh__Update **ups = calloc(count, sizeof(*ups));
-	char(*names)[16] = calloc(count, 16);
+	char(*names)[32] = calloc(count, 32);
 	uint8_t(*keys)[SWIM_KEY_BYTES] = calloc(count, SWIM_KEY_BYTES);
 	uint8_t(*sigs)[SWIM_SIG_BYTES] = calloc(count, SWIM_SIG_BYTES);
 	uint8_t ip[4] = {127, 0, 0, ip_last};
 	assert_true(us && ups && names && keys && sigs);
 	for (size_t i = 0; i < count; i++) {
 		struct test_ident id;
-		snprintf(names[i], 16, "%s%zu", prefix, i);
+		snprintf(names[i], 32, "%s%zu", prefix, i);
 		test_ident_make(&id, names[i]);
 		mesh__update__init(&us[i]);
 		us[i].name = names[i];
