@@ -29,11 +29,6 @@
 
 /* How long a leaving node keeps gossiping its departure at most. */
 #define MESHD_LEAVE_GRACE_MS 3000
-/* Least time between two ring rebuilds caused by view changes: 100 ms,
- * plus 1 ms per member (a rebuild costs O(members x vnodes); a thousand
- * agents on two cores rebuilding ten times a second spent a third of all
- * CPU on it and never converged). */
-#define MESHD_REPLACE_DELAY_MS 100
 #define MESHD_DEFAULT_PORT 7946
 
 /*
@@ -59,10 +54,7 @@ struct meshd {
 	struct admin admin;
 	struct tenant_svc tsvc;
 	struct pack_svc psvc;
-	/* Rebuilds the ring: soon after the view changed (coalesced), or
-	 * at a damped member's readmission. */
-	uv_timer_t place_timer;
-	bool replace_soon;	/* place_timer is set for a view change */
+	uv_timer_t place_timer; /* a damped member's readmission */
 	int64_t wall_offset_ms; /* wall clock = net_now_ms() + this */
 	uv_signal_t sigterm, sigint, sighup;
 	struct keyfile keys; /* the file of ring, reloaded at run time */
@@ -811,7 +803,6 @@ meshd_replace(struct meshd *d)
 		 * the system tenant. */
 		meshd_damp_publish(d);
 	}
-	d->replace_soon = false;
 	uint64_t next = place_next_deadline(d->place), now = net_now_ms();
 	if (next != UINT64_MAX && d->place_timer.data != NULL)
 		uv_timer_start(&d->place_timer, meshd_place_timer,
@@ -845,19 +836,9 @@ meshd_after(void *ctx)
 		changed = true;
 	}
 	/* The ring follows the view; events and the end of a member's
-	 * flap damping are the only ways it changes. A join storm brings
-	 * events with nearly every datagram: rebuilding the ring (and the
-	 * services' views) for each one kept a thousand agents on two cores
-	 * from ever converging, so changes are coalesced (see
-	 * MESHD_REPLACE_DELAY_MS). */
-	if (place_ring(d->place) == NULL) {
+	 * flap damping are the only ways it changes. */
+	if (changed || place_ring(d->place) == NULL)
 		meshd_replace(d);
-	} else if (changed && !d->replace_soon && d->place_timer.data != NULL) {
-		d->replace_soon = true;
-		uv_timer_start(
-		    &d->place_timer, meshd_place_timer,
-		    MESHD_REPLACE_DELAY_MS + swim_member_count(d->swim), 0);
-	}
 }
 
 static void
