@@ -1628,6 +1628,30 @@ test_swim_forged_assertions_change_no_view(void **state)
 	net_free(net);
 }
 
+/* Packs @n updates as a push-pull from node @from of @net and hands it to
+ * @s; asserts it is taken (0). */
+static void
+recv_push_pull(struct fake_net *net, struct swim *s, size_t from,
+	       Mesh__Update **ups, size_t n)
+{
+	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
+	pp.protocol_version = SWIM_PROTOCOL_VERSION;
+	pp.from = (char *)fake_net_name(net, from);
+	pp.members = ups;
+	pp.n_members = n;
+	size_t len = mesh__push_pull__get_packed_size(&pp);
+	uint8_t *buf = malloc(len);
+	assert_non_null(buf);
+	mesh__push_pull__pack(&pp, buf);
+	const uint8_t *reply;
+	size_t rlen;
+	assert_int_equal(swim_recv_stream(s, fake_net_now(net),
+					  fake_net_addr(net, from), buf, len,
+					  &reply, &rlen),
+			 0);
+	free(buf);
+}
+
 /*
  * A single push-pull listing 5,000 invented members used to be taken
  * whole: every one alive, gossiped on, and given replicas. Without a
@@ -1667,24 +1691,9 @@ test_swim_phantom_push_pull_admits_none(void **state)
 		}
 		ups[i] = &us[i];
 	}
-	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
-	pp.protocol_version = SWIM_PROTOCOL_VERSION;
-	pp.from = "n1";
-	pp.members = ups;
-	pp.n_members = PHANTOMS;
-	size_t len = mesh__push_pull__get_packed_size(&pp);
-	uint8_t *buf = malloc(len);
-	assert_non_null(buf);
-	mesh__push_pull__pack(&pp, buf);
-	const uint8_t *reply;
-	size_t rlen;
 	uint64_t bad = st(net, 0)->drop_bad_signature;
-	assert_int_equal(swim_recv_stream(s, fake_net_now(net),
-					  fake_net_addr(net, 1), buf, len,
-					  &reply, &rlen),
-			 0);
+	recv_push_pull(net, s, 1, ups, PHANTOMS);
 	fake_net_flush(net, 0);
-	free(buf);
 	free(us);
 	free(ups);
 	free(names);
@@ -1723,22 +1732,7 @@ push_newcomers(struct fake_net *net, struct swim *s, size_t from,
 		sign_update(&us[i], &id, keys[i], sigs[i]);
 		ups[i] = &us[i];
 	}
-	Mesh__PushPull pp = MESH__PUSH_PULL__INIT;
-	pp.protocol_version = SWIM_PROTOCOL_VERSION;
-	pp.from = (char *)fake_net_name(net, from);
-	pp.members = ups;
-	pp.n_members = count;
-	size_t len = mesh__push_pull__get_packed_size(&pp);
-	uint8_t *buf = malloc(len);
-	assert_non_null(buf);
-	mesh__push_pull__pack(&pp, buf);
-	const uint8_t *reply;
-	size_t rlen;
-	assert_int_equal(swim_recv_stream(s, fake_net_now(net),
-					  fake_net_addr(net, from), buf, len,
-					  &reply, &rlen),
-			 0);
-	free(buf);
+	recv_push_pull(net, s, from, ups, count);
 	free(us);
 	free(ups);
 	free(names);
