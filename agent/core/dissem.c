@@ -12,6 +12,9 @@
 
 #include <string.h>
 
+/* Items that did not fit one datagram before dissem_pack() stops looking. */
+#define DISSEM__MISSES_MAX 16
+
 struct dissem_item {
 	struct dissem_item *prev, *next;
 	struct dissem_item **slot;
@@ -155,14 +158,24 @@ dissem_pack(struct dissem *d, uint32_t field, uint32_t limit,
 			picked[npicked++] = first;
 		}
 	}
-	for (uint32_t b = 0; b < DISSEM_MAX_TRANSMITS && npicked < 256; b++) {
+	/* Items too big for what is left are passed over, but only so many:
+	 * in a full queue (a join storm queues one update per newcomer) a
+	 * walk to the end of every bucket made packing O(queue) per
+	 * datagram. */
+	size_t misses = 0;
+	for (uint32_t b = 0; b < DISSEM_MAX_TRANSMITS && npicked < 256 &&
+			     misses < DISSEM__MISSES_MAX;
+	     b++) {
 		for (struct dissem_item *it = d->head[b];
-		     it != NULL && npicked < 256; it = it->next) {
+		     it != NULL && npicked < 256 && misses < DISSEM__MISSES_MAX;
+		     it = it->next) {
 			if (it == first)
 				continue;
 			size_t need = dissem_field_size(field, it->len);
-			if (used + need > cap)
+			if (used + need > cap) {
+				misses++;
 				continue;
+			}
 			used += dissem__put(field, it, buf + used);
 			picked[npicked++] = it;
 		}

@@ -209,6 +209,51 @@ test_dissem_pack_respects_budget(void **state)
 	assert_int_equal(t.alloc.live, 0);
 }
 
+/* Items too big for the room left are passed over, but the search stops
+ * after a bounded number of them: packing stays O(picked) in a queue of
+ * thousands. */
+static void
+test_dissem_pack_bounded_search(void **state)
+{
+	(void)state;
+	struct test_env t;
+	test_env_init(&t);
+	char big[101];
+	memset(big, 'b', 100);
+	big[100] = 0;
+	uint8_t one[128];
+	size_t big_len = enc_update(big, 1, one);
+	size_t small_len = enc_update("s", 1, one);
+	size_t cap = dissem_field_size(FIELD, big_len) +
+		     dissem_field_size(FIELD, small_len);
+	for (int nbig = 8; nbig <= 40; nbig += 32) {
+		struct dissem d;
+		dissem_init(&d, &t.env);
+		struct dissem_item *slots[41] = {0};
+		for (int i = 0; i < nbig; i++) {
+			char name[101];
+			memcpy(name, big, sizeof(name));
+			name[0] = (char)('A' + i % 26);
+			name[1] = (char)('A' + i / 26);
+			push(&d, &slots[i], name, 1);
+		}
+		push(&d, &slots[nbig], "s", 1);
+		char names[512];
+		size_t n = pack_names(&d, 10, NULL, cap, names, sizeof(names));
+		/* One big item fits; the small one behind nbig - 1 that do
+		 * not is found only if the search did not give up first. */
+		if (nbig == 8) {
+			assert_int_equal(n, 2);
+			assert_non_null(strstr(names, ",s"));
+		} else {
+			assert_int_equal(n, 1);
+			assert_null(strstr(names, ",s"));
+		}
+		dissem_destroy(&d);
+	}
+	assert_int_equal(t.alloc.live, 0);
+}
+
 static void
 test_dissem_field_size_matches_encoding(void **state)
 {
@@ -275,6 +320,7 @@ main(void)
 	    cmocka_unit_test(test_dissem_push_replaces_slot),
 	    cmocka_unit_test(test_dissem_first_goes_first),
 	    cmocka_unit_test(test_dissem_pack_respects_budget),
+	    cmocka_unit_test(test_dissem_pack_bounded_search),
 	    cmocka_unit_test(test_dissem_field_size_matches_encoding),
 	    cmocka_unit_test(test_dissem_push_enomem_keeps_old),
 	};
