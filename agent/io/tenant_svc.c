@@ -40,6 +40,8 @@ static int
 tenant_svc__recv(void *svc, uint64_t now_ms, const uint8_t *data, size_t len)
 {
 	struct tenant_svc *s = svc;
+	if (s->before != NULL)
+		s->before(s->before_ctx);
 	tenant_svc__open(s);
 	return tenant_recv(s->t, now_ms, data, len);
 }
@@ -722,6 +724,13 @@ tenant_svc_watch(struct tenant_svc *s, tenant_svc_change_fn *fn, void *ctx)
 {
 	s->watch = fn;
 	s->watch_ctx = ctx;
+}
+
+void
+tenant_svc_before(struct tenant_svc *s, void (*fn)(void *ctx), void *ctx)
+{
+	s->before = fn;
+	s->before_ctx = ctx;
 }
 
 int

@@ -47,6 +47,8 @@ struct tenant_svc {
 	unsigned replicas;
 	tenant_svc_change_fn *watch;
 	void *watch_ctx;
+	void (*before)(void *ctx); /* tenant_svc_before() */
+	void *before_ctx;
 };
 
 /**
@@ -89,6 +91,12 @@ void tenant_svc_system(struct tenant_svc *s, struct admin_req *req, bool json,
  */
 void tenant_svc_watch(struct tenant_svc *s, tenant_svc_change_fn *fn,
 		      void *ctx);
+
+/**
+ * Calls @fn before each message from a peer reaches the core: the owner
+ * brings the ring up to date with the view there (meshd_fresh()).
+ */
+void tenant_svc_before(struct tenant_svc *s, void (*fn)(void *ctx), void *ctx);
 
 /**
  * The node's own records next to the tenants' (prefixes the tenant core
