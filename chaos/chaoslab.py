@@ -323,6 +323,8 @@ class Lab:
             nd = next(x for x in st["nodes"] if x["name"] == name)
             if proc_is(nd["pid"], nd["start"]):
                 return nd["pid"]
+            if name in st.get("killed", []):  # no longer killed for good
+                st["killed"].remove(name)
             logf = open(nd["log"], "ab")
             # `ip netns exec` execs meshd in place, so the PID is meshd's.
             # A new session keeps the agent out of our terminal's signals.
@@ -420,6 +422,7 @@ class Lab:
                 log("restarted %s" % nd["name"])
         with self.state() as st:
             st["faults"] = []
+            st["killed"] = []
 
     # -- down ------------------------------------------------------------------
 

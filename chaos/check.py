@@ -17,6 +17,13 @@ Rules (each one line of output, "ok" or "FAIL"):
                    GRACE_S after the last disruptive fault ended (suspicions
                    raised during that fault may still expire)
   bound            time to converge <= 3 * log2(N) protocol periods
+
+A scenario's `when` statements, restarts and `check` lines add (see
+check_scenario and chaos/scenario.py): each `when` met in time, each
+restart left and came back, min-alive K, incarnation-up NODES, ends-dead
+NODES and no-live-deaths (no `X ...->dead` in any agent's log while X was
+live, over the whole run). Nodes a `kill` stopped for good are left out of
+"agents running", and their deaths out of "no false deaths".
 """
 import calendar
 import json
@@ -195,7 +202,11 @@ def check_false_deaths(lab, events, rep):
     if not windows:
         return rep.add("no false deaths in loss-only phases", True,
                        "no loss-only phase in this scenario")
-    deaths = death_lines(lab)
+    # A node a `kill` stopped for good is rightly declared dead, whenever.
+    killed = {d[0]: d[1] for e in events if e["kind"] == "kill"
+              for d in e.get("downs", [])}
+    deaths = [d for d in death_lines(lab)
+              if not (d[2] in killed and d[0] >= killed[d[2]])]
     bad = [d for d in deaths for a, b in windows if a <= d[0] <= b]
     total = sum(b - a for a, b in windows)
     return rep.add(
@@ -207,10 +218,14 @@ def check_false_deaths(lab, events, rep):
 
 
 def check_running(lab, rep):
-    """Every agent's process is the one the lab last started, running."""
-    bad = [nd["name"] for nd in lab.nodes() if not lab.agent_running(nd)]
-    return rep.add("all %d agents running" % len(lab.nodes()), not bad,
-                   "stopped: %s" % bad if bad else "")
+    """Every agent's process is the one the lab last started, running;
+    agents a `kill` statement stopped for good are not counted."""
+    killed = set((lab.load() or {}).get("killed", []))
+    nodes = [nd for nd in lab.nodes() if nd["name"] not in killed]
+    bad = [nd["name"] for nd in nodes if not lab.agent_running(nd)]
+    return rep.add("all %d agents running%s" % (
+        len(nodes), " (%s killed on purpose)" % ",".join(sorted(killed))
+        if killed else ""), not bad, "stopped: %s" % bad if bad else "")
 
 
 def check_all(lab, events, t_last, timeout, period_ms, rep, strict_bound=True):
@@ -234,3 +249,219 @@ def check_all(lab, events, t_last, timeout, period_ms, rep, strict_bound=True):
         rep.log("note reconverged within 3*log2(N) periods: %s (not "
                 "enforced)" % detail)
     return conv
+
+
+# ---- conditions of `when` and the scenario's own `check` lines --------------
+
+def _running(lab):
+    return {nd["name"] for nd in lab.nodes() if lab.agent_running(nd)}
+
+
+def alive_everywhere(lab, names):
+    """(True, "") when each of @names runs, holds itself alive, and every
+    other running agent sees it alive at the incarnation it holds itself
+    (so a restarted node counts only once it has rejoined with its new
+    life); else (False, why)."""
+    running = _running(lab)
+    views = lab.views(timeout=0.5)
+    for x in names:
+        if x not in running:
+            return False, "%s is not running" % x
+        own = (views.get(x) or {}).get(x)
+        if own is None or own["state"] != "alive":
+            return False, "%s holds itself %s" % (
+                x, own["state"] if own else "unknown (no answer)")
+        for a in sorted(running - {x}):
+            m = (views.get(a) or {}).get(x)
+            if views.get(a) is None:
+                return False, "%s does not answer" % a
+            if m is None or m["state"] != "alive" or \
+                    m["incarnation"] != own["incarnation"]:
+                return False, "%s sees %s %s (it is alive at inc=%d)" % (
+                    a, x, "%s inc=%d" % (m["state"], m["incarnation"])
+                    if m else "not at all", own["incarnation"])
+    return True, ""
+
+
+def dead_everywhere(lab, names):
+    """(True, "") when none of @names runs and every running agent sees each
+    of them dead or left (or not at all); else (False, why)."""
+    running = _running(lab)
+    views = lab.views(timeout=0.5)
+    for x in names:
+        if x in running:
+            return False, "%s is running" % x
+        for a in sorted(running):
+            if views.get(a) is None:
+                return False, "%s does not answer" % a
+            m = views[a].get(x)
+            if m is not None and m["state"] not in ("dead", "left"):
+                return False, "%s sees %s %s inc=%d" % (
+                    a, x, m["state"], m["incarnation"])
+    return True, ""
+
+
+def own_incarnations(lab):
+    """{node: the incarnation it holds itself} of every answering agent."""
+    out = {}
+    for a, v in lab.views(timeout=1.0).items():
+        if v and a in v:
+            out[a] = v[a]["incarnation"]
+    return out
+
+
+def _downs(events):
+    """{node: [(from, to)]}: wall-clock stretches in which the node was
+    crashed, killed (to = inf), leaving/restarting, or paused."""
+    out = {}
+    for e in events:
+        for name, a, b in e.get("downs", []):
+            out.setdefault(name, []).append(
+                (a, float("inf") if b is None else b))
+    return out
+
+
+def check_steps(events, rep):
+    """One line per `when` and per restart: met in time, left and came
+    back; and every statement that did not run."""
+    for e in events:
+        if e.get("status") == "skipped":
+            rep.add("'%s' ran" % e["line"], False, e["error"])
+        elif "when" in e:
+            rep.add("'%s' met in time" % e["line"], "t_met" in e,
+                    "after %.1f s" % (e["t_met"] - e["t_armed"])
+                    if "t_met" in e else e.get("error", "never watched"))
+        if e["kind"] == "restart" and "t_start" in e:
+            ok = "error" not in e and "t_exited" in e and "t_end" in e
+            rep.add("'%s': left and started again" % e["line"], ok,
+                    e["error"] if "error" in e else
+                    "exited %.1f s after SIGTERM, started again %.1f s "
+                    "later" % (e["t_exited"] - e["t_start"],
+                               e["t_end"] - e["t_exited"]) if ok else
+                    "not started again")
+
+
+def check_min_alive(c, samples, events, t0, rep):
+    """Over the run (t >= 0), no agent saw fewer than K members alive.
+    Views of an agent from its crash, kill, SIGTERM or pause until its
+    first view after it came back that shows anyone but itself (it had not
+    joined yet) are not counted: they are no one's view of the mesh."""
+    downs = _downs(events)
+    low = None
+    joined = {}  # agent -> the return after which it was seen joined
+    for t, agent, alive, _ in sorted(samples, key=lambda s: s[0]):
+        wall = t0 + t
+        ws = downs.get(agent, [])
+        if t < 0 or any(a <= wall < b for a, b in ws):
+            continue
+        back = max((b for a, b in ws if b <= wall), default=None)
+        if back is not None and joined.get(agent) != back:
+            if alive <= 1:
+                continue
+            joined[agent] = back
+        if low is None or alive < low[0]:
+            low = (alive, agent, t)
+    if low is None:
+        return rep.add(c["line"], False, "no samples")
+    return rep.add(c["line"], low[0] >= c["k"],
+                   "lowest %d (%s at t=%.1f)" % low if low[0] >= c["k"] else
+                   "%s saw only %d alive at t=%.1f (needs >= %d)" % (
+                       low[1], low[0], low[2], c["k"]))
+
+
+def check_incarnation_up(lab, c, before, rep):
+    """Each node runs at the end with an incarnation higher than it held
+    before t=0, and every running agent sees it alive at that one."""
+    views = meshctl_views(lab)
+    problems = []
+    for x in c["targets"]:
+        v = views.get(x)
+        if v is None or x not in v:
+            problems.append("%s is not running" % x)
+            continue
+        inc, was = v[x]["incarnation"], before.get(x)
+        if was is None:
+            problems.append("%s: no incarnation before t=0" % x)
+        elif inc <= was:
+            problems.append("%s still at inc=%d (was %d before t=0)"
+                            % (x, inc, was))
+        for a, va in sorted(views.items()):
+            m = (va or {}).get(x)
+            if m is None or m["state"] != "alive" or m["incarnation"] != inc:
+                problems.append("%s sees %s %s" % (a, x, "%s inc=%d" % (
+                    m["state"], m["incarnation"]) if m else "not at all"))
+    return rep.add(c["line"], not problems, "; ".join(problems[:4]) or
+                   ", ".join("%s %d->%d" % (x, before[x],
+                                            views[x][x]["incarnation"])
+                             for x in c["targets"]))
+
+
+def check_ends_dead(lab, c, rep):
+    """Each node is down at the end and every running agent sees it dead
+    or left (or has forgotten it)."""
+    running = _running(lab)
+    problems = ["%s is running (pid %d)" % (x, lab.node(x)["pid"])
+                for x in c["targets"] if x in running]
+    views = meshctl_views(lab)
+    for a, v in sorted(views.items()):
+        for x in c["targets"]:
+            m = (v or {}).get(x)
+            if m is not None and m["state"] not in ("dead", "left"):
+                problems.append("%s sees %s %s inc=%d" % (
+                    a, x, m["state"], m["incarnation"]))
+    return rep.add(c["line"], not problems, "; ".join(problems[:4]) or
+                   "%d agents see %s dead or left" % (
+                       len(views), ",".join(c["targets"])))
+
+
+def excused(events):
+    """(everyone, per_node): wall-clock stretches in which a death is no
+    false one. Everyone during a partition, one-way cut, or loss/delay
+    over the limits; a node while it is crashed, killed, restarting or
+    paused; each until GRACE_S after it ended (suspicions raised then may
+    still expire)."""
+    glob = [(e["t_start"], e["t_end"] + GRACE_S) for e in events
+            if "t_end" in e and (e["kind"] in ("partition", "oneway") or
+                                 e["kind"] in ("loss", "delay") and
+                                 not _is_mild(e))]
+    per = {x: [(a, b + GRACE_S) for a, b in w]
+           for x, w in _downs(events).items()}
+    return glob, per
+
+
+def check_no_live_deaths(lab, events, t0, rep):
+    """No agent logged a `X ...->dead` line (from its own log, so a death
+    refuted a moment later still counts) at a time X was live."""
+    glob, per = excused(events)
+    bad = []
+    n = 0
+    for d in death_lines(lab):
+        if d[0] < t0:
+            continue
+        n += 1
+        if any(a <= d[0] <= b for a, b in glob + per.get(d[2], [])):
+            continue
+        bad.append(d)
+    return rep.add("no-live-deaths: no live agent declared dead (agents' "
+                   "logs)", not bad,
+                   "%d deaths logged, all of crashed/killed/paused/"
+                   "restarting or partitioned nodes" % n if not bad else
+                   "; ".join("%s declared %s dead at t=%.1f (%s->dead, by "
+                             "%s) while it was live" % (
+                                 d[1], d[2], d[0] - t0, d[3], d[4])
+                             for d in bad[:4]) +
+                   ("; %d more" % (len(bad) - 4) if len(bad) > 4 else ""))
+
+
+def check_scenario(lab, sc, events, samples, t0, before, rep):
+    """The scenario's own steps and `check` lines, after check_all."""
+    check_steps(events, rep)
+    for c in sc.get("checks", []):
+        if c["check"] == "min-alive":
+            check_min_alive(c, samples, events, t0, rep)
+        elif c["check"] == "incarnation-up":
+            check_incarnation_up(lab, c, before, rep)
+        elif c["check"] == "ends-dead":
+            check_ends_dead(lab, c, rep)
+        elif c["check"] == "no-live-deaths":
+            check_no_live_deaths(lab, events, t0, rep)

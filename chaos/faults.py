@@ -6,6 +6,13 @@ over, and `chaos/lab heal` / `down` undo everything if the engine died.
 
     crash      kill -9 of the agent's PID; undo restarts it on the same data
                dir (so it rejoins with a higher incarnation)
+    kill       the same kill -9, never undone: the node stays dead to the end
+               of the run (the lab state lists it under "killed", so the
+               checker does not count it as an agent that died by itself)
+    restart    SIGTERM: the agent leaves gracefully (meshd announces its
+               leave and exits within 3 s); the engine waits for the exit
+               (still_running), kills it after EXIT_MAX_S, and undo starts
+               it again on the same data dir
     pause      SIGSTOP; undo SIGCONT
     partition  nftables in the hub namespace, bridge family, forward hook:
                drop IPv4 from every group to every other group (ARP still
@@ -61,7 +68,12 @@ def apply(lab, ev, fid, seed=1):
     record that undo() needs."""
     kind = ev["kind"]
     rec = {"fid": fid, "kind": kind}
-    if kind == "crash":
+    if kind in ("crash", "kill"):
+        if kind == "kill":
+            with lab.state() as st:
+                st.setdefault("killed", [])
+                st["killed"] += [x for x in ev["targets"]
+                                 if x not in st["killed"]]
         rec["victims"] = []
         for name in ev["targets"]:
             nd = lab.node(name)
@@ -79,6 +91,14 @@ def apply(lab, ev, fid, seed=1):
             nd = lab.node(name)
             if signal_pid(nd["pid"], nd["start"], signal.SIGSTOP):
                 rec["victims"].append((name, nd["pid"], nd["start"]))
+    elif kind == "restart":
+        rec["victims"] = []
+        for name in ev["targets"]:
+            nd = lab.node(name)
+            # A paused agent would never act on SIGTERM.
+            signal_pid(nd["pid"], nd["start"], signal.SIGCONT)
+            signal_pid(nd["pid"], nd["start"], signal.SIGTERM)
+            rec["victims"].append((name, nd["pid"], nd["start"]))
     elif kind in ("partition", "oneway"):
         groups = ev["groups"]
         pairs = [(0, 1)] if kind == "oneway" else [
@@ -132,11 +152,37 @@ def apply(lab, ev, fid, seed=1):
     return rec
 
 
+def still_running(rec):
+    """The targets of a restart that have not exited yet (reaped if they
+    have)."""
+    left = []
+    for name, pid, start in rec["victims"]:
+        reap(pid)
+        if proc_is(pid, start):
+            left.append(name)
+    return left
+
+
+def kill_now(lab, rec):
+    """kill -9 of the targets of a restart that did not leave in time."""
+    for name, pid, start in rec["victims"]:
+        signal_pid(pid, start, signal.SIGKILL)
+    for _ in range(100):
+        if not still_running(rec):
+            return
+        time.sleep(0.01)
+
+
 def undo(lab, ev, rec):
     kind = rec["kind"]
     fid = rec["fid"]
     if kind == "crash":
         for name in rec["victims"]:
+            lab.start_agent(name)
+    elif kind == "kill":
+        pass  # stays dead
+    elif kind == "restart":
+        for name, _, _ in rec["victims"]:
             lab.start_agent(name)
     elif kind == "pause":
         for name, pid, start in rec["victims"]:

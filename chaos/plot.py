@@ -9,7 +9,7 @@ import subprocess
 
 COLORS = {"crash": "#d62728", "pause": "#ff7f0e", "partition": "#9467bd",
           "oneway": "#8c564b", "loss": "#1f77b4", "delay": "#2ca02c",
-          "dup": "#17becf"}
+          "dup": "#17becf", "kill": "#000000", "restart": "#e377c2"}
 
 
 def write_data(path, samples, names):
