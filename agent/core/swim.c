@@ -318,6 +318,12 @@ swim_poll_output(struct swim *s, struct swim_output *out)
 	return true;
 }
 
+void
+swim_set_app_digest(struct swim *s, uint32_t digest)
+{
+	s->app_digest = digest;
+}
+
 bool
 swim_poll_event(struct swim *s, struct swim_event *ev)
 {
@@ -710,7 +716,7 @@ swim__send_ping(struct swim *s, const struct swim_addr *to, const char *target,
 
 static void
 swim__send_ack(struct swim *s, const struct swim_addr *to, uint32_t seq,
-	       bool nack, struct dissem_item *first)
+	       bool nack, uint32_t app, struct dissem_item *first)
 {
 	Mesh__Packet pkt = MESH__PACKET__INIT;
 	Mesh__Ack ack = MESH__ACK__INIT;
@@ -721,6 +727,7 @@ swim__send_ack(struct swim *s, const struct swim_addr *to, uint32_t seq,
 		pkt.nack = &nk;
 	} else {
 		ack.seq = seq;
+		ack.app = app;
 		pkt.body_case = MESH__PACKET__BODY_ACK;
 		pkt.ack = &ack;
 	}
@@ -1572,8 +1579,14 @@ swim__handle_sync(struct swim *s, uint64_t now, const struct swim_addr *from,
 
 static void
 swim__handle_ack(struct swim *s, uint64_t now, const struct swim_addr *from,
-		 uint32_t seq, bool nack)
+		 uint32_t seq, bool nack, uint32_t app)
 {
+	/* The target's own answer: compare application digests. */
+	if (s->phase != SWIM_PROBE_IDLE && !nack && app != 0 &&
+	    s->app_digest != 0 && app != s->app_digest &&
+	    (seq == s->probe_seq || seq == s->retry_seq) &&
+	    swim_addr_equal(from, &s->target->addr))
+		swim__event(s, SWIM_EV_APP_DIFFERS, s->target, NULL);
 	if (s->phase != SWIM_PROBE_IDLE && !nack && s->retry_seq != 0 &&
 	    seq == s->retry_seq) {
 		swim__rtt_sample(s, s->retry_sent_ms, now);
@@ -1606,7 +1619,7 @@ swim__handle_ack(struct swim *s, uint64_t now, const struct swim_addr *from,
 		struct swim__relay *r = &s->relays[i];
 		if (r->used && r->seq == seq) {
 			swim__rtt_sample(s, r->sent_ms, now);
-			swim__send_ack(s, &r->origin, r->origin_seq, false,
+			swim__send_ack(s, &r->origin, r->origin_seq, false, 0,
 				       NULL);
 			r->used = false;
 			return;
@@ -1701,14 +1714,15 @@ swim_recv_datagram(struct swim *s, uint64_t now_ms,
 		/* A ping that accused us (a buddy ping or a last call) gets
 		 * our alive record first in its ack, before any other news:
 		 * after a healed partition the queue is full of it. */
-		swim__send_ack(s, from, pkt->ping->seq, false,
+		swim__send_ack(s, from, pkt->ping->seq, false, s->app_digest,
 			       s->self_accused ? s->self->bcast : NULL);
 		break;
 	case MESH__PACKET__BODY_ACK:
-		swim__handle_ack(s, now_ms, from, pkt->ack->seq, false);
+		swim__handle_ack(s, now_ms, from, pkt->ack->seq, false,
+				 pkt->ack->app);
 		break;
 	case MESH__PACKET__BODY_NACK:
-		swim__handle_ack(s, now_ms, from, pkt->nack->seq, true);
+		swim__handle_ack(s, now_ms, from, pkt->nack->seq, true, 0);
 		break;
 	case MESH__PACKET__BODY_PING_REQ:
 		swim__handle_ping_req(s, now_ms, from, pkt->ping_req);
@@ -1825,7 +1839,7 @@ swim__tick_relays(struct swim *s, uint64_t now)
 		if (!r->nacked && now >= r->nack_at) {
 			r->nacked = true;
 			s->stats.nacks_sent++;
-			swim__send_ack(s, &r->origin, r->origin_seq, true,
+			swim__send_ack(s, &r->origin, r->origin_seq, true, 0,
 				       NULL);
 		}
 		if (now >= r->expire_at)

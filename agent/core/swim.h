@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define SWIM_PROTOCOL_MAJOR 2
-#define SWIM_PROTOCOL_MINOR 1
+#define SWIM_PROTOCOL_MINOR 2
 #define SWIM_PROTOCOL_VERSION (SWIM_PROTOCOL_MAJOR << 8 | SWIM_PROTOCOL_MINOR)
 
 /* Limits on what a node may say about itself. They keep the largest alive
@@ -166,6 +166,9 @@ enum swim_event_kind {
 	SWIM_EV_MEMBER_REMOVED,	  /* dead/left past the reclaim window */
 	SWIM_EV_SELF_INCARNATION, /* we raised our incarnation */
 	SWIM_EV_JOINED,		  /* first push-pull with a seed succeeded */
+	SWIM_EV_APP_DIFFERS,	  /* member @name answered our ping with an
+				     application digest unlike ours (not a
+				     membership change) */
 };
 
 struct swim_event {
@@ -341,6 +344,14 @@ bool swim_poll_output(struct swim *s, struct swim_output *out);
  * grow re-reads it.
  */
 bool swim_poll_event(struct swim *s, struct swim_event *ev);
+
+/**
+ * Sets the application digest our acks carry (0: none). A prober whose own
+ * digest is set and differs gets SWIM_EV_APP_DIFFERS naming us, so state
+ * that every node keeps a copy of is compared on every probe at 5 bytes an
+ * ack, and fetched only when it differs.
+ */
+void swim_set_app_digest(struct swim *s, uint32_t digest);
 
 /** Number of members known, self included, in every state. */
 size_t swim_member_count(const struct swim *s);

@@ -175,6 +175,7 @@ struct swim {
 	bool joined;
 	/* The datagram being handled accused us (we refuted or retold). */
 	bool self_accused;
+	uint32_t app_digest; /* swim_set_app_digest(); 0: none */
 	struct swim_addr seeds[SWIM_MAX_SEEDS];
 	size_t nseeds, join_idx;
 	uint64_t next_join_ms;

@@ -123,9 +123,9 @@ member_of(struct swim *s, const char *name)
 /* Records what every node says about every other, with virtual times. */
 struct rec {
 	/* first[kind][observer][subject]: time of the first such event + 1 */
-	uint64_t first[SWIM_EV_JOINED + 1][MAXN][MAXN];
-	uint64_t about[SWIM_EV_JOINED + 1][MAXN]; /* events per subject */
-	uint64_t self_inc[MAXN];		  /* SWIM_EV_SELF_INCARNATION */
+	uint64_t first[SWIM_EV_APP_DIFFERS + 1][MAXN][MAXN];
+	uint64_t about[SWIM_EV_APP_DIFFERS + 1][MAXN]; /* events per subject */
+	uint64_t self_inc[MAXN]; /* SWIM_EV_SELF_INCARNATION */
 };
 
 static void
@@ -338,6 +338,41 @@ test_swim_ping_ack_keeps_alive(void **state)
 	}
 	assert_int_equal(fake_net_event_count(net, SWIM_EV_MEMBER_SUSPECT), 0);
 	assert_true(fake_net_converged(net));
+	net_free(net);
+}
+
+/* Acks carry the answering node's application digest; a prober whose
+ * own differs hears of it (SWIM_EV_APP_DIFFERS, naming the target), one
+ * whose own is equal or unset does not. */
+static void
+test_swim_ack_carries_app_digest(void **state)
+{
+	(void)state;
+	struct rec rec = {0};
+	struct fake_net *net = net_up(3, 5, NULL);
+	fake_net_set_event_fn(net, rec_event, &rec);
+	swim_set_app_digest(fake_net_node(net, 0), 7);
+	swim_set_app_digest(fake_net_node(net, 1), 7);
+	swim_set_app_digest(fake_net_node(net, 2), 9);
+	fake_net_run_for(net, 20000);
+	uint64_t(*seen)[MAXN] = rec.first[SWIM_EV_APP_DIFFERS];
+	/* n0 and n1 agree; each differs from n2, in both directions. */
+	assert_int_equal(seen[0][1], 0);
+	assert_int_equal(seen[1][0], 0);
+	assert_true(seen[0][2] != 0 && seen[1][2] != 0);
+	assert_true(seen[2][0] != 0 && seen[2][1] != 0);
+	/* Once all agree, or the prober has none, nothing more is said. */
+	swim_set_app_digest(fake_net_node(net, 2), 7);
+	swim_set_app_digest(fake_net_node(net, 0), 0);
+	fake_net_run_for(net, 2000);
+	memset(&rec, 0, sizeof(rec));
+	swim_set_app_digest(fake_net_node(net, 1), 8);
+	fake_net_run_for(net, 20000);
+	assert_int_equal(rec.about[SWIM_EV_APP_DIFFERS][0], 0);
+	assert_true(seen[1][2] != 0 && seen[2][1] != 0);
+	assert_int_equal(seen[0][1] + seen[0][2] + seen[2][0], 0);
+	/* Not a membership event: nothing else happened. */
+	assert_int_equal(fake_net_event_count(net, SWIM_EV_MEMBER_SUSPECT), 0);
 	net_free(net);
 }
 
@@ -2036,6 +2071,8 @@ main(void)
 	    cmocka_unit_test_teardown(
 		test_swim_stale_probe_accuses_no_newer_life, teardown_nets),
 	    cmocka_unit_test(test_swim_config_refusals),
+	    cmocka_unit_test_teardown(test_swim_ack_carries_app_digest,
+				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_ping_ack_keeps_alive,
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_indirect_probe_keeps_alive,
