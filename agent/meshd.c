@@ -42,6 +42,9 @@
  * (meshd_fresh()), so nothing is decided on a ring older than the view.
  */
 #define MESHD_REPLACE_GAP_MS 1000
+/* Anti-entropy rounds between two periodic offers of our copy of the
+ * system tenant (tenant_config.follow_rounds). */
+#define MESHD_FOLLOW_ROUNDS 60
 #define MESHD_REPLACE_SPACING 20
 
 /*
@@ -743,6 +746,8 @@ static void
 meshd_changed(void *ctx, const uint8_t *key, size_t len)
 {
 	struct meshd *d = ctx;
+	/* Our acks tell every prober what our copy is now. */
+	swim_set_app_digest(d->swim, tenant_system_digest(d->tsvc.t));
 	size_t plen = strlen(MESHD_DAMP_PREFIX);
 	if (len <= plen || len - plen > SWIM_NAME_MAX ||
 	    memcmp(key, MESHD_DAMP_PREFIX, plen) != 0) {
@@ -857,6 +862,13 @@ meshd_after(void *ctx)
 	struct swim_event ev;
 	bool changed = false;
 	while (swim_poll_event(d->swim, &ev)) {
+		if (ev.kind == SWIM_EV_APP_DIFFERS) {
+			/* Not a view change: a copy of the system tenant
+			 * that differs from ours. */
+			if (d->tsvc.t != NULL)
+				tenant_svc_follow(&d->tsvc, ev.name);
+			continue;
+		}
 		MESH_LOG(&d->env, MESH_LOG_DEBUG, "event %d %s inc=%llu",
 			 ev.kind, ev.name, (unsigned long long)ev.incarnation);
 		changed = true;
@@ -1146,6 +1158,10 @@ main(int argc, char **argv)
 	place_flap_default(&flap);
 	struct tenant_config tcfg;
 	tenant_config_default(&tcfg);
+	/* Our SWIM acks carry our copy's digest, so a copy of the system
+	 * tenant that differs is found within a few probe periods; the
+	 * periodic offer is only the fallback (about every 2 minutes). */
+	tcfg.follow_rounds = MESHD_FOLLOW_ROUNDS;
 	d.env.alloc = mesh_alloc_default();
 	d.env.log_fn = meshd_log;
 	d.env.log_level = MESH_LOG_INFO;
@@ -1499,6 +1515,7 @@ main(int argc, char **argv)
 					  "tenant service, data dir", rc);
 	d.wall_offset_ms = tcfg.wall_offset_ms;
 	tenant_svc_watch(&d.tsvc, meshd_changed, &d);
+	swim_set_app_digest(d.swim, tenant_system_digest(d.tsvc.t));
 	tenant_svc_before(&d.tsvc, meshd_fresh, &d);
 	snprintf(pcfg.name, sizeof(pcfg.name), "%s", cfg.name);
 	rc = pack_svc_start(&d.psvc, d.loop, &d.tsvc, &pcfg, hook,

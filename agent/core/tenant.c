@@ -192,7 +192,9 @@ struct tenant {
 	struct tenant_bytes *chg;
 	size_t nchg, capchg, chg_head;
 	uint8_t *chg_cur;
-	unsigned follow_rr; /* which replica a follower asks next */
+	unsigned follow_rr;	  /* which replica a follower asks next */
+	uint32_t follow_round;	  /* rounds since the last periodic offer */
+	uint64_t follow_asked_ms; /* the last tenant_follow() offer */
 	struct tenant_stats st;
 };
 
@@ -2869,6 +2871,22 @@ tenant__hold_system(struct tenant *t)
 		t->st.store_errors++;
 }
 
+/* Offers our copy of the system tenant to @to (tenant__recv_follow()). */
+static void
+tenant__send_follow(struct tenant *t, struct tenant__held *h, const char *to)
+{
+	struct tenant__peer *p = tenant__peer(t, to);
+	if (p == NULL)
+		return;
+	Tenant__TenantDigest td = TENANT__TENANT_DIGEST__INIT;
+	td.tenant = h->id;
+	td.digest = h->digest;
+	td.ctx.data = h->cc_buf;
+	td.ctx.len = h->cc_len;
+	tenant__append(t, p, 14, &td.base);
+	t->st.follow_sent++;
+}
+
 static void
 tenant__anti_entropy(struct tenant *t, uint64_t now_ms)
 {
@@ -2878,12 +2896,15 @@ tenant__anti_entropy(struct tenant *t, uint64_t now_ms)
 		t->peers[i]->shared = false;
 	for (size_t i = 0; i < t->nheld; i++) {
 		struct tenant__held *h = t->held[i];
-		if (tenant__is_system(h->id)) {
-			/* Every node asks one other owner per round, in
-			 * turn; replicas too: two nodes whose views differ
-			 * on who replicates it (one damped by the others, say,
-			 * which learns it from here) still converge. */
+		if (tenant__is_system(h->id) &&
+		    ++t->follow_round >= t->cfg.follow_rounds) {
+			/* Every node asks one other owner every
+			 * follow_rounds rounds, in turn; replicas too: two
+			 * nodes whose views differ on who replicates it (one
+			 * damped by the others, say, which learns it from
+			 * here) still converge. */
 			const char *to = NULL;
+			t->follow_round = 0;
 			for (unsigned k = 0; k < h->nowners && to == NULL;
 			     k++) {
 				const char *o =
@@ -2891,20 +2912,15 @@ tenant__anti_entropy(struct tenant *t, uint64_t now_ms)
 				if (strcmp(o, t->cfg.name) != 0)
 					to = o;
 			}
-			if (to != NULL) {
-				Tenant__TenantDigest td =
-				    TENANT__TENANT_DIGEST__INIT;
-				td.tenant = h->id;
-				td.digest = h->digest;
-				td.ctx.data = h->cc_buf;
-				td.ctx.len = h->cc_len;
-				tenant__append(t, tenant__peer(t, to), 14,
-					       &td.base);
-				t->st.follow_sent++;
-			}
-			if (!h->is_replica)
-				continue;
+			if (to != NULL)
+				tenant__send_follow(t, h, to);
 		}
+		/* The system tenant is kept in step by following alone,
+		 * replicas included: every node holds it, so pair digests
+		 * among its replicas would only repeat what follow offers
+		 * (and, in meshd, SWIM acks) already compare. */
+		if (tenant__is_system(h->id))
+			continue;
 		for (unsigned k = 0; k < h->nowners; k++) {
 			if (strcmp(h->owners[k], t->cfg.name) == 0)
 				continue;
@@ -3123,6 +3139,32 @@ tenant_poll_change(struct tenant *t, struct tenant_change *out)
 	out->key = c->data;
 	out->len = c->len;
 	return true;
+}
+
+uint32_t
+tenant_system_digest(const struct tenant *t)
+{
+	const struct tenant__held *h = tenant__find(t, TENANT_SYSTEM);
+	uint32_t d = h != NULL ? (uint32_t)(h->digest ^ h->digest >> 32) : 0;
+	return d != 0 ? d : 1;
+}
+
+void
+tenant_follow(struct tenant *t, uint64_t now_ms, const char *peer)
+{
+	struct tenant__held *h = tenant__find(t, TENANT_SYSTEM);
+	if (h == NULL || peer == NULL || strcmp(peer, t->cfg.name) == 0)
+		return;
+	if (t->st.follow_asked > 0 &&
+	    now_ms < t->follow_asked_ms + TENANT_FOLLOW_GAP_MS) {
+		t->st.follow_skipped++;
+		return;
+	}
+	tenant__enter(t);
+	t->follow_asked_ms = now_ms;
+	t->st.follow_asked++;
+	tenant__send_follow(t, h, peer);
+	tenant__leave(t, now_ms);
 }
 
 int

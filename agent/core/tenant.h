@@ -99,7 +99,11 @@ struct tenant_config {
 	uint64_t replica_id; /* dot replica id: unique per node identity */
 	uint64_t seed;	     /* PRNG seed */
 	unsigned replicas;   /* RF: replicas per tenant, 1..RING_REPLICAS_MAX */
-	uint32_t anti_entropy_ms;    /* digest exchange period per peer */
+	uint32_t anti_entropy_ms; /* digest exchange period per peer */
+	/* Every this many anti-entropy rounds a node offers its copy of
+	 * TENANT_SYSTEM to one replica of it (1: every round). meshd asks
+	 * seldom: SWIM acks carry the digest (tenant_follow()). */
+	uint32_t follow_rounds;
 	uint32_t request_timeout_ms; /* give up waiting for acks after this */
 	/* Wall-clock time (capability expiry) = now_ms + wall_offset_ms. */
 	int64_t wall_offset_ms;
@@ -198,7 +202,8 @@ struct tenant_stats {
 	uint64_t denied;	/* capability refused */
 	uint64_t over_quota;
 	uint64_t timeouts;
-	uint64_t follow_sent, follow_served; /* system tenant followers */
+	uint64_t follow_sent, follow_served;   /* system tenant followers */
+	uint64_t follow_asked, follow_skipped; /* tenant_follow() */
 };
 
 /** What this node holds of one tenant, for status. */
@@ -287,6 +292,21 @@ bool tenant_poll_output(struct tenant *t, struct tenant_output *out);
 
 /** Next answer to a local request; false when none. */
 bool tenant_poll_reply(struct tenant *t, struct tenant_reply *out);
+
+/**
+ * This node's copy of TENANT_SYSTEM in 32 bits (for swim_set_app_digest()):
+ * equal on nodes whose copies are equal, never 0.
+ */
+uint32_t tenant_system_digest(const struct tenant *t);
+
+/**
+ * Offers our copy of TENANT_SYSTEM to @peer now, which serves what we lack
+ * and pulls what it lacks: a peer's digest was seen to differ from ours.
+ * At most one offer per TENANT_FOLLOW_GAP_MS; the rest are counted in
+ * follow_skipped.
+ */
+void tenant_follow(struct tenant *t, uint64_t now_ms, const char *peer);
+#define TENANT_FOLLOW_GAP_MS 500
 
 /**
  * Next top-level field of TENANT_SYSTEM that changed here (a local write,

@@ -21,6 +21,7 @@ tenant_config_default(struct tenant_config *cfg)
 	 * equal replicas cost ~35 B/s per direction whatever the number of
 	 * tenants they share (issue 11 allows 200 B/s per pair). */
 	cfg->anti_entropy_ms = 2000;
+	cfg->follow_rounds = 1;
 	/* A replica on loopback or a LAN acks within milliseconds; 2 s
 	 * covers a busy peer and a reconnect, and is short enough for a
 	 * client to retry. */
@@ -46,6 +47,8 @@ tenant_config_check(const struct tenant_config *cfg, const char **why)
 		w = "tenant: replicas must be 1..8";
 	else if (cfg->anti_entropy_ms < 10 || cfg->request_timeout_ms < 10)
 		w = "tenant: intervals must be at least 10 ms";
+	else if (cfg->follow_rounds < 1)
+		w = "tenant: follow_rounds must be at least 1";
 	else if (cfg->max_pending < 1)
 		w = "tenant: max_pending must be at least 1";
 	else if (cfg->rate_per_s > 0 && cfg->rate_burst == 0)

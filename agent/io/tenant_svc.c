@@ -727,6 +727,13 @@ tenant_svc_watch(struct tenant_svc *s, tenant_svc_change_fn *fn, void *ctx)
 }
 
 void
+tenant_svc_follow(struct tenant_svc *s, const char *peer)
+{
+	tenant_svc__open(s);
+	tenant_follow(s->t, net_now_ms(), peer);
+}
+
+void
 tenant_svc_before(struct tenant_svc *s, void (*fn)(void *ctx), void *ctx)
 {
 	s->before = fn;

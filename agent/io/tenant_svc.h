@@ -93,6 +93,12 @@ void tenant_svc_watch(struct tenant_svc *s, tenant_svc_change_fn *fn,
 		      void *ctx);
 
 /**
+ * A peer's copy of TENANT_SYSTEM differs from ours (its SWIM ack said so):
+ * offer ours to it now (tenant_follow()).
+ */
+void tenant_svc_follow(struct tenant_svc *s, const char *peer);
+
+/**
  * Calls @fn before each message from a peer reaches the core: the owner
  * brings the ring up to date with the view there (meshd_fresh()).
  */

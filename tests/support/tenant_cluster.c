@@ -109,6 +109,8 @@ tc__start(struct tc *c, size_t i)
 	cfg.quota_bytes = c->quota_bytes;
 	cfg.rate_per_s = c->rate_per_s;
 	cfg.rate_burst = c->rate_burst;
+	if (c->follow_rounds != 0)
+		cfg.follow_rounds = c->follow_rounds;
 	mem_kv_bind(&nd->kv, &cfg.kv);
 	int rc = tenant_new(&cfg, &c->te.env, c->now, &nd->t);
 	if (rc != 0) {
@@ -146,7 +148,15 @@ tc_view(struct tc *c)
 void
 tc_init(struct tc *c, size_t n, unsigned replicas)
 {
+	tc_init_follow(c, n, replicas, 0);
+}
+
+void
+tc_init_follow(struct tc *c, size_t n, unsigned replicas,
+	       uint32_t follow_rounds)
+{
 	memset(c, 0, sizeof(*c));
+	c->follow_rounds = follow_rounds;
 	test_env_init(&c->te);
 	if (sodium_init() < 0)
 		abort();

@@ -55,9 +55,10 @@ struct tc {
 	/* Given to nodes started after they are set. */
 	uint64_t quota_keys, quota_bytes;
 	uint32_t rate_per_s, rate_burst;
-	bool lww;	 /* tc_submit: puts are last-writer-wins */
-	const char *map; /* tc_submit: keys live in this nested map */
-	bool system;	 /* tc_submit: the driver's own system operation */
+	uint32_t follow_rounds; /* tc_init_follow() */
+	bool lww;		/* tc_submit: puts are last-writer-wins */
+	const char *map;	/* tc_submit: keys live in this nested map */
+	bool system; /* tc_submit: the driver's own system operation */
 	uint64_t rng;
 	struct tc_reply replies[TC_REPLIES_MAX];
 	size_t nreplies;
@@ -70,6 +71,9 @@ struct tc {
 
 /** Starts @n nodes (all in the view) with RF @replicas. */
 void tc_init(struct tc *c, size_t n, unsigned replicas);
+/* tc_init() with tenant_config.follow_rounds set (0: the default). */
+void tc_init_follow(struct tc *c, size_t n, unsigned replicas,
+		    uint32_t follow_rounds);
 void tc_destroy(struct tc *c);
 
 /** Rebuilds the shared ring from the nodes in the view. */

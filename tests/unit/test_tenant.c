@@ -998,6 +998,54 @@ test_tenant_system_everywhere(void **state)
 	tc_destroy(c);
 }
 
+/* With periodic offers rare (meshd's follow_rounds), a follower learns a
+ * change of the system tenant once told that its copy differs
+ * (tenant_follow(), from a SWIM ack in meshd); offers are rate limited. */
+static void
+test_tenant_follow_on_demand(void **state)
+{
+	(void)state;
+	static struct tc cl;
+	struct tc *c = &cl;
+	tc_init_follow(c, 7, 3, 1000);
+	c->system = true;
+	c->lww = true;
+	uint64_t id =
+	    tc_submit(c, 6, TENANT_OP_PUT, TENANT_SYSTEM, "pack/a", "spec-1", 0,
+		      TENANT_ACK_ONE, (const uint8_t *)"", 0);
+	/* Five rounds: the replicas have it, followers were not offered. */
+	tc_run(c, 5 * 200);
+	assert_int_equal(tc_find(c, id)->rc, 0);
+	size_t lacking = c->n, having = c->n;
+	struct sys_seen s;
+	for (size_t i = 0; i < c->n; i++) {
+		if (sys_read(c, i, "pack/a", &s) == MESH_ENOENT)
+			lacking = i < lacking ? i : lacking;
+		else
+			having = i;
+	}
+	assert_true(lacking < c->n && having < c->n);
+	struct tenant *t = c->node[lacking].t;
+	assert_int_not_equal(tenant_system_digest(t),
+			     tenant_system_digest(c->node[having].t));
+	tenant_follow(t, c->now, c->node[having].name);
+	tenant_follow(t, c->now, c->node[having].name);
+	assert_int_equal(tenant_stats(t)->follow_asked, 1);
+	assert_int_equal(tenant_stats(t)->follow_skipped, 1);
+	/* Two rounds at most there and back (tc sends a node's frames at its
+	 * next tick; meshd sends at once), far fewer than follow_rounds. */
+	tc_run(c, 2 * 200 + 10);
+	assert_int_equal(sys_read(c, lacking, "pack/a", &s), 0);
+	assert_string_equal(s.text, "spec-1;");
+	assert_int_equal(tenant_system_digest(t),
+			 tenant_system_digest(c->node[having].t));
+	/* After the gap, another offer goes out. */
+	tc_run(c, TENANT_FOLLOW_GAP_MS);
+	tenant_follow(t, c->now, c->node[having].name);
+	assert_int_equal(tenant_stats(t)->follow_asked, 2);
+	tc_destroy(c);
+}
+
 /* Clients cannot touch the system tenant or any '_' id; the system flag
  * opens no other tenant. */
 static void
@@ -1136,6 +1184,7 @@ main(void)
 	    cmocka_unit_test(test_tenant_big_values_move_in_parts),
 	    cmocka_unit_test(test_tenant_lww_register),
 	    cmocka_unit_test(test_tenant_nested_map),
+	    cmocka_unit_test(test_tenant_follow_on_demand),
 	    cmocka_unit_test(test_tenant_system_everywhere),
 	    cmocka_unit_test(test_tenant_system_reserved),
 	    cmocka_unit_test(test_tenant_system_late_view),
