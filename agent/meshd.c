@@ -383,6 +383,7 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 		     "\"swim\":{\"probes\":%llu,\"probe_failures\":%llu,"
 		     "\"indirect_probes\":%llu,\"suspicions\":%llu,"
 		     "\"refutations\":%llu,\"deaths_declared\":%llu,"
+		     "\"confirmations\":%llu,\"nack_confirmations\":%llu,"
 		     "\"last_calls\":%llu,\"syncs_sent\":%llu,"
 		     "\"syncs_differed\":%llu,\"rtt_ms\":%u,"
 		     "\"probe_timeout_ms\":%u,\"period_ms\":%llu,"
@@ -394,6 +395,8 @@ meshd_status_json(struct meshd *d, struct admin_buf *b, bool with_members)
 		     (unsigned long long)st->suspicions,
 		     (unsigned long long)st->refutations,
 		     (unsigned long long)st->deaths_declared,
+		     (unsigned long long)st->confirmations,
+		     (unsigned long long)st->nack_confirmations,
 		     (unsigned long long)st->last_calls,
 		     (unsigned long long)st->syncs_sent,
 		     (unsigned long long)st->syncs_differed, tm.srtt_ms,

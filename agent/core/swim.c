@@ -1526,6 +1526,20 @@ swim__probe_failed(struct swim *s, uint64_t now)
 	if (t->state == SWIM_ALIVE)
 		s->stats.suspicions++;
 	swim__apply_suspect(s, now, t, t->incarnation, s->self->name);
+	/* Helpers that nacked tried the target too and failed: on a network
+	 * with no sign of loss, that is independent evidence (ours alone,
+	 * not told on: the next prober confirms for the others). */
+	if (s->cfg.nack_confirms && t->state == SWIM_SUSPECT &&
+	    t->susp != NULL && s->nacks > 0 && swim__network_clean(s)) {
+		struct swim__suspicion *su = t->susp;
+		uint32_t add = s->nacks;
+		if (su->confirmations + add > su->k)
+			add = su->k > su->confirmations
+				  ? su->k - su->confirmations
+				  : 0;
+		su->confirmations += add;
+		s->stats.nack_confirmations += add;
+	}
 }
 
 static void

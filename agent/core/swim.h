@@ -129,6 +129,10 @@ struct swim_config {
 	/* Pings an unconfirmed suspect gets before it is declared dead
 	 * (and every suspect when probes are being lost). */
 	uint32_t last_calls;
+	/* On a clean network (swim__network_clean()), each helper that
+	 * nacked our indirect probe counts as a confirmation of the
+	 * suspicion it starts: it tried the target itself and failed. */
+	bool nack_confirms;
 	uint32_t retransmit_mult;
 	uint32_t gossip_interval_ms;
 	uint32_t gossip_nodes;
@@ -201,6 +205,7 @@ struct swim_stats {
 	uint64_t probes, probe_acks, probe_failures, indirect_probes;
 	uint64_t nacks_sent, nacks_received, late_acks;
 	uint64_t suspicions, refutations, confirmations, deaths_declared;
+	uint64_t nack_confirmations; /* cfg.nack_confirms */
 	uint64_t last_calls;   /* unconfirmed suspects pinged before death */
 	uint64_t drop_decode;  /* not a valid Packet / PushPull */
 	uint64_t drop_version; /* unknown protocol major version */

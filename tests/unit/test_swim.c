@@ -462,6 +462,55 @@ test_swim_crash_suspect_then_dead(void **state)
 	net_free(net);
 }
 
+/* On a clean network the helpers that nacked a failed indirect probe
+ * confirm the suspicion it starts (cfg.nack_confirms): the first accuser
+ * then waits the minimum timeout, not the maximum of a lone accuser. Off,
+ * nothing is counted. */
+static void
+test_swim_nack_confirms(void **state)
+{
+	(void)state;
+	for (int on = 0; on <= 1; on++) {
+		struct rec rec = {0};
+		struct swim_config cfg;
+		swim_config_default(&cfg);
+		cfg.nack_confirms = on;
+		struct fake_net *net = net_up(5, 3, &cfg);
+		fake_net_set_event_fn(net, rec_event, &rec);
+		/* 32 answered probes in a row make the network clean. */
+		fake_net_run_for(net, 40000);
+		fake_net_set_down(net, 4, true);
+		assert_true(
+		    fake_net_run_while_not(net, pred_dead4, NULL, 60000));
+		uint64_t nc = 0, first_susp = UINT64_MAX,
+			 first_dead = UINT64_MAX;
+		for (size_t v = 0; v < 4; v++) {
+			nc += st(net, v)->nack_confirmations;
+			uint64_t su = rec.first[SWIM_EV_MEMBER_SUSPECT][v][4];
+			uint64_t d = rec.first[SWIM_EV_MEMBER_DEAD][v][4];
+			first_susp =
+			    su != 0 && su < first_susp ? su : first_susp;
+			first_dead = d != 0 && d < first_dead ? d : first_dead;
+		}
+		uint64_t min = susp_min_ms(&cfg, 5);
+		if (on) {
+			assert_true(nc > 0);
+			/* Confirmed on a clean network: the minimum, no last
+			 * calls. */
+			assert_true(first_dead - first_susp >= min);
+			assert_true(first_dead - first_susp <= min + 300);
+		} else {
+			assert_int_equal(nc, 0);
+		}
+		print_message(
+		    "nack_confirms %d: first suspicion -> first death "
+		    "%llu ms (min %llu)\n",
+		    on, (unsigned long long)(first_dead - first_susp),
+		    (unsigned long long)min);
+		net_free(net);
+	}
+}
+
 /*
  * Lifeguard (and memberlist's suspectNode -> timer.Confirm) counts a member
  * whose own probe of an already-suspect member fails as an independent
@@ -682,6 +731,28 @@ test_swim_probe_timeout_follows_rtt(void **state)
 
 /* Loss is measured (late answers) and stretches the suspicion timeout;
  * a clean network keeps it at Lifeguard's value. */
+/* Where probes get lost a helper's nack is weak evidence: no confirmation
+ * is counted from it (the network is never clean at 20% loss). */
+static void
+test_swim_nack_confirms_not_when_lossy(void **state)
+{
+	(void)state;
+	struct fake_net *net = net_up(5, 3, NULL);
+	struct lossy l = {.x = 0x2545f4914f6cdd1dull, .pct = 20};
+	fake_net_set_drop_fn(net, lossy_drop, &l);
+	fake_net_run_for(net, 40000);
+	fake_net_set_down(net, 4, true);
+	fake_net_run_for(net, 60000);
+	uint64_t nc = 0, nacks = 0;
+	for (size_t v = 0; v < 4; v++) {
+		nc += st(net, v)->nack_confirmations;
+		nacks += st(net, v)->nacks_received;
+	}
+	assert_true(nacks > 0);
+	assert_int_equal(nc, 0);
+	net_free(net);
+}
+
 static void
 test_swim_loss_stretches_suspicion(void **state)
 {
@@ -2071,6 +2142,9 @@ main(void)
 	    cmocka_unit_test_teardown(
 		test_swim_stale_probe_accuses_no_newer_life, teardown_nets),
 	    cmocka_unit_test(test_swim_config_refusals),
+	    cmocka_unit_test_teardown(test_swim_nack_confirms, teardown_nets),
+	    cmocka_unit_test_teardown(test_swim_nack_confirms_not_when_lossy,
+				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_ack_carries_app_digest,
 				      teardown_nets),
 	    cmocka_unit_test_teardown(test_swim_ping_ack_keeps_alive,
