@@ -1239,6 +1239,12 @@ tenant__mutate(struct tenant *t, uint64_t now_ms, struct tenant__held *h,
 	*nev = 0;
 	switch (op->op) {
 	case TENANT_OP_PUT:
+		/* The stamp's replica makes the write's dot: this life's id
+		 * (h->replica), as for every other op. The node's base id
+		 * made dots the event index did not hold in any later life
+		 * (a tenant held again, or a restart before its meta was
+		 * saved), so pulls could not serve those writes. */
+		t->clock.last.replica = h->replica;
 		if (op->lww)
 			rc = crdt_ormap_lww_set(
 			    m, &t->clock, tenant__wall_ms(t, now_ms), path,

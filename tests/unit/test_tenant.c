@@ -1046,6 +1046,35 @@ test_tenant_follow_on_demand(void **state)
 	tc_destroy(c);
 }
 
+/* A tenant held in a second life here (every node restarted before its
+ * first commit: the system tenant is held again at epoch 2) still serves
+ * its LWW writes to those that lack them: the write's dot is this life's
+ * replica id, the one its event is indexed under. With the node's base id
+ * (the clock's) pulls found nothing and followers never got the write. */
+static void
+test_tenant_lww_in_a_later_life(void **state)
+{
+	(void)state;
+	struct tc *c = tc_new(7, 3);
+	for (size_t i = 0; i < c->n; i++) {
+		tc_crash(c, i);
+		tc_restart(c, i);
+	}
+	c->system = true;
+	c->lww = true;
+	uint64_t id =
+	    tc_submit(c, 6, TENANT_OP_PUT, TENANT_SYSTEM, "pack/a", "spec-1", 0,
+		      TENANT_ACK_ONE, (const uint8_t *)"", 0);
+	tc_run(c, 3 * 2000 + 500);
+	assert_int_equal(tc_find(c, id)->rc, 0);
+	for (size_t i = 0; i < c->n; i++) {
+		struct sys_seen s;
+		assert_int_equal(sys_read(c, i, "pack/a", &s), 0);
+		assert_string_equal(s.text, "spec-1;");
+	}
+	tc_destroy(c);
+}
+
 /* Clients cannot touch the system tenant or any '_' id; the system flag
  * opens no other tenant. */
 static void
@@ -1185,6 +1214,7 @@ main(void)
 	    cmocka_unit_test(test_tenant_lww_register),
 	    cmocka_unit_test(test_tenant_nested_map),
 	    cmocka_unit_test(test_tenant_follow_on_demand),
+	    cmocka_unit_test(test_tenant_lww_in_a_later_life),
 	    cmocka_unit_test(test_tenant_system_everywhere),
 	    cmocka_unit_test(test_tenant_system_reserved),
 	    cmocka_unit_test(test_tenant_system_late_view),
