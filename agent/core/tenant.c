@@ -2877,19 +2877,29 @@ tenant__hold_system(struct tenant *t)
 		t->st.store_errors++;
 }
 
+/* Appends our digest and context of @h to @p's frame as field @field: a
+ * handoff offer (11) or a follow offer (14). */
+static void
+tenant__offer(struct tenant *t, struct tenant__peer *p,
+	      const struct tenant__held *h, unsigned field)
+{
+	Tenant__TenantDigest td = TENANT__TENANT_DIGEST__INIT;
+	td.tenant = (char *)h->id;
+	td.digest = h->digest;
+	td.ctx.data = h->cc_buf;
+	td.ctx.len = h->cc_len;
+	tenant__append(t, p, field, &td.base);
+}
+
 /* Offers our copy of the system tenant to @to (tenant__recv_follow()). */
 static void
-tenant__send_follow(struct tenant *t, struct tenant__held *h, const char *to)
+tenant__send_follow(struct tenant *t, const struct tenant__held *h,
+		    const char *to)
 {
 	struct tenant__peer *p = tenant__peer(t, to);
 	if (p == NULL)
 		return;
-	Tenant__TenantDigest td = TENANT__TENANT_DIGEST__INIT;
-	td.tenant = h->id;
-	td.digest = h->digest;
-	td.ctx.data = h->cc_buf;
-	td.ctx.len = h->cc_len;
-	tenant__append(t, p, 14, &td.base);
+	tenant__offer(t, p, h, 14);
 	t->st.follow_sent++;
 }
 
@@ -2938,12 +2948,7 @@ tenant__anti_entropy(struct tenant *t, uint64_t now_ms)
 				continue;
 			}
 			/* Handoff: offer our context to each new owner. */
-			Tenant__TenantDigest td = TENANT__TENANT_DIGEST__INIT;
-			td.tenant = h->id;
-			td.digest = h->digest;
-			td.ctx.data = h->cc_buf;
-			td.ctx.len = h->cc_len;
-			tenant__append(t, p, 11, &td.base);
+			tenant__offer(t, p, h, 11);
 		}
 	}
 	for (size_t i = 0; i < t->npeers; i++) {
